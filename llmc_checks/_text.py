@@ -1,0 +1,281 @@
+"""Text normalisation for cross-run cluster matching.
+
+Cluster titles and descriptions are written by an LLM and reworded on every run
+("SQL query generation" one day, "Generating SQL queries" the next), so they are
+compared as bags of word stems, not as strings:
+
+1. lowercase, split on anything that is not a letter or digit;
+2. expand a few abbreviations and join split compounds ("sign in" → "login");
+3. drop English stopwords;
+4. fold British -ise spellings to -ize, then stem with Snowball (English);
+5. compare the stem sets with a weighted Dice coefficient in which two stems also
+   match when one is a prefix of the other ("fail" / "failur", "summar" / "summari"),
+   because Snowball does not conflate every derivation.
+
+Words that LLM titles use for any topic ("requests", "help", "issues",
+"generating") get a low weight, so sharing them says little and missing them costs
+little. The stemmer is imported lazily: the plugin must stay cheap to import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+
+# Letters and digits (any script); "_" is a word character for `\w` but not for us.
+_WORD = re.compile(r"[^\W_]+")
+
+# The title runs.py gives a cluster without one: it carries no topic at all.
+_PLACEHOLDER_TITLE = re.compile(r"\s*cluster\s+-?\d+\s*", re.IGNORECASE)
+
+# A compact English stopword list (function words only). Content words stay even
+# when common, because in a four-word title every content word matters. A word list
+# reads better than 130 quoted strings, hence the split.
+STOPWORDS: frozenset[str] = frozenset(
+    """
+    a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each
+    etc few for from further had has have having he her here hers herself him himself his
+    how i if in into is it its itself just me more most my myself no nor not now of off
+    on once only or other our ours ourselves out over own same she should so some such
+    than that the their theirs them themselves then there these they this those through
+    to too under until up very via vs was we were what when where which while who whom
+    why will with within without would you your yours yourself yourselves
+    e g eg ie
+    """.split()  # noqa: SIM905
+)
+
+# Abbreviations LLM titles use interchangeably with the full word (lowercase, pre-stem).
+ABBREVIATIONS: Mapping[str, str] = {
+    "js": "javascript",
+    "ts": "typescript",
+    "db": "database",
+    "dbs": "databases",
+    "auth": "authentication",
+    "authn": "authentication",
+    "docs": "documents",
+    "doc": "document",
+    "repo": "repository",
+    "repos": "repositories",
+    "config": "configuration",
+    "configs": "configurations",
+    "info": "information",
+    "msg": "message",
+    "msgs": "messages",
+    "signin": "login",
+    "logon": "login",
+    "logins": "login",
+    "chitchat": "chat",
+    "qa": "question",
+    "faq": "question",
+    "faqs": "questions",
+    "llm": "model",
+    "llms": "models",
+}
+
+# Two-word spellings of one concept, joined before stopword removal ("log in" would
+# otherwise lose "in" and keep a bare "log", which means something else).
+COMPOUNDS: Mapping[tuple[str, str], str] = {
+    ("sign", "in"): "login",
+    ("sign", "on"): "login",
+    ("log", "in"): "login",
+    ("e", "mail"): "email",
+    ("e", "mails"): "emails",
+    ("chit", "chat"): "chat",
+    ("follow", "up"): "followup",
+    ("set", "up"): "setup",
+}
+
+# Stems of words an LLM puts in a title whatever the topic: what kind of exchange it
+# was ("requests", "questions", "help"), what was done ("generating", "fixing",
+# "troubleshooting") and what went wrong ("issues", "errors", "failures"). They say
+# little about the subject, and rewordings swap them freely.
+GENERIC_STEMS: frozenset[str] = frozenset(
+    {
+        # kind of exchange
+        "request",
+        "question",
+        "inquiri",
+        "help",
+        "task",
+        "assist",
+        "assistanc",
+        "support",
+        "convers",
+        "messag",
+        "discuss",
+        "topic",
+        "user",
+        "flow",
+        # what was done
+        "generat",
+        "creat",
+        "creation",
+        "write",
+        "build",
+        "make",
+        "produc",
+        "get",
+        "use",
+        "work",
+        "handl",
+        "process",
+        "manag",
+        "understand",
+        "explain",
+        "find",
+        "improv",
+        "fix",
+        "resolv",
+        "troubleshoot",
+        "debug",
+        # what went wrong
+        "issu",
+        "problem",
+        "error",
+        "fail",
+        "failur",
+        # fillers
+        "relat",
+        "various",
+        "general",
+        "common",
+        "misc",
+        "miscellan",
+    }
+)
+
+# Weight of a generic stem relative to an ordinary one (1.0). Tuned in
+# tests/test_matching.py::test_title_threshold_separates_corpus.
+GENERIC_WEIGHT = 0.2
+
+# A stem this short is too ambiguous to match others by prefix ("use" / "user").
+MIN_PREFIX_STEM = 4
+
+# British -ise/-isation endings after a base of at least four letters ("summar-ise";
+# not "ra-ise", "no-ise", "pra-ise", which are no -ize variants).
+_ISE = re.compile(r"^(.{4,})is(e|es|ed|ing|ation|ations|er|ers)$")
+
+# Longer words spelt -ise in American English too: folding them to -iz would split
+# them from their relatives ("revising" / "revision").
+_NOT_IZE = (
+    "advertis",
+    "apprais",
+    "chastis",
+    "compris",
+    "compromis",
+    "concis",
+    "despis",
+    "devis",
+    "disguis",
+    "enterpris",
+    "exercis",
+    "expertis",
+    "franchis",
+    "improvis",
+    "merchandis",
+    "otherwis",
+    "paradis",
+    "precis",
+    "premis",
+    "promis",
+    "revis",
+    "supervis",
+    "surpris",
+    "televis",
+)
+
+
+@lru_cache(maxsize=1)
+def _stem_function() -> Callable[[str], str]:
+    # Lazy: importing snowballstemmer loads every language (~15 ms).
+    import snowballstemmer  # type: ignore[import-untyped]
+
+    stemmer = snowballstemmer.stemmer("english")
+
+    def stem_word(word: str) -> str:
+        result: str = stemmer.stemWord(word)
+        return result
+
+    return stem_word
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The Snowball stem of a lowercase word, with -ise spellings folded to -ize."""
+    if not word.startswith(_NOT_IZE):
+        word = _ISE.sub(r"\1iz\2", word)
+    return _stem_function()(word)
+
+
+def words(text: str) -> list[str]:
+    """Lowercase words of `text`, abbreviations expanded and compounds joined."""
+    raw = _WORD.findall(text.lower())
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        pair = (raw[i], raw[i + 1]) if i + 1 < len(raw) else None
+        if pair is not None and pair in COMPOUNDS:
+            out.append(COMPOUNDS[pair])
+            i += 2
+            continue
+        out.append(ABBREVIATIONS.get(raw[i], raw[i]))
+        i += 1
+    return out
+
+
+@lru_cache(maxsize=16384)
+def stems(text: str) -> frozenset[str]:
+    """The set of content-word stems of `text` (empty for a placeholder title)."""
+    if _PLACEHOLDER_TITLE.fullmatch(text):
+        return frozenset()
+    # Single letters are leftovers of punctuation ("user's" → "user", "s").
+    return frozenset(
+        stem(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())
+    )
+
+
+def has_text(text: str) -> bool:
+    """Whether `text` has any content word to compare (not empty, not a placeholder)."""
+    return bool(stems(text))
+
+
+def weight(token: str) -> float:
+    return GENERIC_WEIGHT if token in GENERIC_STEMS else 1.0
+
+
+def _related(a: str, b: str) -> bool:
+    """Same stem, or one stem extends the other ("fail" / "failur")."""
+    if a == b:
+        return True
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    return len(short) >= MIN_PREFIX_STEM and long.startswith(short)
+
+
+def _matched_weight(these: Iterable[str], others: frozenset[str]) -> float:
+    total = 0.0
+    for token in these:
+        if token in others or any(_related(token, o) for o in others):
+            total += weight(token)
+    return total
+
+
+def stem_similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    """Weighted, prefix-tolerant Dice coefficient of two stem sets, in [0, 1].
+
+    Each side contributes the weight of its stems that find a related stem on the
+    other side; the sum is divided by both sides' total weight. With unit weights
+    and exact matching this is the plain Dice coefficient 2|A∩B| / (|A|+|B|).
+    Empty text carries no evidence either way, so it scores 0.
+    """
+    if not a or not b:
+        return 0.0
+    total = sum(weight(t) for t in a) + sum(weight(t) for t in b)
+    matched = _matched_weight(a, b) + _matched_weight(b, a)
+    return min(1.0, matched / total)
+
+
+def text_similarity(a: str, b: str) -> float:
+    """`stem_similarity` of two free texts (titles or descriptions)."""
+    return stem_similarity(stems(a), stems(b))

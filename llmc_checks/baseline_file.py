@@ -1,0 +1,106 @@
+"""A committed baseline: the latest run's clusters and metrics in a small, reviewable file.
+
+Written by `--llmc-update-baseline`, read by `baseline: {file: ...}`. Item ids are
+left out on purpose (thousands of ids would drown the diff a reviewer reads); such a
+baseline is matched by titles and descriptions alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from llmc_checks._values import parse_timestamp
+from llmc_checks.model import LEVELS, Cluster, ClusterStats, DataError, Run
+
+FORMAT = "llmc-baseline/1"
+_STAT_NAMES = tuple(f.name for f in fields(ClusterStats))
+
+
+def dumps(run: Run) -> str:
+    doc = {
+        "format": FORMAT,
+        "run": {
+            "run_id": run.run_id,
+            "level": run.level,
+            "job_id": run.job_id,
+            "job_name": run.job_name,
+            "window_start": run.window_start.isoformat(),
+            "window_end": run.window_end.isoformat(),
+            "items_analyzed": run.items_analyzed,
+        },
+        "clusters": [
+            {
+                "cluster_id": c.cluster_id,
+                "title": c.title,
+                "description": c.description,
+                "size": c.size,
+                "stats": asdict(c.stats) if c.stats is not None else None,
+            }
+            for c in sorted(run.clusters, key=lambda c: c.cluster_id)
+        ],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def write(path: Path, run: Run) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(dumps(run), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read(path: Path) -> tuple[Run, ...]:
+    """The baseline run in `path`; () when the file does not exist yet (first run)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read baseline ({exc.strerror})") from None
+    try:
+        doc = json.loads(text)
+        return (_run(doc),)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(
+            f"{path}: not a baseline written by --llmc-update-baseline ({_why(exc)})"
+        ) from None
+
+
+def _why(exc: Exception) -> str:
+    return f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+
+
+def _run(doc: dict[str, Any]) -> Run:
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"format is {doc.get('format')!r}, expected {FORMAT!r}")
+    head = doc["run"]
+    level = head["level"]
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}")
+    return Run(
+        run_id=str(head["run_id"]),
+        level=level,
+        job_id=str(head.get("job_id", "")),
+        job_name=str(head.get("job_name", "")),
+        window_start=parse_timestamp(head["window_start"]),
+        window_end=parse_timestamp(head["window_end"]),
+        items_analyzed=int(head["items_analyzed"]),
+        clusters=tuple(_cluster(c) for c in doc["clusters"]),
+    )
+
+
+def _cluster(raw: dict[str, Any]) -> Cluster:
+    stats = raw.get("stats")
+    return Cluster(
+        cluster_id=int(raw["cluster_id"]),
+        title=str(raw["title"]),
+        description=str(raw.get("description", "")),
+        size=int(raw["size"]),
+        stats=ClusterStats(**{k: stats[k] for k in _STAT_NAMES if k in stats})
+        if isinstance(stats, dict)
+        else None,
+    )

@@ -1,0 +1,474 @@
+"""Pure evaluation: (check, runs) → CheckResult. No I/O, no clock: `now` comes in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from llmc_checks import formatting
+from llmc_checks.metrics_catalog import BASELINE_ONLY_METRICS
+from llmc_checks.model import Cluster, Run
+from llmc_checks.stats import difference_bounds, median, wilson_bounds
+
+if TYPE_CHECKING:
+    from llmc_checks.config import Check
+    from llmc_checks.matching import Pairing
+
+Status = Literal["pass", "fail", "warn", "error", "skip"]
+RowStatus = Literal["pass", "fail", "not_evaluated"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRow:
+    cluster_id: int
+    title: str
+    size: int
+    value: float | None
+    status: RowStatus
+    note: str = ""
+    baseline_value: float | None = None
+    baseline_title: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    metric: str
+    scope: Literal["run", "cluster"]
+    status: Status
+    observed: float | None
+    expected: str
+    message: str
+    severity: Literal["fail", "warn"] = "fail"
+    clusters: tuple[ClusterRow, ...] = ()
+    worst: ClusterRow | None = None
+    baseline_value: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status in ("pass", "warn", "skip")
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything a check reads, gathered once per gate."""
+
+    now: datetime
+    latest: Run
+    # Baseline runs per check are resolved by the session; this is the default set.
+    baselines: tuple[Run, ...] = ()
+    no_baseline_reason: str = "no baseline run"
+    require_baseline: bool = False
+    pairings: tuple[Pairing, ...] = ()
+    title_threshold: float = 0.5
+    link: Callable[[Run, int], str | None] = field(default=lambda run, cid: None)
+
+
+class NoData(Exception):
+    """A metric has no value to judge; the check errors with this reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    ok: bool
+    note: str = ""
+
+
+# ---------------------------------------------------------------------------
+# Metric values
+
+
+def run_value(metric: str, run: Run, now: datetime) -> float | None:
+    if metric == "items_analyzed":
+        return float(run.items_analyzed)
+    if metric == "cluster_count":
+        return float(sum(1 for c in run.clusters if not c.is_noise))
+    if metric == "noise_share":
+        noise = run.noise
+        return (noise.size if noise else 0) / run.items_analyzed if run.items_analyzed else None
+    if metric == "run_age_hours":
+        return (now - run.window_end).total_seconds() / 3600
+    if metric == "run_cost_usd":
+        if any(c.stats is None for c in run.clusters):
+            return None
+        return sum((c.stats.total_cost_usd or 0.0) for c in run.clusters if c.stats is not None)
+    raise ValueError(f"not a run-scope metric: {metric}")
+
+
+def run_counts(metric: str, run: Run) -> tuple[int, int] | None:
+    """(successes, trials) behind a run-scope proportion, for confidence bounds."""
+    if metric == "noise_share":
+        noise = run.noise
+        return (noise.size if noise else 0), run.items_analyzed
+    return None
+
+
+def cluster_value(metric: str, cluster: Cluster, run: Run) -> float | None:
+    if metric == "size":
+        return float(cluster.size)
+    if metric == "size_share":
+        return cluster.size / run.items_analyzed if run.items_analyzed else None
+    return cluster.stats.value(metric) if cluster.stats is not None else None
+
+
+def cluster_counts(metric: str, cluster: Cluster, run: Run) -> tuple[int, int] | None:
+    if metric == "error_rate" and cluster.stats is not None:
+        return cluster.stats.error_count, cluster.stats.item_count
+    if metric == "size_share":
+        return cluster.size, run.items_analyzed
+    return None
+
+
+PAIRING_METRICS = frozenset(BASELINE_ONLY_METRICS)
+
+
+def pairing_value(
+    metric: str,
+    pairings: Sequence[Pairing],
+    latest: Run,
+    baselines: Sequence[Run],
+    title_threshold: float,
+) -> float | None:
+    """A cross-run metric; against several baselines, the median over them."""
+    from llmc_checks import matching
+
+    values: list[float | None] = []
+    for pairing, baseline in zip(pairings, baselines, strict=True):
+        if metric == "title_stability":
+            values.append(matching.title_stability(pairing, title_threshold))
+        elif metric == "new_cluster_share":
+            values.append(matching.new_cluster_share(pairing, latest))
+        else:
+            values.append(matching.size_drift(pairing, latest, baseline))
+    return median([v for v in values if v is not None])
+
+
+# ---------------------------------------------------------------------------
+# Bounds
+
+
+def judge_bounds(
+    value: float,
+    lo: float | None,
+    hi: float | None,
+    counts: tuple[int, int] | None,
+    confidence: float | None,
+) -> _Verdict:
+    """min/max; with `confidence`, a proportion fails only when its score bound is out."""
+    if confidence is not None and counts is not None:
+        low_b, high_b = wilson_bounds(counts[0], counts[1], confidence)
+        pct = f"{confidence:.0%}"
+        if hi is not None and low_b > hi:
+            return _Verdict(False, f"{pct} lower bound {low_b:.2%} > {hi:.2%}")
+        if lo is not None and high_b < lo:
+            return _Verdict(False, f"{pct} upper bound {high_b:.2%} < {lo:.2%}")
+        return _Verdict(True, f"{pct} bounds {low_b:.2%}–{high_b:.2%}")
+    if hi is not None and value > hi:
+        return _Verdict(False)
+    if lo is not None and value < lo:
+        return _Verdict(False)
+    return _Verdict(True)
+
+
+def judge_change(
+    check: Check,
+    new: float,
+    base: float,
+    counts: tuple[tuple[int, int], tuple[int, int]] | None,
+) -> _Verdict:
+    """max_increase / max_decrease against a baseline value."""
+    for limit, direction in ((check.max_increase, 1), (check.max_decrease, -1)):
+        if limit is None:
+            continue
+        allowed = limit.value * abs(base) if limit.relative else limit.value
+        if check.confidence is not None and counts is not None:
+            (k_new, n_new), (k_old, n_old) = counts
+            lower, upper = difference_bounds(k_new, n_new, k_old, n_old, check.confidence)
+            # The change in the direction that matters, at its least extreme plausible value.
+            least = lower if direction == 1 else -upper
+            if least > allowed:
+                return _Verdict(False, f"{check.confidence:.0%} bound on the change: {least:+.2%}")
+            continue
+        change = (new - base) * direction
+        if limit.relative and base == 0:
+            if change > 0:
+                return _Verdict(False, "baseline was 0")
+            continue
+        if change > allowed + 1e-12:
+            return _Verdict(False)
+    return _Verdict(True)
+
+
+def relative_change(new: float, base: float) -> float | None:
+    return (new - base) / abs(base) if base else None
+
+
+# ---------------------------------------------------------------------------
+# Evaluation
+
+
+def evaluate(
+    check: Check,
+    ctx: Context,
+    baselines: Sequence[Run] | None = None,
+    pairings: Sequence[Pairing] | None = None,
+) -> CheckResult:
+    """One check against the latest run (and, for relative checks, its baselines)."""
+    baselines = ctx.baselines if baselines is None else baselines
+    pairings = ctx.pairings if pairings is None else pairings
+    try:
+        if check.needs_baseline and not baselines:
+            return _no_baseline(check, ctx)
+        if check.scope == "cluster":
+            return _cluster_check(check, ctx, baselines, pairings)
+        return _run_check(check, ctx, baselines, pairings)
+    except NoData as exc:
+        return _result(check, "error", None, str(exc))
+
+
+def _no_baseline(check: Check, ctx: Context) -> CheckResult:
+    if ctx.require_baseline:
+        return _result(check, "error", None, f"{ctx.no_baseline_reason} (--llmc-require-baseline)")
+    return _result(check, "skip", None, f"skipped: {ctx.no_baseline_reason}")
+
+
+def _result(
+    check: Check, status: Status, observed: float | None, message: str, **kw: object
+) -> CheckResult:
+    if status == "fail" and check.severity == "warn":
+        status = "warn"
+    return CheckResult(
+        name=check.display_name,
+        metric=check.metric,
+        scope=check.scope,
+        status=status,
+        observed=observed,
+        expected=formatting.expected(check),
+        message=message,
+        severity=check.severity,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _run_check(
+    check: Check, ctx: Context, baselines: Sequence[Run], pairings: Sequence[Pairing]
+) -> CheckResult:
+    metric = check.metric
+    run = ctx.latest
+    if metric in PAIRING_METRICS:
+        value = pairing_value(metric, pairings, run, baselines, ctx.title_threshold)
+        counts = None
+    else:
+        value = run_value(metric, run, ctx.now)
+        counts = run_counts(metric, run)
+    if value is None:
+        raise NoData(formatting.no_value_reason(metric, run))
+    fmt = formatting.formatter(metric)
+    verdicts = [judge_bounds(value, check.min, check.max, counts, check.confidence)]
+    base_value: float | None = None
+    if check.max_increase is not None or check.max_decrease is not None:
+        base_values = [run_value(metric, b, ctx.now) for b in baselines]
+        known = [v for v in base_values if v is not None]
+        base_value = median(known)
+        if base_value is None:
+            raise NoData(f"the baseline has no {metric} value")
+        base_counts = _pooled([run_counts(metric, b) for b in baselines])
+        pair = (counts, base_counts) if counts is not None and base_counts is not None else None
+        verdicts.append(judge_change(check, value, base_value, pair))
+    failed = [v for v in verdicts if not v.ok]
+    notes = "; ".join(v.note for v in verdicts if v.note)
+    if base_value is not None:
+        change = formatting.change(metric, value, base_value)
+        shown = f"{fmt(value)} (baseline {fmt(base_value)}, {change})"
+    else:
+        shown = fmt(value)
+    if failed:
+        msg = f"{metric} = {shown}, expected {formatting.expected(check)}"
+        return _result(
+            check, "fail", value, msg + (f" ({notes})" if notes else ""), baseline_value=base_value
+        )
+    msg = f"{metric} = {shown}" + (f" ({notes})" if notes else "")
+    return _result(check, "pass", value, msg, baseline_value=base_value)
+
+
+def _pooled(counts: Sequence[tuple[int, int] | None]) -> tuple[int, int] | None:
+    if not counts or any(c is None for c in counts):
+        return None
+    return sum(c[0] for c in counts if c), sum(c[1] for c in counts if c)
+
+
+def _selected(check: Check, run: Run) -> list[Cluster]:
+    return [c for c in run.clusters if check.selection.selects(c)]
+
+
+def _cluster_check(
+    check: Check, ctx: Context, baselines: Sequence[Run], pairings: Sequence[Pairing]
+) -> CheckResult:
+    run = ctx.latest
+    metric = check.metric
+    fmt = formatting.formatter(metric)
+    min_size = check.selection.min_size
+    relative = check.max_increase is not None or check.max_decrease is not None
+    selected = _selected(check, run)
+    if not selected:
+        return _result(check, "skip", None, "skipped: no cluster matches `where`")
+    rows: list[ClusterRow] = []
+    scored: list[tuple[float, ClusterRow]] = []
+    for cluster in selected:
+        url = ctx.link(run, cluster.cluster_id)
+        value = cluster_value(metric, cluster, run)
+        if cluster.size < min_size:
+            note = f"size {cluster.size} < min_size {min_size}"
+            rows.append(_row(cluster, url, value, "not_evaluated", note))
+            continue
+        if value is None:
+            note = formatting.no_value_reason(metric, run, cluster)
+            rows.append(_row(cluster, url, None, "not_evaluated", note))
+            continue
+        counts = cluster_counts(metric, cluster, run)
+        verdicts = [judge_bounds(value, check.min, check.max, counts, check.confidence)]
+        base_value: float | None = None
+        base_title: str | None = None
+        severity_key = _severity(check, value, None)
+        if relative:
+            matched = _baseline_values(metric, cluster, pairings, baselines)
+            if matched is None:
+                note = "new cluster: no baseline to compare"
+                rows.append(_row(cluster, url, value, "not_evaluated", note))
+                continue
+            base_value, base_title, base_counts = matched
+            pair = (counts, base_counts) if counts and base_counts else None
+            verdicts.append(judge_change(check, value, base_value, pair))
+            severity_key = _severity(check, value, base_value)
+        failed = any(not v.ok for v in verdicts)
+        note = "; ".join(v.note for v in verdicts if v.note)
+        if base_value is not None:
+            note = "; ".join(
+                p
+                for p in (
+                    f"baseline {fmt(base_value)}, {formatting.change(metric, value, base_value)}",
+                    note,
+                )
+                if p
+            )
+        row = _row(cluster, url, value, "fail" if failed else "pass", note, base_value, base_title)
+        rows.append(row)
+        scored.append((severity_key, row))
+    if not scored:
+        reasons = {r.note for r in rows}
+        return _result(
+            check,
+            "skip" if all("min_size" in r for r in reasons) else "error",
+            None,
+            f"no cluster could be evaluated: {'; '.join(sorted(reasons))}",
+            clusters=tuple(rows),
+        )
+    worst = max(scored, key=lambda s: s[0])[1]
+    observed = (
+        worst.value - worst.baseline_value
+        if relative and worst.value is not None and worst.baseline_value is not None
+        else worst.value
+    )
+    failing = [r for r in rows if r.status == "fail"]
+    evaluated = len(scored)
+    if failing:
+        lines = [
+            f"{len(failing)} of {evaluated} clusters fail {metric} {formatting.expected(check)}:"
+        ]
+        lines += [_row_line(r, fmt) for r in failing]
+        return _result(
+            check,
+            "fail",
+            observed,
+            "\n".join(lines),
+            clusters=tuple(rows),
+            worst=worst,
+            baseline_value=worst.baseline_value,
+        )
+    skipped = len(rows) - evaluated
+    extra = f", {skipped} not evaluated" if skipped else ""
+    msg = (
+        f"{evaluated} clusters evaluated{extra}; worst: {worst.title!r} "
+        f"{fmt(worst.value) if worst.value is not None else '-'}"
+    )
+    return _result(
+        check,
+        "pass",
+        observed,
+        msg,
+        clusters=tuple(rows),
+        worst=worst,
+        baseline_value=worst.baseline_value,
+    )
+
+
+def _row(
+    cluster: Cluster,
+    url: str | None,
+    value: float | None,
+    status: RowStatus,
+    note: str,
+    baseline_value: float | None = None,
+    baseline_title: str | None = None,
+) -> ClusterRow:
+    return ClusterRow(
+        cluster.cluster_id,
+        cluster.title,
+        cluster.size,
+        value,
+        status,
+        note,
+        baseline_value,
+        baseline_title,
+        url,
+    )
+
+
+def _row_line(row: ClusterRow, fmt: Callable[[float], str]) -> str:
+    value = fmt(row.value) if row.value is not None else "-"
+    note = f" ({row.note})" if row.note else ""
+    link = f" {row.url}" if row.url else ""
+    return f"  - {row.title!r} (cluster {row.cluster_id}, {row.size} items): {value}{note}{link}"
+
+
+def _severity(check: Check, value: float, base: float | None) -> float:
+    """How close to (or past) its limit a cluster is; larger = worse."""
+    if base is not None:
+        change = value - base
+        if check.max_increase is not None and (check.max_decrease is None or change >= 0):
+            return change / abs(base) if base else (float("inf") if change > 0 else 0.0)
+        return -change / abs(base) if base else 0.0
+    scores = []
+    if check.max is not None:
+        scores.append(value - check.max)
+    if check.min is not None:
+        scores.append(check.min - value)
+    return max(scores) if scores else value
+
+
+def _baseline_values(
+    metric: str, cluster: Cluster, pairings: Sequence[Pairing], baselines: Sequence[Run]
+) -> tuple[float, str, tuple[int, int] | None] | None:
+    """The paired baseline cluster's value (median over several baselines)."""
+    values: list[float] = []
+    counts: list[tuple[int, int] | None] = []
+    title: str | None = None
+    for pairing, run in zip(pairings, baselines, strict=True):
+        partner = next(
+            (p.baseline for p in pairing.pairs if p.latest.cluster_id == cluster.cluster_id), None
+        )
+        if partner is None:
+            continue
+        value = cluster_value(metric, partner, run)
+        if value is None:
+            continue
+        values.append(value)
+        counts.append(cluster_counts(metric, partner, run))
+        title = partner.title
+    base = median(values)
+    if base is None or title is None:
+        return None
+    return base, title, _pooled(counts)

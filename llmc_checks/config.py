@@ -1,0 +1,1213 @@
+"""The config language (DESIGN §2): YAML → strict, frozen pydantic models.
+
+    cfg = load_config(Path("checks.yaml"))        # raises ConfigError, one line
+
+Every problem becomes a `ConfigError` whose message is a single line pointing at
+the offending node: `checks.yaml:14:5: checks[2].max: <what is wrong>`. Secrets
+(the API key, any secret-looking environment variable) are never echoed.
+
+Run `python -m llmc_checks.config --write-schema` after changing a model: the
+JSON Schema generated from these models ships as `llmc_checks/schema.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import ipaddress
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, NoReturn
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    ModelWrapValidatorHandler,
+    PlainSerializer,
+    PrivateAttr,
+    SecretStr,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from llmc_checks import _yaml
+from llmc_checks._yaml import DocPath, Document, Pos
+from llmc_checks.matching import DEFAULT_TITLE_THRESHOLD
+from llmc_checks.metrics_catalog import (
+    BASELINE_ONLY_METRICS,
+    METRICS,
+    PROPORTION_METRICS,
+    MetricInfo,
+    MetricName,
+    Scope,
+)
+from llmc_checks.model import Cluster, Level, LlmcError
+from llmc_checks.sources.base import BaselineRequest
+
+__all__ = [
+    "SCHEMA_PATH",
+    "BaselineSpec",
+    "Change",
+    "Check",
+    "Config",
+    "ConfigError",
+    "FileBaseline",
+    "MatchConfig",
+    "MedianBaseline",
+    "Pos",
+    "PostHogSource",
+    "PreviousBaseline",
+    "RunConfig",
+    "RunIdBaseline",
+    "SourceConfig",
+    "Where",
+    "format_duration",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "parse_percent",
+    "schema_text",
+]
+
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+
+
+# ---------------------------------------------------------------------------
+# The error users see
+
+
+class ConfigError(LlmcError):
+    """An invalid config: `file:line:col: path: what is wrong`, on one line."""
+
+    def __init__(self, file: str, pos: Pos | None, path: str, message: str) -> None:
+        self.file = file
+        self.line = pos.line if pos else None
+        self.col = pos.col if pos else None
+        self.path = path  # "checks[2].max"; "" for the document itself
+        self.message = " ".join(message.split())  # one line, whatever went in
+        self._pos = pos
+        where = f"{file}:{pos.line}:{pos.col}" if pos else file
+        super().__init__(f"{where}: {path}: {self.message}" if path else f"{where}: {self.message}")
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, Pos | None, str, str]]:
+        # Exceptions pickle as cls(*args); ours takes its parts (pytest-xdist pickles errors).
+        return (ConfigError, (self.file, self._pos, self.path, self.message))
+
+
+def _fail(message: str, *at: str | int, key: bool = False) -> PydanticCustomError:
+    """A validation error whose text we control (pydantic leaves `{message}` alone).
+
+    `at` extends the error's location below the validated object (a model validator
+    can point at `max` rather than the whole check); `key` reports the position of
+    that key rather than of its value.
+    """
+    return PydanticCustomError("llmc", "{message}", {"message": message, "at": at, "key": key})
+
+
+def _describe(value: object) -> str:
+    """What kind of thing a value is, never the value itself (it may be a secret)."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _suggest(word: str, options: Iterable[str]) -> str:
+    """'; did you mean …?' for a near miss, else the valid options."""
+    opts = list(options)
+    close = difflib.get_close_matches(word, opts, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return "; expected one of: " + ", ".join(opts)
+
+
+# ---------------------------------------------------------------------------
+# Scalars: numbers, percents, durations
+
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_PERCENT_RE = re.compile(rf"\s*({_NUMBER})\s*%\s*")
+_NUMBER_RE = re.compile(rf"\s*{_NUMBER}\s*")
+PERCENT_PATTERN = rf"^\s*{_NUMBER}\s*%\s*$"
+
+
+def parse_percent(text: str) -> float:
+    """'5%' → 0.05, '12.5%' → 0.125; ValueError otherwise.
+
+    Goes through Decimal so '0.1%' is the float nearest 0.001, not 0.1/100's rounding.
+    """
+    m = _PERCENT_RE.fullmatch(text)
+    if m is None:
+        raise ValueError(f"invalid percent {text!r}; write a number followed by %, like '5%'")
+    return float(Decimal(m.group(1)) / 100)
+
+
+class _Amount(NamedTuple):
+    value: float
+    percent: bool
+
+
+def _amount(raw: object, what: str) -> _Amount:
+    """A bound as written: a number, a numeric string (from ${VAR}) or a percent."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise _fail(f"expected {what}, got {_describe(raw)}")
+    if isinstance(raw, str):
+        if "%" in raw:
+            try:
+                amount = _Amount(parse_percent(raw), True)
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
+        elif _NUMBER_RE.fullmatch(raw):
+            amount = _Amount(float(Decimal(raw)), False)
+        else:
+            raise _fail(f"expected {what}, got {raw!r}")
+    else:
+        try:
+            amount = _Amount(float(raw), False)
+        except OverflowError:  # a 400-digit integer
+            amount = _Amount(math.inf, False)
+    if not math.isfinite(amount.value):
+        raise _fail("must be a finite number")
+    return amount
+
+
+_DURATION_UNITS: dict[str, int] = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+DURATION_PATTERN = r"^(\d+(\.\d+)?[wdhms])+$"
+_DURATION_HELP = "use a number and a unit (s, m, h, d, w), e.g. 90s, 30m, 36h, 14d, 2w or 1d12h"
+
+
+def parse_duration(text: str) -> timedelta:
+    """'14d' → 14 days; parts combine largest unit first ('1d12h'). ValueError otherwise."""
+    s = text.strip()
+    if _NUMBER_RE.fullmatch(s):
+        raise ValueError(f"a duration needs a unit; {_DURATION_HELP}")
+    parts = _DURATION_PART.findall(s)
+    units = [u for _, u in parts]
+    ranks = [list(_DURATION_UNITS).index(u) for u in units]
+    if not parts or "".join(n + u for n, u in parts) != s or ranks != sorted(set(ranks)):
+        raise ValueError(f"invalid duration {text!r}; {_DURATION_HELP}")
+    seconds = sum(Decimal(n) * _DURATION_UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive, got {text!r}")
+    try:
+        return timedelta(seconds=float(seconds))
+    except OverflowError:
+        raise ValueError(f"duration {text!r} is too long") from None
+
+
+def format_duration(td: timedelta) -> str:
+    """The inverse of parse_duration for whole seconds: 14 days → '14d', 36 hours → '1d12h'."""
+    rest = td.total_seconds()
+    if rest <= 0 or rest != int(rest):
+        return f"{rest:g}s"
+    out = []
+    for unit in "dhms":  # days, not weeks: '14d' reads better than '2w'
+        n, rest = divmod(int(rest), _DURATION_UNITS[unit])
+        if n:
+            out.append(f"{n}{unit}")
+    return "".join(out)
+
+
+def _duration(raw: object) -> object:
+    if isinstance(raw, timedelta):
+        return raw
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise _fail(f"expected a duration like 14d, got {_describe(raw)}")
+    if not isinstance(raw, str):
+        raise _fail(f"a duration needs a unit; {_DURATION_HELP}")
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _not_bool(raw: object) -> object:
+    # pydantic's lax mode reads `true` as 1; in a config that is always a mistake.
+    if isinstance(raw, bool):
+        raise _fail("expected a number, got a boolean")
+    return raw
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["14d", "36h"]}),
+]
+# Constraints sit before the BeforeValidator so pydantic keeps them in the JSON Schema.
+Float = Annotated[float, BeforeValidator(_not_bool)]
+PositiveInt = Annotated[int, Field(gt=0), BeforeValidator(_not_bool)]
+NonNegativeInt = Annotated[int, Field(ge=0), BeforeValidator(_not_bool)]
+# Range checked in Check._proportion, for a message that shows an example.
+Confidence = Annotated[
+    float,
+    BeforeValidator(_not_bool),
+    WithJsonSchema({"type": "number", "minimum": 0.5, "exclusiveMaximum": 1}),
+]
+
+_BOUND_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "number"}, {"type": "string", "pattern": PERCENT_PATTERN}],
+    "examples": [0.05, "5%"],
+}
+
+
+def _fmt_number(v: float) -> str:
+    return format(v, ".15g")
+
+
+def _fmt_percent(v: float) -> str:
+    return _fmt_number(v * 100) + "%"
+
+
+def _fmt_bound(v: float, info: MetricInfo) -> str:
+    return _fmt_percent(v) if info.is_ratio else _fmt_number(v)
+
+
+# ---------------------------------------------------------------------------
+# Models
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PostHogSource(_Model):
+    """Read clustering runs live from PostHog's query API."""
+
+    host: str = Field(
+        "https://us.posthog.com",
+        description="PostHog base URL (https, except for loopback hosts), e.g. "
+        "https://us.posthog.com or https://eu.posthog.com.",
+    )
+    project_id: Annotated[
+        PositiveInt,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "integer", "minimum": 1},
+                    {"type": "string", "pattern": r"^\d+$|\$\{"},
+                ]
+            }
+        ),
+    ] = Field(description="The PostHog project (environment) id, usually ${POSTHOG_PROJECT_ID}.")
+    api_key: SecretStr = Field(
+        description="A personal API key with the query:read scope (and llm_analytics:read to "
+        "resolve job names), usually ${POSTHOG_PERSONAL_API_KEY}. Never printed.",
+        json_schema_extra={"minLength": 1},
+    )
+    timeout_s: Float = Field(30.0, gt=0, description="Per-request timeout in seconds.")
+
+    @field_validator("host", mode="before")
+    @classmethod
+    def _host_url(cls, raw: object) -> object:
+        return _check_host(raw) if isinstance(raw, str) else raw
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_present(cls, key: SecretStr) -> SecretStr:
+        value = key.get_secret_value()
+        if not value:
+            raise _fail("must not be empty")
+        if value != value.strip():
+            raise _fail("has leading or trailing whitespace")
+        return key
+
+
+def _check_host(raw: str) -> str:
+    """A normalised base URL: http(s), a host, no credentials, no trailing slash."""
+    text = raw.strip().rstrip("/")
+    url = urlsplit(text)
+    # Only echo the scheme and host name: the rest of a URL can carry credentials.
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise _fail("must be an http(s) URL like https://us.posthog.com")
+    if url.username or url.password:
+        raise _fail("must not contain credentials; put the API key in api_key")
+    if url.query or url.fragment:
+        raise _fail("must be a base URL without ?query or #fragment")
+    if url.scheme == "http" and not _is_loopback(url.hostname):
+        raise _fail(f"https is required for {url.hostname} (http is allowed only on loopback)")
+    return text
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+class SourceConfig(_Model):
+    """Where the clustering runs come from: exactly one of posthog or snapshot."""
+
+    posthog: PostHogSource | None = Field(None, description="Live: PostHog's query API.")
+    snapshot: Annotated[str, Field(min_length=1)] | None = Field(
+        None,
+        description="Offline: a file of PostHog event rows (.jsonl / .jsonl.gz), "
+        "relative to this config file.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SourceConfig:
+        if self.posthog is not None and self.snapshot is not None:
+            raise _fail("give either posthog or snapshot, not both", "snapshot", key=True)
+        if self.posthog is None and self.snapshot is None:
+            raise _fail("needs posthog (live PostHog) or snapshot (a file of event rows)")
+        return self
+
+    @property
+    def kind(self) -> Literal["posthog", "snapshot"]:
+        return "posthog" if self.posthog is not None else "snapshot"
+
+
+class RunConfig(_Model):
+    """Which clustering run is checked."""
+
+    level: Level = Field(
+        "trace", description="The clustering level: trace, generation or evaluation."
+    )
+    job: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="A clustering job name or id; omitted = any job of that level."
+    )
+    lookback: Duration = Field(
+        timedelta(days=14),
+        description="How far back to look for runs, e.g. 14d, 36h, 2w.",
+        json_schema_extra={"default": "14d"},  # pydantic would render the default as P14D
+    )
+
+
+class _Baseline(_Model):
+    """What relative checks compare against (one of the four forms below)."""
+
+    kind: ClassVar[Literal["previous", "run_id", "file", "median_of"]]
+
+    @property
+    def label(self) -> str:
+        """A short, unique, readable key: 'previous', 'run X', 'file P', 'median of N'."""
+        return str(self)
+
+    def as_request(self) -> BaselineRequest | None:
+        """What a source must load; None for a baseline file, which the session reads."""
+        raise NotImplementedError
+
+
+class PreviousBaseline(_Baseline):
+    """The run before the latest, with the same level and job."""
+
+    kind: ClassVar[Literal["previous"]] = "previous"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_word(cls, raw: object) -> object:
+        return {} if raw == "previous" else raw
+
+    @model_serializer
+    def _to_word(self) -> str:
+        return "previous"
+
+    def as_request(self) -> BaselineRequest:
+        return BaselineRequest(kind="previous")
+
+    def __str__(self) -> str:
+        return "previous"
+
+
+class RunIdBaseline(_Baseline):
+    """A specific earlier run."""
+
+    kind: ClassVar[Literal["run_id"]] = "run_id"
+    run_id: Annotated[str, Field(min_length=1)] = Field(description="A clustering run id.")
+
+    def as_request(self) -> BaselineRequest:
+        return BaselineRequest(kind="run_id", run_id=self.run_id)
+
+    def __str__(self) -> str:
+        return f"run {self.run_id}"
+
+
+class FileBaseline(_Baseline):
+    """A baseline written by --llmc-update-baseline (read by the session, not a source)."""
+
+    kind: ClassVar[Literal["file"]] = "file"
+    file: Annotated[str, Field(min_length=1)] = Field(
+        description="Path of a baseline file written by --llmc-update-baseline, "
+        "relative to this config file."
+    )
+
+    def as_request(self) -> None:
+        return None
+
+    def __str__(self) -> str:
+        return f"file {self.file}"
+
+
+class MedianBaseline(_Baseline):
+    """The median of the last N runs before the latest."""
+
+    kind: ClassVar[Literal["median_of"]] = "median_of"
+    median_of: Annotated[int, Field(ge=2), BeforeValidator(_not_bool)] = Field(
+        description="How many earlier runs (at least 2)."
+    )
+
+    def as_request(self) -> BaselineRequest:
+        return BaselineRequest(kind="median_of", count=self.median_of)
+
+    def __str__(self) -> str:
+        return f"median of {self.median_of}"
+
+
+_BASELINE_FORMS = "previous, {run_id: ID}, {file: PATH} or {median_of: N}"
+_BASELINE_KEYS = ("run_id", "file", "median_of")
+_BASELINE_MODELS = (PreviousBaseline, RunIdBaseline, FileBaseline, MedianBaseline)
+
+
+def _baseline_shape(raw: object) -> object:
+    """The form is inferred from the shape; anything else gets the list of forms."""
+    if isinstance(raw, _BASELINE_MODELS) or raw == "previous":
+        return raw
+    if isinstance(raw, dict) and len(raw) == 1 and next(iter(raw)) in _BASELINE_KEYS:
+        return raw
+    if isinstance(raw, str):
+        raise _fail(f"unknown baseline {raw!r}; expected {_BASELINE_FORMS}")
+    if isinstance(raw, dict):
+        keys = ", ".join(str(k) for k in raw) or "no keys"
+        hint = _suggest(str(next(iter(raw))), _BASELINE_KEYS) if len(raw) == 1 else ""
+        hint = hint if hint.startswith("; did") else ""
+        raise _fail(f"expected {_BASELINE_FORMS}; got a mapping with {keys}{hint}")
+    raise _fail(f"expected {_BASELINE_FORMS}, got {_describe(raw)}")
+
+
+def _baseline_tag(raw: object) -> str | None:
+    if isinstance(raw, _BASELINE_MODELS):
+        return raw.kind
+    if isinstance(raw, dict) and len(raw) == 1:
+        return str(next(iter(raw)))
+    return "previous" if raw == "previous" else None
+
+
+BaselineSpec = Annotated[
+    Annotated[
+        PreviousBaseline,
+        Tag("previous"),
+        WithJsonSchema({"const": "previous", "description": PreviousBaseline.__doc__}),
+    ]
+    | Annotated[RunIdBaseline, Tag("run_id")]
+    | Annotated[FileBaseline, Tag("file")]
+    | Annotated[MedianBaseline, Tag("median_of")],
+    Discriminator(_baseline_tag),
+    BeforeValidator(_baseline_shape),
+]
+
+
+class MatchConfig(_Model):
+    """How clusters of two runs are paired."""
+
+    title_similarity: Float = Field(
+        DEFAULT_TITLE_THRESHOLD,
+        gt=0,
+        le=1,
+        description="How similar two titles must be (0-1] for title_stability to count "
+        "the cluster as stable.",
+    )
+
+
+class Where(_Model):
+    """Which clusters a cluster-scope check looks at."""
+
+    noise: Literal["exclude", "include", "only"] = Field(
+        "exclude", description="The noise cluster (-1): exclude it, include it, or check only it."
+    )
+    min_size: NonNegativeInt = Field(
+        0, description="Clusters smaller than this are listed as not evaluated."
+    )
+    title: str | None = Field(
+        None, description="A regular expression; only clusters whose title matches it (re.search)."
+    )
+
+    @field_validator("title")
+    @classmethod
+    def _compiles(cls, title: str | None) -> str | None:
+        if title is not None:
+            try:
+                re.compile(title)
+            except re.error as exc:
+                raise _fail(f"invalid regular expression: {exc}") from None
+        return title
+
+    @property
+    def title_pattern(self) -> re.Pattern[str] | None:
+        # re caches compiled patterns, so this stays cheap per cluster.
+        return re.compile(self.title) if self.title is not None else None
+
+    def selects(self, cluster: Cluster) -> bool:
+        """Noise and title filters. `min_size` is separate: small clusters are reported."""
+        if cluster.is_noise:
+            if self.noise == "exclude":
+                return False
+        elif self.noise == "only":
+            return False
+        pattern = self.title_pattern
+        return pattern is None or pattern.search(cluster.title) is not None
+
+    def too_small(self, cluster: Cluster) -> bool:
+        return cluster.size < self.min_size
+
+
+class Change(_Model):
+    """A bound on a change against the baseline: absolute (metric units) or relative."""
+
+    value: Annotated[float, Field(ge=0)]
+    relative: bool  # True: a fraction of the baseline value ("20%" → 0.2)
+
+    @model_serializer
+    def _as_written(self) -> str | float:
+        # Dumps back to config syntax, so a dumped config parses to an equal one.
+        return _fmt_percent(self.value) if self.relative else self.value
+
+    def allowed(self, baseline_value: float) -> float:
+        """The largest change allowed from `baseline_value`, in the metric's unit."""
+        return abs(baseline_value) * self.value if self.relative else self.value
+
+    def __str__(self) -> str:
+        return _fmt_percent(self.value) if self.relative else _fmt_number(self.value)
+
+
+_CHANGE_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": PERCENT_PATTERN}],
+    "examples": ["20%", 0.5],
+}
+_BOUND_KEYS = ("min", "max", "max_increase", "max_decrease")
+# enumDescriptions: shown by editors (VS Code) next to each completion; ignored by validators.
+_METRIC_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "enum": list(METRICS),
+    "enumDescriptions": [f"{m.scope} scope, {m.unit}: {m.description}" for m in METRICS.values()],
+}
+
+
+class Check(_Model):
+    """One expectation on one metric."""
+
+    metric: Annotated[MetricName, WithJsonSchema(_METRIC_SCHEMA)] = Field(
+        description="The metric to check; see the metric reference."
+    )
+    name: str | None = Field(
+        None, description="A readable name; the pytest item id. Default: generated from the check."
+    )
+    min: Annotated[float, WithJsonSchema(_BOUND_SCHEMA)] | None = Field(
+        None, description="Lowest allowed value; on ratio metrics a percent ('80%') or 0-1."
+    )
+    max: Annotated[float, WithJsonSchema(_BOUND_SCHEMA)] | None = Field(
+        None, description="Highest allowed value; on ratio metrics a percent ('5%') or 0-1."
+    )
+    max_increase: Annotated[Change, WithJsonSchema(_CHANGE_SCHEMA)] | None = Field(
+        None,
+        description="Largest allowed rise against the baseline: '20%' = relative to the "
+        "baseline value, a number = absolute in the metric's unit.",
+    )
+    max_decrease: Annotated[Change, WithJsonSchema(_CHANGE_SCHEMA)] | None = Field(
+        None,
+        description="Largest allowed fall against the baseline: '20%' = relative to the "
+        "baseline value, a number = absolute in the metric's unit.",
+    )
+    severity: Literal["fail", "warn"] = Field(
+        "fail", description="warn: report but pass (fails under --llmc-strict)."
+    )
+    where: Where | None = Field(None, description="Cluster selection (cluster-scope metrics only).")
+    confidence: Confidence | None = Field(
+        None,
+        description="Proportion metrics only: fail only when the Wilson interval at this "
+        "confidence lies beyond the bound, e.g. 0.95.",
+    )
+    baseline: BaselineSpec | None = Field(
+        None, description="Override the config's baseline for this check."
+    )
+
+    # Filled by Config / load_config; not part of the schema.
+    _display_name: str | None = PrivateAttr(None)
+    _location: Pos | None = PrivateAttr(None)
+    # Bounds written as percents ("25%"), so the generated id reads as the user wrote it.
+    _percent: frozenset[str] = PrivateAttr(frozenset())
+
+    # Field validators run in field order, so `metric` is in info.data when it is
+    # valid; when it is not, its own error is reported and unit checks are skipped.
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _known_metric(cls, raw: object) -> object:
+        if not isinstance(raw, str):
+            raise _fail(f"expected a metric name, got {_describe(raw)}")
+        if raw not in METRICS:
+            raise _fail(f"unknown metric '{raw}'{_suggest(raw, METRICS)}")
+        return raw
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, name: str | None) -> str | None:
+        if name is not None and not name.strip():
+            raise _fail("must not be empty")
+        return name
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _bound(cls, raw: object, info: ValidationInfo) -> object:
+        if raw is None:
+            return None
+        amount = _amount(raw, "a number or a percent like '5%'")
+        metric = METRICS.get(info.data.get("metric", ""))
+        if metric is not None:
+            _check_unit(amount, metric)
+        return amount.value
+
+    @field_validator("max")
+    @classmethod
+    def _possible(cls, hi: float | None, info: ValidationInfo) -> float | None:
+        lo = info.data.get("min")
+        metric = METRICS.get(info.data.get("metric", ""))
+        if hi is not None and lo is not None and lo > hi and metric is not None:
+            shown = _fmt_bound(lo, metric), _fmt_bound(hi, metric)
+            raise _fail(f"impossible bounds: min {shown[0]} is above max {shown[1]}")
+        return hi
+
+    @field_validator("max_increase", "max_decrease", mode="before")
+    @classmethod
+    def _change(cls, raw: object, info: ValidationInfo) -> object:
+        if raw is None or isinstance(raw, Change):
+            return raw
+        metric = METRICS.get(info.data.get("metric", ""))
+        if metric is not None and metric.baseline_only:
+            raise _fail(
+                f"{metric.name} is already measured against the baseline; "
+                f"bound it with min/max, not {info.field_name}"
+            )
+        amount = _amount(raw, "a number or a percent like '20%'")
+        if amount.value < 0:
+            raise _fail(f"must not be negative ({info.field_name} bounds the size of the change)")
+        if info.field_name == "max_decrease" and amount.percent and amount.value > 1:
+            raise _fail("a decrease of more than 100% is impossible")
+        return Change(value=amount.value, relative=amount.percent)
+
+    @field_validator("where")
+    @classmethod
+    def _cluster_scope(cls, where: Where | None, info: ValidationInfo) -> Where | None:
+        metric = METRICS.get(info.data.get("metric", ""))
+        if where is not None and metric is not None and metric.scope != "cluster":
+            raise _fail(
+                f"where selects clusters, but {metric.name} is a run-scope metric "
+                "(where applies to cluster-scope metrics only)"
+            )
+        return where
+
+    @field_validator("confidence")
+    @classmethod
+    def _proportion(cls, confidence: float | None, info: ValidationInfo) -> float | None:
+        if confidence is not None and not 0.5 <= confidence < 1:
+            raise _fail("must be at least 0.5 and below 1, e.g. 0.95")
+        metric = METRICS.get(info.data.get("metric", ""))
+        if confidence is not None and metric is not None and not metric.proportion:
+            raise _fail(
+                f"confidence applies to proportion metrics only ({', '.join(PROPORTION_METRICS)}); "
+                f"{metric.name} is not one"
+            )
+        return confidence
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_percents(cls, data: object, handler: ModelWrapValidatorHandler[Check]) -> Check:
+        check = handler(data)
+        if isinstance(data, Mapping):
+            written = {k for k in ("min", "max") if isinstance(data.get(k), str) and "%" in data[k]}
+            check._percent = frozenset(written)
+        return check
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Check:
+        if all(getattr(self, k) is None for k in _BOUND_KEYS):
+            raise _fail("needs at least one bound: min, max, max_increase or max_decrease")
+        if self.baseline is not None and not self.needs_baseline:
+            raise _fail(
+                "baseline only applies to checks against a baseline (max_increase, max_decrease "
+                f"or {', '.join(BASELINE_ONLY_METRICS)})",
+                "baseline",
+            )
+        return self
+
+    # -- for evaluation code -------------------------------------------------
+
+    @property
+    def metric_info(self) -> MetricInfo:
+        return METRICS[self.metric]
+
+    @property
+    def scope(self) -> Scope:
+        return self.metric_info.scope
+
+    @property
+    def needs_baseline(self) -> bool:
+        return (
+            self.max_increase is not None
+            or self.max_decrease is not None
+            or self.metric_info.baseline_only
+        )
+
+    @property
+    def selection(self) -> Where:
+        """The effective cluster selection (the defaults when `where` is omitted)."""
+        return self.where if self.where is not None else Where()
+
+    @property
+    def generated_id(self) -> str:
+        """A readable id built from the check: 'avg_cost_usd max 0.05 (min_size 20)'."""
+        parts: list[str] = [self.metric]
+        for key, bound in (("min", self.min), ("max", self.max)):
+            if bound is not None:
+                shown = _fmt_percent(bound) if key in self._percent else _fmt_number(bound)
+                parts.append(f"{key} {shown}")
+        for key, change in (
+            ("max_increase", self.max_increase),
+            ("max_decrease", self.max_decrease),
+        ):
+            if change is not None:
+                parts.append(f"{key} {change}")
+        extras: list[str] = []
+        if self.where is not None:
+            if self.where.noise != "exclude":
+                extras.append(f"noise {self.where.noise}")
+            if self.where.min_size:
+                extras.append(f"min_size {self.where.min_size}")
+            if self.where.title is not None:
+                extras.append(f"title /{self.where.title}/")
+        if self.confidence is not None:
+            extras.append(f"confidence {_fmt_number(self.confidence)}")
+        if extras:
+            parts.append(f"({', '.join(extras)})")
+        return " ".join(parts)
+
+    @property
+    def display_name(self) -> str:
+        """`name`, or the generated id made unique within its config (' #2', ' #3')."""
+        return self._display_name or self.name or self.generated_id
+
+    @property
+    def location(self) -> Pos | None:
+        """1-based (line, col) of the check in its file; None when not loaded from a file."""
+        return self._location
+
+    @property
+    def line(self) -> int | None:
+        """1-based line of the check (pytest's reportinfo wants `line - 1`)."""
+        return self._location.line if self._location else None
+
+
+def _check_unit(amount: _Amount, metric: MetricInfo) -> None:
+    """min/max must make sense in the metric's unit."""
+    if amount.percent and not metric.is_ratio:
+        raise _fail(
+            f"a percent only applies to ratio metrics; {metric.name} is {metric.unit_phrase}, "
+            "so write a plain number"
+        )
+    if metric.is_ratio and not 0 <= amount.value <= 1:
+        if amount.percent:
+            raise _fail(f"must be between 0% and 100% ({metric.name} is a ratio)")
+        raise _fail(
+            f"must be between 0 and 1 ({metric.name} is a ratio; "
+            f"write {_fmt_number(amount.value)}% for a percentage)"
+        )
+    if amount.value < 0:
+        raise _fail(f"must not be negative ({metric.name} is {metric.unit_phrase})")
+
+
+class Config(_Model):
+    """An llmc-checks config: which clustering run to read and what must hold for it."""
+
+    version: Literal[1] = Field(description="The config format version; always 1.")
+    source: SourceConfig = Field(description="Where the clustering runs come from.")
+    run: RunConfig = Field(RunConfig(), description="Which clustering run is checked.")
+    baseline: BaselineSpec = Field(
+        PreviousBaseline(),
+        description="What relative checks compare against: previous, {run_id: ID}, "
+        "{file: PATH} or {median_of: N}.",
+    )
+    match: MatchConfig = Field(MatchConfig(), description="Cross-run cluster matching.")
+    checks: tuple[Check, ...] = Field(
+        description="The expectations; each becomes one pytest item.",
+        json_schema_extra={"minItems": 1},
+    )
+
+    _path: Path | None = PrivateAttr(None)
+    _base_dir: Path | None = PrivateAttr(None)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _supported(cls, raw: object) -> object:
+        if isinstance(raw, bool) or raw != 1:
+            shown = repr(raw) if isinstance(raw, int | float | str) else _describe(raw)
+            raise _fail(f"unsupported config version {shown}; this llmc-checks reads version 1")
+        return raw
+
+    @field_validator("checks")
+    @classmethod
+    def _some_checks(cls, checks: tuple[Check, ...]) -> tuple[Check, ...]:
+        if not checks:
+            raise _fail("needs at least one check")
+        first: dict[str, int] = {}
+        for i, check in enumerate(checks):
+            if check.name is None:
+                continue
+            if check.name in first:
+                raise _fail(
+                    f"duplicate check name '{check.name}' (also checks[{first[check.name]}])",
+                    i,
+                    "name",
+                )
+            first[check.name] = i
+        return checks
+
+    @model_validator(mode="after")
+    def _name_checks(self) -> Config:
+        taken = {c.name for c in self.checks if c.name is not None}
+        for check in self.checks:
+            if check.name is not None:
+                check._display_name = check.name
+                continue
+            name, n = check.generated_id, 1
+            while name in taken:
+                n += 1
+                name = f"{check.generated_id} #{n}"
+            taken.add(name)
+            check._display_name = name
+        return self
+
+    # -- for the session ------------------------------------------------------
+
+    @property
+    def path(self) -> Path | None:
+        """The file this config was loaded from (None when parsed from text)."""
+        return self._path
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the config resolve against this: the config file's directory."""
+        return self._base_dir if self._base_dir is not None else Path.cwd()
+
+    def resolve(self, path: str | Path) -> Path:
+        return self.base_dir / Path(path).expanduser()
+
+    @property
+    def snapshot_path(self) -> Path | None:
+        snapshot = self.source.snapshot
+        return None if snapshot is None else self.resolve(snapshot)
+
+    def baseline_for(self, check: Check) -> BaselineSpec:
+        return check.baseline if check.baseline is not None else self.baseline
+
+    @property
+    def needs_baseline(self) -> bool:
+        return any(c.needs_baseline for c in self.checks)
+
+    def with_snapshot(self, path: Path) -> Config:
+        """This config reading `path` instead (--llmc-snapshot); `path` is taken as given."""
+        source = SourceConfig(snapshot=str(path.absolute()))
+        return self.model_copy(update={"source": source})
+
+
+# ---------------------------------------------------------------------------
+# Loading
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read, interpolate and validate a config file; ConfigError on any problem."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: tolerate a BOM
+    except OSError as exc:
+        raise ConfigError(str(path), None, "", f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            str(path),
+            None,
+            "",
+            f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
+        ) from None
+    config = parse_config(text, filename=str(path), env=env, base_dir=path.absolute().parent)
+    config._path = path
+    return config
+
+
+def parse_config(
+    text: str,
+    *,
+    filename: str = "checks.yaml",
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> Config:
+    """Validate config text; `filename` only labels error messages."""
+    try:
+        doc = _yaml.load(text)
+    except _yaml.YamlError as exc:
+        raise ConfigError(filename, exc.pos, _fmt_path(exc.path), exc.message) from None
+    expected = "expected a mapping with version, source and checks"
+    if doc is None:
+        raise ConfigError(filename, Pos(1, 1), "", f"the file is empty; {expected}")
+    if not isinstance(doc.data, dict):
+        raise ConfigError(
+            filename, doc.values[()], "", f"{expected} at the top level, got {_describe(doc.data)}"
+        )
+    secrets: set[str] = set()
+    data = _Interpolator(filename, doc, os.environ if env is None else env, secrets).tree()
+    _collect_api_key(data, secrets)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise _to_config_error(exc, doc, filename, secrets) from None
+    config._base_dir = base_dir
+    for i, check in enumerate(config.checks):
+        check._location = doc.values.get(("checks", i))
+    return config
+
+
+# ${VAR}, ${VAR:-default}, $$ (a literal $); a lone $ stays as written.
+_REF = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<body>[^}]*)\}|(?P<open>\{))?")
+_REF_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
+# Values of variables named like these are redacted from every message.
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+
+
+class _Interpolator:
+    """Resolves ${...} in every string value (not keys), before validation."""
+
+    def __init__(self, filename: str, doc: Document, env: Mapping[str, str], secrets: set[str]):
+        self._filename = filename
+        self._doc = doc
+        self._env = env
+        self._secrets = secrets
+
+    def tree(self) -> Any:
+        return self._walk(self._doc.data, ())
+
+    def _walk(self, value: Any, path: DocPath) -> Any:
+        if isinstance(value, dict):
+            return {k: self._walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._walk(v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, str) and "$" in value:
+            return _REF.sub(lambda m: self._resolve(m, path), value)
+        return value
+
+    def _resolve(self, m: re.Match[str], path: DocPath) -> str:
+        if m["dollar"]:
+            return "$"
+        if m["open"]:
+            self._error(path, "unterminated '${' (write $$ for a literal $)")
+        body = m["body"]
+        if body is None:
+            return "$"
+        ref = _REF_BODY.fullmatch(body)
+        if ref is None:
+            self._error(
+                path, f"invalid reference '${{{body}}}'; write ${{NAME}} or ${{NAME:-default}}"
+            )
+        name, default = ref["name"], ref["default"]
+        value = self._env.get(name)
+        if default is not None and not value:  # like the shell: unset or empty
+            return default
+        if value is None:
+            self._error(path, f"environment variable {name} is not set")
+        if _SECRET_NAME.search(name):
+            self._secrets.add(value)
+        return value
+
+    def _error(self, path: DocPath, message: str) -> NoReturn:
+        raise ConfigError(self._filename, self._doc.values.get(path), _fmt_path(path), message)
+
+
+def _collect_api_key(data: dict[str, Any], secrets: set[str]) -> None:
+    source = data.get("source")
+    posthog = source.get("posthog") if isinstance(source, dict) else None
+    key = posthog.get("api_key") if isinstance(posthog, dict) else None
+    if isinstance(key, str):
+        secrets.add(key)
+
+
+def _fmt_path(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _to_config_error(
+    exc: ValidationError, doc: Document, filename: str, secrets: set[str]
+) -> ConfigError:
+    """The first problem in document order, as one line."""
+    problems = [_locate(err, doc) for err in exc.errors(include_url=False)]
+    # A typo'd key also makes the real key "missing"; the typo is the useful report.
+    typo_in = {p.path for p in problems if p.kind == "extra_forbidden"}
+    problems = [p for p in problems if not (p.kind == "missing" and p.path in typo_in)]
+    first = min(problems, key=lambda p: p.pos)
+    message = first.message
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:  # redacting "1" would mangle the message, and guards nothing
+            message = message.replace(secret, "***")
+    return ConfigError(filename, first.pos, _fmt_path(first.path), message)
+
+
+class _Problem(NamedTuple):
+    path: DocPath  # the path shown: for a key problem, the mapping holding the key
+    pos: Pos
+    message: str
+    kind: str
+
+
+def _locate(err: ErrorDetails, doc: Document) -> _Problem:
+    ctx = err.get("ctx") or {}
+    loc: tuple[str | int, ...] = (*err["loc"], *ctx.get("at", ()))
+    # pydantic locations carry extra steps (union tags); keep those the document has.
+    path: DocPath = ()
+    for part in loc:
+        if (*path, part) in doc.values:
+            path = (*path, part)
+    kind = err["type"]
+    on_key = kind == "extra_forbidden" or bool(ctx.get("key"))
+    pos = doc.keys.get(path) if on_key else None
+    pos = pos or doc.values.get(path) or doc.values[()]
+    if kind == "missing":
+        return _Problem(path, pos, f"missing required key '{loc[-1]}'", kind)
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        message = f"unknown key '{key}'{_suggest(key, _allowed_keys(loc[:-1]))}"
+        return _Problem(path[:-1], pos, message, kind)
+    return _Problem(path[:-1] if on_key else path, pos, _message(err), kind)
+
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "dict_type": "a mapping",
+    "tuple_type": "a list",
+    "list_type": "a list",
+}
+
+
+def _message(err: ErrorDetails) -> str:
+    kind, value = err["type"], err["input"]
+    ctx = err.get("ctx") or {}
+    if kind == "llmc":
+        return str(ctx["message"])
+    if kind in _EXPECTED:
+        got = _describe(value)
+        if kind.endswith("_parsing") and isinstance(value, str):
+            got = repr(value if len(value) <= 40 else value[:37] + "...")
+        elif kind == "int_from_float":
+            got = "a fraction"
+        return f"expected {_EXPECTED[kind]}, got {got}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if msg.startswith("Input should be"):
+        msg = "must be" + msg.removeprefix("Input should be")
+    if kind == "literal_error" and isinstance(value, str):
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+        if close:
+            msg += f"; did you mean '{close[0]}'?"
+    return msg
+
+
+def _allowed_keys(loc: Sequence[str | int]) -> list[str]:
+    """The keys valid in the mapping at `loc`, found by walking the models."""
+    model: type[BaseModel] = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            break
+        inner = [t for t in _types_in(field.annotation) if issubclass(t, BaseModel)]
+        if len(inner) != 1:
+            break
+        model = inner[0]
+    return list(model.model_fields)
+
+
+def _types_in(annotation: object) -> Iterable[type]:
+    if isinstance(annotation, type):
+        yield annotation
+    for arg in getattr(annotation, "__args__", ()):
+        yield from _types_in(arg)
+
+
+# ---------------------------------------------------------------------------
+# The JSON Schema that ships with the package
+
+
+def schema_text() -> str:
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "llmc-checks config",
+        **{k: v for k, v in Config.model_json_schema().items() if k != "title"},
+    }
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m llmc_checks.config", description="Validate llmc-checks config files."
+    )
+    parser.add_argument(
+        "--write-schema", action="store_true", help=f"regenerate {SCHEMA_PATH.name}"
+    )
+    parser.add_argument("files", nargs="*", type=Path, help="config files to validate")
+    args = parser.parse_args(argv)
+    if args.write_schema:
+        SCHEMA_PATH.write_text(schema_text(), encoding="utf-8")
+        print(f"wrote {SCHEMA_PATH}")
+    status = 0
+    for file in args.files:
+        try:
+            config = load_config(file)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            status = 1
+        else:
+            print(f"{file}: ok, {len(config.checks)} checks")
+    if not args.write_schema and not args.files:
+        parser.print_usage()
+        status = 2
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

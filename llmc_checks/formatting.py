@@ -1,0 +1,114 @@
+"""How numbers, limits and changes read to a person, by the metric's unit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from llmc_checks.metrics_catalog import metric as metric_info
+
+if TYPE_CHECKING:
+    from llmc_checks.config import Check
+    from llmc_checks.model import Cluster, Run
+
+
+def _ratio(v: float) -> str:
+    return f"{v:.1%}" if abs(v) >= 0.001 or v == 0 else f"{v:.3%}"
+
+
+def _usd(v: float) -> str:
+    if v == 0:
+        return "$0"
+    return f"${v:,.2f}" if abs(v) >= 10 else f"${v:.4g}"
+
+
+def _count(v: float) -> str:
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+
+
+def _seconds(v: float) -> str:
+    return f"{v:.3g}s" if abs(v) < 100 else f"{v:,.0f}s"
+
+
+def _hours(v: float) -> str:
+    return f"{v:.1f}h"
+
+
+def _tokens(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+_FORMATS: dict[str, Callable[[float], str]] = {
+    "ratio": _ratio,
+    "usd": _usd,
+    "count": _count,
+    "seconds": _seconds,
+    "hours": _hours,
+    "tokens": _tokens,
+}
+
+
+def formatter(metric: str) -> Callable[[float], str]:
+    return _FORMATS[metric_info(metric).unit]
+
+
+def value(metric: str, v: float | None) -> str:
+    return "-" if v is None else formatter(metric)(v)
+
+
+def expected(check: Check) -> str:
+    """The limits of a check in words: "≤ 5.0%", "0.50–0.90", "increase ≤ 20%"."""
+    fmt = formatter(check.metric)
+    parts: list[str] = []
+    if check.min is not None and check.max is not None:
+        parts.append(f"{fmt(check.min)}–{fmt(check.max)}")
+    elif check.max is not None:
+        parts.append(f"≤ {fmt(check.max)}")
+    elif check.min is not None:
+        parts.append(f"≥ {fmt(check.min)}")
+    for word, limit in (("increase", check.max_increase), ("decrease", check.max_decrease)):
+        if limit is not None:
+            shown = f"{limit.value:.0%}" if limit.relative else fmt(limit.value)
+            parts.append(f"{word} ≤ {shown}")
+    text = ", ".join(parts)
+    if check.confidence is not None:
+        text += f" @{check.confidence:.0%}"
+    return text
+
+
+def change(metric: str, new: float, base: float) -> str:
+    """ "+0.012 (+34%)": the absolute change in the metric's unit, and relative to base."""
+    fmt = formatter(metric)
+    diff = new - base
+    sign = "+" if diff >= 0 else "-"
+    text = f"{sign}{fmt(abs(diff))}"
+    if base:
+        text += f" ({diff / abs(base):+.0%})"
+    return text
+
+
+def no_value_reason(metric: str, run: Run, cluster: Cluster | None = None) -> str:
+    """Why a metric has no value, in words a user can act on."""
+    if metric == "noise_share" and not run.items_analyzed:
+        return f"run {run.run_id} analysed no items"
+    target = cluster if cluster is not None else None
+    if target is not None:
+        stats = target.stats
+        if stats is None:
+            return "no per-item metrics for this cluster"
+        if stats.item_count == 0:
+            return "no AI events for its items in the run window"
+        return f"no item with {_what(metric)} > 0"
+    if any(c.stats is None for c in run.clusters):
+        return f"run {run.run_id} has no per-item metrics for {metric}"
+    return f"no value for {metric} in run {run.run_id}"
+
+
+def _what(metric: str) -> str:
+    return {
+        "avg_cost_usd": "cost",
+        "total_cost_usd": "cost",
+        "avg_latency_s": "latency",
+        "p95_latency_s": "latency",
+        "avg_tokens": "tokens",
+    }.get(metric, metric)

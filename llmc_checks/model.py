@@ -1,0 +1,124 @@
+"""Domain objects shared by the sources, the metrics and the checks.
+
+Both sources (snapshot file, live PostHog) produce these; everything downstream
+is pure functions over them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Level = Literal["trace", "generation", "evaluation"]
+LEVELS: tuple[Level, ...] = ("trace", "generation", "evaluation")
+
+NOISE_CLUSTER_ID = -1
+
+# Event names PostHog's clustering workflow emits, one per level.
+CLUSTER_EVENTS: Mapping[str, Level] = {
+    "$ai_trace_clusters": "trace",
+    "$ai_generation_clusters": "generation",
+    "$ai_evaluation_clusters": "evaluation",
+}
+
+# The per-cluster numbers a check can read; names are the metric names of the config.
+STAT_FIELDS: tuple[str, ...] = (
+    "item_count",
+    "avg_cost_usd",
+    "total_cost_usd",
+    "avg_latency_s",
+    "p95_latency_s",
+    "avg_tokens",
+    "error_count",
+    "error_rate",
+)
+
+# PostHog's baked `metrics` keys → our stat names. p95 is never baked.
+BAKED_KEYS: Mapping[str, str] = {
+    "avg_cost": "avg_cost_usd",
+    "total_cost": "total_cost_usd",
+    "avg_latency": "avg_latency_s",
+    "avg_tokens": "avg_tokens",
+    "error_rate": "error_rate",
+    "error_count": "error_count",
+    "item_count": "item_count",
+}
+
+
+class LlmcError(Exception):
+    """A problem the user must act on; its message is one line, safe to print."""
+
+
+class DataError(LlmcError):
+    """The clustering data is malformed or missing (never a passing check)."""
+
+
+class SourceError(LlmcError):
+    """The source could not be read (unreachable, unauthorised, timed out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStats:
+    """Per-cluster aggregates with PostHog's semantics.
+
+    `item_count` counts items with at least one AI event in the run's window;
+    averages cover only items whose value is > 0 (None when there are none);
+    `error_count` counts items with at least one error event.
+    """
+
+    item_count: int = 0
+    avg_cost_usd: float | None = None
+    total_cost_usd: float | None = None
+    avg_latency_s: float | None = None
+    p95_latency_s: float | None = None
+    avg_tokens: float | None = None
+    error_count: int = 0
+    error_rate: float | None = None
+
+    def value(self, name: str) -> float | None:
+        v: float | int | None = getattr(self, name)
+        return None if v is None else float(v)
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    cluster_id: int
+    title: str
+    description: str
+    size: int
+    # Item ids (trace ids or generation uuids); empty when the source did not fetch them.
+    item_ids: tuple[str, ...] = ()
+    # PostHog's baked `metrics`, translated to our stat names; None when the run has none.
+    baked: Mapping[str, float | None] | None = None
+    # Filled by a source once per-item metrics are known.
+    stats: ClusterStats | None = None
+
+    @property
+    def is_noise(self) -> bool:
+        return self.cluster_id == NOISE_CLUSTER_ID
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    run_id: str
+    level: Level
+    job_id: str
+    job_name: str
+    window_start: datetime
+    window_end: datetime
+    items_analyzed: int
+    clusters: tuple[Cluster, ...]
+    emitted_at: datetime | None = None
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def noise(self) -> Cluster | None:
+        return next((c for c in self.clusters if c.is_noise), None)
+
+    def cluster(self, cluster_id: int) -> Cluster:
+        for c in self.clusters:
+            if c.cluster_id == cluster_id:
+                return c
+        raise KeyError(cluster_id)

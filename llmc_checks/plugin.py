@@ -1,0 +1,297 @@
+"""pytest hooks: options, one item per check, the summary table, the reports.
+
+Thin on purpose: everything it shows is computed by `session.Gate`. Without
+`--llmc-config` every hook returns at once and nothing heavy is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from llmc_checks.checks import CheckResult
+    from llmc_checks.session import Gate
+
+_ENV = {
+    "llmc_config": "LLMC_CONFIG",
+    "llmc_snapshot": "LLMC_SNAPSHOT",
+    "llmc_run": "LLMC_RUN",
+    "llmc_report": "LLMC_REPORT",
+    "llmc_record": "LLMC_RECORD",
+    "llmc_after": "LLMC_AFTER",
+    "llmc_wait": "LLMC_WAIT",
+    "llmc_strict": "LLMC_STRICT",
+    "llmc_update_baseline": "LLMC_UPDATE_BASELINE",
+    "llmc_require_baseline": "LLMC_REQUIRE_BASELINE",
+}
+
+
+class LlmcCheckWarning(UserWarning):
+    """A check with `severity: warn` is over its limit."""
+
+
+class _State:
+    """What the plugin keeps for one pytest run, in `config.stash`."""
+
+    def __init__(self, gates: dict[Path, Gate]) -> None:
+        self.gates = gates
+        self.ran: dict[Path, set[int]] = {path: set() for path in gates}
+
+
+_STATE = pytest.StashKey[_State]()
+
+
+def _env_list(name: str) -> list[str]:
+    raw = os.environ.get(name, "")
+    return [part for part in raw.split(os.pathsep) if part] if raw else []
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _timestamp(text: str) -> Any:
+    from llmc_checks._values import parse_timestamp
+
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO-8601 timestamp: {text!r} (e.g. 2026-11-22T09:30:00Z)"
+        ) from None
+
+
+def _duration(text: str) -> Any:
+    from llmc_checks.config import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llmc-checks", "gate on PostHog LLM clustering runs")
+    group.addoption(
+        "--llmc-config",
+        action="append",
+        default=_env_list("LLMC_CONFIG"),
+        metavar="PATH",
+        help="checks.yaml to evaluate (repeatable). [LLMC_CONFIG]",
+    )
+    group.addoption(
+        "--llmc-snapshot",
+        default=os.environ.get("LLMC_SNAPSHOT"),
+        metavar="PATH",
+        help="read event rows from this file instead of the configured source.",
+    )
+    group.addoption(
+        "--llmc-run",
+        default=os.environ.get("LLMC_RUN"),
+        metavar="RUN_ID",
+        help="gate this clustering run instead of the latest one.",
+    )
+    group.addoption(
+        "--llmc-report",
+        action="append",
+        default=_env_list("LLMC_REPORT"),
+        metavar="PATH",
+        help="write a report: .json or .md (repeatable).",
+    )
+    group.addoption(
+        "--llmc-record",
+        default=os.environ.get("LLMC_RECORD"),
+        metavar="PATH",
+        help="save the event rows the gate used as a snapshot (.jsonl[.gz]).",
+    )
+    group.addoption(
+        "--llmc-strict",
+        action="store_true",
+        default=_env_flag("LLMC_STRICT"),
+        help="checks with severity: warn fail the run too.",
+    )
+    group.addoption(
+        "--llmc-update-baseline",
+        action="store_true",
+        default=_env_flag("LLMC_UPDATE_BASELINE"),
+        help="write the latest run to the config's baseline file.",
+    )
+    group.addoption(
+        "--llmc-require-baseline",
+        action="store_true",
+        default=_env_flag("LLMC_REQUIRE_BASELINE"),
+        help="a relative check with no baseline is an error, not a skip.",
+    )
+    after = os.environ.get("LLMC_AFTER")
+    group.addoption(
+        "--llmc-after",
+        type=_timestamp,
+        default=_timestamp(after) if after else None,
+        metavar="TIMESTAMP",
+        help="only a run whose window ends after this counts.",
+    )
+    wait = os.environ.get("LLMC_WAIT")
+    group.addoption(
+        "--llmc-wait",
+        type=_duration,
+        default=_duration(wait) if wait else None,
+        metavar="DURATION",
+        help="with --llmc-after: wait this long for such a run.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    paths = config.getoption("llmc_config") or []
+    if not paths:
+        return
+    from llmc_checks.config import load_config
+    from llmc_checks.model import LlmcError
+    from llmc_checks.session import Gate, Options
+
+    options = Options(
+        snapshot=_optional_path(config.getoption("llmc_snapshot")),
+        run_id=config.getoption("llmc_run"),
+        strict=config.getoption("llmc_strict"),
+        require_baseline=config.getoption("llmc_require_baseline"),
+        update_baseline=config.getoption("llmc_update_baseline"),
+        after=config.getoption("llmc_after"),
+    )
+    gates: dict[Path, Gate] = {}
+    for raw in paths:
+        path = Path(raw)
+        try:
+            gates[path.resolve()] = Gate(load_config(path), path, options)
+        except LlmcError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        except OSError as exc:
+            raise pytest.UsageError(f"{raw}: cannot read config ({exc.strerror})") from None
+    config.stash[_STATE] = _State(gates)
+    _add_config_paths_to_args(config, [str(p) for p in gates])
+
+
+def _optional_path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _add_config_paths_to_args(config: pytest.Config, paths: list[str]) -> None:
+    # With no test paths on the command line, `pytest --llmc-config X` runs only the
+    # checks; with paths, those tests and the checks.
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = paths
+        return
+    present = {str(Path(a).resolve()) for a in config.args}
+    config.args.extend(p for p in paths if p not in present)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    state = parent.config.stash.get(_STATE, None)
+    if state is None:
+        return None
+    gate = state.gates.get(file_path.resolve())
+    if gate is None:
+        return None
+    return ChecksFile.from_parent(parent, path=file_path, gate=gate)
+
+
+class ChecksFile(pytest.File):
+    """A checks.yaml: one pytest item per check."""
+
+    def __init__(self, *, gate: Gate, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate = gate
+
+    def collect(self) -> Iterator[pytest.Item]:
+        for index, check in enumerate(self.gate.config.checks):
+            yield CheckItem.from_parent(self, name=check.display_name, gate=self.gate, index=index)
+
+
+class CheckFailed(Exception):
+    """A check's value is past its limit; the message is the domain explanation."""
+
+
+class CheckItem(pytest.Item):
+    def __init__(self, *, gate: Gate, index: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate = gate
+        self.index = index
+        self.check = gate.config.checks[index]
+
+    def _result(self) -> CheckResult:
+        state = self.config.stash[_STATE]
+        state.ran[self.gate.path.resolve()].add(self.index)
+        return self.gate.outcome().results[self.index]
+
+    def setup(self) -> None:
+        # The source is read on the first check's setup; a source or data error is an
+        # ERROR of each check, never a pass.
+        result = self._result()
+        if result.status == "error":
+            pytest.fail(f"[llmc] {result.name}: {result.message}", pytrace=False)
+
+    def runtest(self) -> None:
+        result = self._result()
+        if result.status == "skip":
+            pytest.skip(result.message)
+        if result.status == "fail":
+            raise CheckFailed(result.message)
+        if result.status == "warn":
+            if self.gate.options.strict:
+                raise CheckFailed(
+                    f"{result.message}\n(severity: warn, failing under --llmc-strict)"
+                )
+            warnings.warn(LlmcCheckWarning(f"{result.name}: {result.message}"), stacklevel=1)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, CheckFailed):
+            return f"{self.name} failed: {excinfo.value}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.check.line
+        return self.path, line - 1 if line else None, f"llmc: {self.name}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        return
+    from llmc_checks import report
+
+    for path, gate in state.gates.items():
+        ran = state.ran[path]
+        if not ran:
+            continue
+        terminalreporter.write_sep("=", f"llmc-checks: {gate.path}")
+        terminalreporter.write_line(report.terminal(gate.outcome(), sorted(ran)))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(_STATE, None)
+    if state is None:
+        return
+    outcomes = [
+        (gate.outcome(), sorted(state.ran[path]))
+        for path, gate in state.gates.items()
+        if state.ran[path]
+    ]
+    if not outcomes:
+        return
+    from llmc_checks import report
+
+    problems = report.write_all(
+        outcomes, [Path(p) for p in session.config.getoption("llmc_report")]
+    )
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for problem in problems:
+            if reporter is not None:
+                reporter.write_line(f"llmc-checks: {problem}", red=True)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,172 @@
+"""Outcomes → the terminal table and the JSON report. Renders; never evaluates."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from llmc_checks import formatting
+from llmc_checks.checks import CheckResult
+from llmc_checks.session import Outcome
+
+_STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "error": "ERROR", "skip": "SKIP"}
+_TITLE_WIDTH = 40
+
+
+def _cut(text: str, width: int = _TITLE_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _worst(result: CheckResult) -> str:
+    row = result.worst
+    if row is None:
+        return ""
+    shown = formatting.value(result.metric, row.value)
+    return f"{_cut(row.title)} (#{row.cluster_id}, n={row.size}): {shown}"
+
+
+def _observed(result: CheckResult) -> str:
+    if result.observed is None:
+        return "-"
+    if result.baseline_value is not None and result.worst is None:
+        return formatting.value(result.metric, result.observed)
+    if result.baseline_value is not None and result.worst is not None:
+        return formatting.change(result.metric, result.worst.value or 0.0, result.baseline_value)
+    return formatting.value(result.metric, result.observed)
+
+
+def terminal(outcome: Outcome, indexes: Sequence[int]) -> str:
+    """The summary table a user reads after the run."""
+    lines = []
+    run = outcome.latest
+    if run is not None:
+        lines.append(
+            f"run {run.run_id} ({run.level}, window {run.window_start:%Y-%m-%d %H:%M} → "
+            f"{run.window_end:%Y-%m-%d %H:%M} UTC, {run.items_analyzed:,} items, "
+            f"{sum(1 for c in run.clusters if not c.is_noise)} clusters) from {outcome.source}"
+        )
+    if outcome.baseline is not None and outcome.baseline.runs:
+        ids = ", ".join(r.run_id for r in outcome.baseline.runs)
+        lines.append(f"baseline {outcome.baseline.label}: {ids}")
+    if outcome.error is not None:
+        lines.append(f"ERROR: {outcome.error}")
+    rows = []
+    for index in indexes:
+        r = outcome.results[index]
+        rows.append([r.name, r.scope, _observed(r), r.expected, _STATUS_WORD[r.status], _worst(r)])
+    headers = ["check", "scope", "observed", "expected", "status", "worst cluster"]
+    lines.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+    counts: dict[str, int] = {}
+    for index in indexes:
+        status = outcome.results[index].status
+        counts[status] = counts.get(status, 0) + 1
+    order = ("fail", "error", "warn", "skip", "pass")
+    lines.append(", ".join(f"{counts[s]} {s}" for s in order if s in counts))
+    return "\n".join(lines)
+
+
+def gate_json(outcome: Outcome, indexes: Sequence[int]) -> dict[str, Any]:
+    run = outcome.latest
+    run_obj: dict[str, Any] | None = None
+    if run is not None:
+        url = outcome.link(run, 0)
+        run_obj = {
+            "run_id": run.run_id,
+            "level": run.level,
+            "job_id": run.job_id,
+            "job_name": run.job_name,
+            "window_start": run.window_start.isoformat(),
+            "window_end": run.window_end.isoformat(),
+            "items_analyzed": run.items_analyzed,
+            "url": url.rsplit("/", 1)[0] if url else None,
+        }
+    baseline = outcome.baseline
+    baseline_obj: dict[str, Any] | None = None
+    if baseline is not None and baseline.runs:
+        baseline_obj = {
+            "run_id": baseline.runs[-1].run_id,
+            "run_ids": [r.run_id for r in baseline.runs],
+            "kind": baseline.label,
+        }
+    return {
+        "config": str(outcome.config_path),
+        "source": outcome.source,
+        "status": overall_status([outcome.results[i] for i in indexes]),
+        "error": outcome.error,
+        "run": run_obj,
+        "baseline": baseline_obj,
+        "checks": [_check_json(outcome.results[i]) for i in indexes],
+    }
+
+
+def _check_json(r: CheckResult) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "metric": r.metric,
+        "scope": r.scope,
+        "severity": r.severity,
+        "status": r.status,
+        "observed": r.observed,
+        "expected": r.expected,
+        "baseline_value": r.baseline_value,
+        "message": r.message,
+        "worst_cluster_id": r.worst.cluster_id if r.worst is not None else None,
+        "clusters": [
+            {
+                "cluster_id": c.cluster_id,
+                "title": c.title,
+                "size": c.size,
+                "value": c.value,
+                "status": c.status,
+                "note": c.note,
+                "baseline_value": c.baseline_value,
+                "baseline_title": c.baseline_title,
+                "url": c.url,
+            }
+            for c in r.clusters
+        ],
+    }
+
+
+def overall_status(results: Sequence[CheckResult]) -> str:
+    for status in ("error", "fail", "warn"):
+        if any(r.status == status for r in results):
+            return status
+    return "pass"
+
+
+def json_document(outcomes: Sequence[tuple[Outcome, Sequence[int]]]) -> dict[str, Any]:
+    """One gate: the gate object itself. Several configs: {"status", "gates": [...]}."""
+    gates = [gate_json(o, idx) for o, idx in outcomes]
+    if len(gates) == 1:
+        return gates[0]
+    statuses = [g["status"] for g in gates]
+    worst = next((s for s in ("error", "fail", "warn") if s in statuses), "pass")
+    return {"status": worst, "gates": gates}
+
+
+def write_all(
+    outcomes: Sequence[tuple[Outcome, Sequence[int]]], paths: Sequence[Path]
+) -> list[str]:
+    """Write every requested report; returns the problems (never raises for I/O)."""
+    problems = []
+    for path in paths:
+        suffix = path.suffix.lower()
+        try:
+            if suffix == ".json":
+                text = json.dumps(json_document(outcomes), indent=2, ensure_ascii=False) + "\n"
+            else:
+                problems.append(f"{path}: unknown report type (use .json or .md)")
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            problems.append(f"cannot write report {path}: {exc.strerror or exc}")
+    return problems

@@ -1,0 +1,266 @@
+"""Clustering events → runs, and which runs a gate looks at.
+
+Headers (run id, level, job, window) are read from every cluster event; the
+`$ai_clusters` payload is parsed only for the runs a gate selects, as the live
+source only ever fetches those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from llmc_checks._values import number, parse_timestamp
+from llmc_checks.model import (
+    BAKED_KEYS,
+    CLUSTER_EVENTS,
+    LEVELS,
+    Cluster,
+    DataError,
+    Level,
+    Run,
+)
+from llmc_checks.sources.base import BaselineRequest, RunRequest
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvent:
+    """One emitted clustering event: the header, and the raw payload kept for later."""
+
+    run_id: str
+    level: Level
+    job_id: str
+    job_name: str
+    window_start: datetime
+    window_end: datetime
+    emitted_at: datetime
+    uuid: str
+    properties: Mapping[str, Any]
+
+    def matches_job(self, job: str | None) -> bool:
+        return job is None or job in (self.job_id, self.job_name)
+
+
+def properties_of(row: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    props = row.get("properties")
+    if isinstance(props, str):
+        try:
+            props = orjson.loads(props)
+        except orjson.JSONDecodeError:
+            raise DataError(f"{where}: properties is not valid JSON") from None
+    if not isinstance(props, dict):
+        raise DataError(f"{where}: properties is missing or not an object")
+    return props
+
+
+def read_run_event(row: Mapping[str, Any], where: str) -> RunEvent:
+    """The header of a `$ai_*_clusters` event; `where` names the row in errors."""
+    event = row.get("event")
+    props = properties_of(row, where)
+    run_id = props.get("$ai_clustering_run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise DataError(f"{where}: {event} event has no $ai_clustering_run_id")
+    level_raw = props.get("$ai_clustering_level") or CLUSTER_EVENTS.get(str(event))
+    if level_raw not in LEVELS:
+        raise DataError(
+            f"{where}: run {run_id} has unknown level {level_raw!r} "
+            f"(expected one of {', '.join(LEVELS)})"
+        )
+    level: Level = level_raw
+    return RunEvent(
+        run_id=run_id,
+        level=level,
+        job_id=_text(props.get("$ai_clustering_job_id")),
+        job_name=_text(props.get("$ai_clustering_job_name")),
+        window_start=_timestamp(props.get("$ai_window_start"), "$ai_window_start", run_id, where),
+        window_end=_timestamp(props.get("$ai_window_end"), "$ai_window_end", run_id, where),
+        emitted_at=_timestamp(row.get("timestamp"), "timestamp", run_id, where),
+        uuid=_text(row.get("uuid")),
+        properties=props,
+    )
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _timestamp(value: object, name: str, run_id: str, where: str) -> datetime:
+    if not isinstance(value, str) or not value:
+        raise DataError(f"{where}: run {run_id} has no {name}")
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise DataError(f"{where}: run {run_id} has an unreadable {name} {value!r}") from None
+
+
+def deduplicate(events: Iterable[RunEvent]) -> list[RunEvent]:
+    """One event per run id: a retried emission repeats the run; keep the last emitted."""
+    by_id: dict[str, RunEvent] = {}
+    for ev in events:
+        seen = by_id.get(ev.run_id)
+        if seen is None or (ev.emitted_at, ev.uuid) > (seen.emitted_at, seen.uuid):
+            by_id[ev.run_id] = ev
+    return sorted(by_id.values(), key=lambda e: (e.window_end, e.emitted_at, e.run_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    latest: RunEvent
+    baselines: dict[BaselineRequest, tuple[RunEvent, ...]]
+
+    def events(self) -> list[RunEvent]:
+        """Every selected run once, the latest last."""
+        seen = {e.run_id: e for runs in self.baselines.values() for e in runs}
+        seen.pop(self.latest.run_id, None)
+        return [*sorted(seen.values(), key=lambda e: e.window_end), self.latest]
+
+
+def select_runs(events: list[RunEvent], request: RunRequest, now: datetime) -> Selection:
+    """Pick the latest run (and its baselines) from deduplicated events, oldest first."""
+    if request.run_id is not None:
+        latest = _pinned(events, request)
+    else:
+        since = now - request.lookback
+        candidates = [
+            e
+            for e in events
+            if e.level == request.level
+            and e.matches_job(request.job)
+            and since <= e.window_end <= now
+            and (request.after is None or e.window_end > request.after)
+        ]
+        if not candidates:
+            raise DataError(_nothing_found(events, request, since))
+        latest = candidates[-1]
+    baselines = {spec: _baselines(events, latest, spec) for spec in request.baselines}
+    return Selection(latest, baselines)
+
+
+def _pinned(events: list[RunEvent], request: RunRequest) -> RunEvent:
+    found = next((e for e in events if e.run_id == request.run_id), None)
+    if found is None:
+        raise DataError(f"run {request.run_id} not found")
+    if found.level != request.level:
+        raise DataError(
+            f"run {found.run_id} is a {found.level}-level run; the config asks for "
+            f"{request.level} (run.level)"
+        )
+    return found
+
+
+def _baselines(
+    events: list[RunEvent], latest: RunEvent, spec: BaselineRequest
+) -> tuple[RunEvent, ...]:
+    if spec.kind == "run_id":
+        found = next((e for e in events if e.run_id == spec.run_id), None)
+        if found is None:
+            return ()
+        if found.level != latest.level:
+            raise DataError(
+                f"baseline run {found.run_id} is {found.level}-level; the latest run is "
+                f"{latest.level}-level"
+            )
+        return (found,)
+    earlier = [
+        e
+        for e in events
+        if e.level == latest.level
+        and e.job_id == latest.job_id
+        and e.window_end < latest.window_end
+    ]
+    count = 1 if spec.kind == "previous" else spec.count
+    return tuple(earlier[-count:])
+
+
+def _nothing_found(events: list[RunEvent], request: RunRequest, since: datetime) -> str:
+    job = f" of job {request.job!r}" if request.job else ""
+    what = f"no {request.level}-level run{job} with a window ending after {since:%Y-%m-%d %H:%M}Z"
+    if request.after is not None:
+        what += f" and after {request.after:%Y-%m-%d %H:%M:%S}Z"
+    same = [e for e in events if e.level == request.level and e.matches_job(request.job)]
+    if same:
+        newest = same[-1]
+        end = f"{newest.window_end:%Y-%m-%d %H:%M}Z"
+        return f"{what}; the newest is {newest.run_id} (window end {end})"
+    levels = sorted({e.level for e in events})
+    if not events:
+        return f"{what}; the data holds no clustering runs at all"
+    jobs = sorted({e.job_name or e.job_id for e in events if e.level == request.level} - {""})
+    hint = f"; jobs seen: {', '.join(jobs)}" if jobs else f"; levels seen: {', '.join(levels)}"
+    return what + hint
+
+
+def build_run(event: RunEvent, where: str) -> Run:
+    """Parse the `$ai_clusters` payload of a selected run."""
+    props = event.properties
+    raw = props.get("$ai_clusters")
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise DataError(
+                f"{where}: run {event.run_id}: $ai_clusters is not valid JSON"
+            ) from None
+    if not isinstance(raw, list):
+        raise DataError(f"{where}: run {event.run_id}: $ai_clusters is missing or not a list")
+    if not raw:
+        raise DataError(f"{where}: run {event.run_id} has no clusters")
+    clusters = tuple(_cluster(c, i, event.run_id, where) for i, c in enumerate(raw))
+    ids = [c.cluster_id for c in clusters]
+    dup = next((i for i in ids if ids.count(i) > 1), None)
+    if dup is not None:
+        raise DataError(f"{where}: run {event.run_id}: cluster_id {dup} appears twice")
+    analyzed = number(props.get("$ai_total_items_analyzed", props.get("$ai_total_traces_analyzed")))
+    params = props.get("$ai_clustering_params")
+    return Run(
+        run_id=event.run_id,
+        level=event.level,
+        job_id=event.job_id,
+        job_name=event.job_name,
+        window_start=event.window_start,
+        window_end=event.window_end,
+        items_analyzed=int(analyzed) if analyzed is not None else sum(c.size for c in clusters),
+        clusters=clusters,
+        emitted_at=event.emitted_at,
+        params=params if isinstance(params, dict) else {},
+    )
+
+
+def _cluster(raw: object, index: int, run_id: str, where: str) -> Cluster:
+    at = f"{where}: run {run_id}: $ai_clusters[{index}]"
+    if not isinstance(raw, dict):
+        raise DataError(f"{at} is not an object")
+    cid = raw.get("cluster_id")
+    if isinstance(cid, bool) or not isinstance(cid, int):
+        raise DataError(f"{at} has no integer cluster_id")
+    traces = raw.get("traces") or {}
+    if not isinstance(traces, dict):
+        raise DataError(f"{at}.traces is not an object")
+    size = raw.get("size", len(traces))
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise DataError(f"{at}.size is not a non-negative integer")
+    metrics = raw.get("metrics")
+    if metrics is not None and not isinstance(metrics, dict):
+        raise DataError(f"{at}.metrics is not an object")
+    title = raw.get("title")
+    description = raw.get("description")
+    return Cluster(
+        cluster_id=cid,
+        title=title if isinstance(title, str) and title else f"Cluster {cid}",
+        description=description if isinstance(description, str) else "",
+        size=size,
+        item_ids=tuple(traces),
+        baked=_baked(metrics) if metrics is not None else None,
+    )
+
+
+def _baked(metrics: Mapping[str, object]) -> dict[str, float | None]:
+    return {
+        ours: number(metrics.get(theirs))
+        for theirs, ours in BAKED_KEYS.items()
+        if theirs in metrics
+    }

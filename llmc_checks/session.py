@@ -1,0 +1,219 @@
+"""One gate per config file: read the source once, evaluate every check, keep the outcome.
+
+pytest items, the terminal table and the reports all read the same `Outcome`;
+nothing here knows about pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from llmc_checks import checks as checks_mod
+from llmc_checks.config import RunIdBaseline
+from llmc_checks.metrics_catalog import metric as metric_info
+from llmc_checks.model import LlmcError, Run
+from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest, Source
+
+if TYPE_CHECKING:
+    from llmc_checks.config import BaselineSpec, Check, Config
+    from llmc_checks.matching import Pairing
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The command-line switches that change what a gate does."""
+
+    snapshot: Path | None = None
+    run_id: str | None = None
+    strict: bool = False
+    require_baseline: bool = False
+    update_baseline: bool = False
+    after: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineView:
+    """The runs one baseline spec resolved to, and the pairing with the latest run."""
+
+    label: str
+    runs: tuple[Run, ...]
+    pairings: tuple[Pairing, ...] = ()
+    missing_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    config_path: Path
+    source: str
+    results: tuple[checks_mod.CheckResult, ...]
+    latest: Run | None = None
+    baseline: BaselineView | None = None
+    error: str | None = None
+    link: Callable[[Run, int], str | None] = field(default=lambda run, cid: None)
+
+
+class Gate:
+    """Lazily loads and evaluates one config; safe to ask for the outcome repeatedly."""
+
+    def __init__(self, config: Config, path: Path, options: Options) -> None:
+        self.config = config
+        self.path = path
+        self.options = options
+        self._outcome: Outcome | None = None
+
+    def outcome(self) -> Outcome:
+        if self._outcome is None:
+            self._outcome = self._evaluate()
+        return self._outcome
+
+    def _evaluate(self) -> Outcome:
+        source = make_source(self.config, self.options)
+        link = link_builder(self.config)
+        try:
+            loaded = source.load(build_request(self.config, self.options))
+            return evaluate_gate(
+                self.config, self.path, loaded, self.options, source.describe(), link
+            )
+        except LlmcError as exc:
+            message = str(exc)
+            results = tuple(_error_result(check, message) for check in self.config.checks)
+            return Outcome(self.path, source.describe(), results, error=message, link=link)
+
+
+def _error_result(check: Check, message: str) -> checks_mod.CheckResult:
+    from llmc_checks import formatting
+
+    return checks_mod.CheckResult(
+        name=check.display_name,
+        metric=check.metric,
+        scope=check.scope,
+        status="error",
+        observed=None,
+        expected=formatting.expected(check),
+        message=message,
+        severity=check.severity,
+    )
+
+
+def make_source(config: Config, options: Options) -> Source:
+    from llmc_checks.sources.snapshot import SnapshotSource
+
+    if options.snapshot is not None:
+        return SnapshotSource(options.snapshot)
+    if config.snapshot_path is not None:
+        return SnapshotSource(config.snapshot_path)
+    from llmc_checks.sources.posthog import PostHogSource
+
+    assert config.source.posthog is not None
+    return PostHogSource(config.source.posthog)
+
+
+def link_builder(config: Config) -> Callable[[Run, int], str | None]:
+    posthog = config.source.posthog
+    if posthog is None:
+        return lambda run, cid: None
+    host = posthog.host.rstrip("/")
+    project = posthog.project_id
+
+    def link(run: Run, cluster_id: int) -> str:
+        run_id = quote(run.run_id, safe="")
+        return f"{host}/project/{project}/ai-observability/clusters/{run_id}/{cluster_id}"
+
+    return link
+
+
+def build_request(config: Config, options: Options) -> RunRequest:
+    needed: set[str] = set()
+    baselines: list[BaselineRequest] = []
+    need_items = False
+    for check in config.checks:
+        info = metric_info(check.metric)
+        needed |= info.stats
+        if check.needs_baseline:
+            request = config.baseline_for(check).as_request()
+            if request is not None and request not in baselines:
+                baselines.append(request)
+            need_items = need_items or info.baseline_only or info.scope == "cluster"
+    return RunRequest(
+        level=config.run.level,
+        job=config.run.job,
+        lookback=config.run.lookback,
+        run_id=options.run_id,
+        baselines=tuple(baselines),
+        stats=frozenset(needed),
+        need_items=need_items,
+        after=options.after,
+    )
+
+
+def evaluate_gate(
+    config: Config,
+    path: Path,
+    loaded: Loaded,
+    options: Options,
+    source: str,
+    link: Callable[[Run, int], str | None],
+) -> Outcome:
+    """Pure: the loaded runs and the config in, every check's result out."""
+    views: dict[str, BaselineView] = {}
+
+    def view_for(spec: BaselineSpec) -> BaselineView:
+        key = spec.label
+        if key not in views:
+            views[key] = _resolve_baseline(config, spec, loaded)
+        return views[key]
+
+    results: list[checks_mod.CheckResult] = []
+    for check in config.checks:
+        view = view_for(config.baseline_for(check)) if check.needs_baseline else None
+        ctx = checks_mod.Context(
+            now=loaded.now,
+            latest=loaded.latest,
+            baselines=view.runs if view else (),
+            no_baseline_reason=view.missing_reason if view else "",
+            require_baseline=options.require_baseline,
+            pairings=view.pairings if view else (),
+            title_threshold=config.match.title_similarity,
+            link=link,
+        )
+        results.append(checks_mod.evaluate(check, ctx))
+    default = views.get(config.baseline.label)
+    if default is None and any(c.needs_baseline for c in config.checks):
+        default = next(iter(views.values()), None)
+    return Outcome(path, source, tuple(results), loaded.latest, default, link=link)
+
+
+def _resolve_baseline(config: Config, spec: BaselineSpec, loaded: Loaded) -> BaselineView:
+    request = spec.as_request()
+    if request is not None:
+        runs = loaded.baselines.get(request, ())
+    else:
+        from llmc_checks import baseline_file
+        from llmc_checks.config import FileBaseline
+
+        assert isinstance(spec, FileBaseline)
+        runs = baseline_file.read(config.resolve(spec.file))
+    if not runs:
+        return BaselineView(spec.label, (), missing_reason=_missing(spec, loaded.latest))
+    return BaselineView(spec.label, runs, _pair(loaded.latest, runs, config))
+
+
+def _pair(latest: Run, runs: Sequence[Run], config: Config) -> tuple[Pairing, ...]:
+    from llmc_checks import matching
+
+    threshold = config.match.title_similarity
+    return tuple(matching.pair_runs(latest, run, title_threshold=threshold) for run in runs)
+
+
+def _missing(spec: BaselineSpec, latest: Run) -> str:
+    if isinstance(spec, RunIdBaseline):
+        return f"baseline run {spec.run_id} not found"
+    job = (
+        f" of job {latest.job_name or latest.job_id}" if (latest.job_name or latest.job_id) else ""
+    )
+    return f"no baseline yet: {latest.run_id} is the first {latest.level}-level run{job}"

@@ -1,0 +1,1 @@
+"""Where clustering runs come from: a snapshot file or PostHog's query API."""
