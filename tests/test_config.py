@@ -40,6 +40,7 @@ from llmc_checks.config import (
     parse_percent,
     schema_text,
 )
+from llmc_checks.matching import DEFAULT_TITLE_THRESHOLD
 from llmc_checks.metrics_catalog import (
     BASELINE_ONLY_METRICS,
     CLUSTER_METRICS,
@@ -277,7 +278,7 @@ def test_design_example_values() -> None:
     assert config.run.job == "Default - trace"
     assert config.run.lookback == timedelta(days=14)
     assert config.baseline == PreviousBaseline()
-    assert config.match.title_similarity == 0.5
+    assert config.match.title_similarity == DEFAULT_TITLE_THRESHOLD
 
     age, noise, cost, errors, stability, latency = config.checks
     assert (age.metric, age.max, age.min, age.scope) == ("run_age_hours", 36, None, "run")
