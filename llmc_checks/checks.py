@@ -146,6 +146,12 @@ def pairing_value(
     return median([v for v in values if v is not None])
 
 
+def new_cluster_counts(pairing: Pairing, latest: Run) -> tuple[int, int]:
+    """(items in new clusters, items) behind new_cluster_share, for confidence bounds."""
+    total = max(latest.items_analyzed, sum(c.size for c in latest.clusters))
+    return sum(c.size for c in pairing.new), total
+
+
 # ---------------------------------------------------------------------------
 # Bounds
 
@@ -260,7 +266,7 @@ def _run_check(
     run = ctx.latest
     if metric in PAIRING_METRICS:
         value = pairing_value(metric, pairings, run, baselines, ctx.title_threshold)
-        counts = None
+        counts = new_cluster_counts(pairings[-1], run) if metric == "new_cluster_share" else None
     else:
         value = run_value(metric, run, ctx.now)
         counts = run_counts(metric, run)

@@ -55,6 +55,10 @@ class DataError(LlmcError):
     """The clustering data is malformed or missing (never a passing check)."""
 
 
+class NoRunFound(DataError):
+    """No run matches the request (yet): `--llmc-wait` polls on this one."""
+
+
 class SourceError(LlmcError):
     """The source could not be read (unreachable, unauthorised, timed out)."""
 

@@ -19,19 +19,6 @@ if TYPE_CHECKING:
     from llmc_checks.checks import CheckResult
     from llmc_checks.session import Gate
 
-_ENV = {
-    "llmc_config": "LLMC_CONFIG",
-    "llmc_snapshot": "LLMC_SNAPSHOT",
-    "llmc_run": "LLMC_RUN",
-    "llmc_report": "LLMC_REPORT",
-    "llmc_record": "LLMC_RECORD",
-    "llmc_after": "LLMC_AFTER",
-    "llmc_wait": "LLMC_WAIT",
-    "llmc_strict": "LLMC_STRICT",
-    "llmc_update_baseline": "LLMC_UPDATE_BASELINE",
-    "llmc_require_baseline": "LLMC_REQUIRE_BASELINE",
-}
-
 
 class LlmcCheckWarning(UserWarning):
     """A check with `severity: warn` is over its limit."""
@@ -77,6 +64,12 @@ def _duration(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _report_path(text: str) -> str:
+    if Path(text).suffix.lower() not in (".json", ".md"):
+        raise argparse.ArgumentTypeError(f"{text}: a report is .json or .md")
+    return text
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmc-checks", "gate on PostHog LLM clustering runs")
     group.addoption(
@@ -101,6 +94,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--llmc-report",
         action="append",
+        type=_report_path,
         default=_env_list("LLMC_REPORT"),
         metavar="PATH",
         help="write a report: .json or .md (repeatable).",
@@ -129,19 +123,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=_env_flag("LLMC_REQUIRE_BASELINE"),
         help="a relative check with no baseline is an error, not a skip.",
     )
-    after = os.environ.get("LLMC_AFTER")
     group.addoption(
         "--llmc-after",
         type=_timestamp,
-        default=_timestamp(after) if after else None,
+        default=os.environ.get("LLMC_AFTER"),
         metavar="TIMESTAMP",
         help="only a run whose window ends after this counts.",
     )
-    wait = os.environ.get("LLMC_WAIT")
     group.addoption(
         "--llmc-wait",
         type=_duration,
-        default=_duration(wait) if wait else None,
+        default=os.environ.get("LLMC_WAIT"),
         metavar="DURATION",
         help="with --llmc-after: wait this long for such a run.",
     )
@@ -162,7 +154,16 @@ def pytest_configure(config: pytest.Config) -> None:
         require_baseline=config.getoption("llmc_require_baseline"),
         update_baseline=config.getoption("llmc_update_baseline"),
         after=config.getoption("llmc_after"),
+        wait=config.getoption("llmc_wait"),
+        record=_optional_path(config.getoption("llmc_record")),
     )
+    if options.wait is not None and options.after is None:
+        raise pytest.UsageError("--llmc-wait needs --llmc-after (the deploy time to wait past)")
+    for report in config.getoption("llmc_report"):
+        try:
+            _report_path(report)
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(f"--llmc-report / LLMC_REPORT: {exc}") from None
     gates: dict[Path, Gate] = {}
     for raw in paths:
         path = Path(raw)
@@ -172,6 +173,15 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
         except OSError as exc:
             raise pytest.UsageError(f"{raw}: cannot read config ({exc.strerror})") from None
+    if options.update_baseline:
+        from llmc_checks.session import baseline_files
+
+        for gate in gates.values():
+            if not baseline_files(gate.config):
+                raise pytest.UsageError(
+                    f"{gate.path}: --llmc-update-baseline needs a `baseline: {{file: PATH}}` "
+                    "in the config (the file to write)"
+                )
     config.stash[_STATE] = _State(gates)
     _add_config_paths_to_args(config, [str(p) for p in gates])
 

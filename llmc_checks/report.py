@@ -12,6 +12,8 @@ from tabulate import tabulate
 
 from llmc_checks import formatting
 from llmc_checks.checks import CheckResult
+from llmc_checks.matching import Pairing
+from llmc_checks.model import Cluster
 from llmc_checks.session import Outcome
 
 _STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "error": "ERROR", "skip": "SKIP"}
@@ -30,14 +32,17 @@ def _worst(result: CheckResult) -> str:
     return f"{_cut(row.title)} (#{row.cluster_id}, n={row.size}): {shown}"
 
 
-def _observed(result: CheckResult) -> str:
-    if result.observed is None:
+def observed_text(result: CheckResult) -> str:
+    """The observed value; for a relative check, the worst cluster's change."""
+    metric, observed, base = result.metric, result.observed, result.baseline_value
+    if observed is None:
         return "-"
-    if result.baseline_value is not None and result.worst is None:
-        return formatting.value(result.metric, result.observed)
-    if result.baseline_value is not None and result.worst is not None:
-        return formatting.change(result.metric, result.worst.value or 0.0, result.baseline_value)
-    return formatting.value(result.metric, result.observed)
+    if base is None:
+        return formatting.value(metric, observed)
+    worst = result.worst
+    if worst is not None and worst.value is not None:
+        return formatting.change(metric, worst.value, base)
+    return f"{formatting.value(metric, observed)} ({formatting.change(metric, observed, base)})"
 
 
 def terminal(outcome: Outcome, indexes: Sequence[int]) -> str:
@@ -58,7 +63,9 @@ def terminal(outcome: Outcome, indexes: Sequence[int]) -> str:
     rows = []
     for index in indexes:
         r = outcome.results[index]
-        rows.append([r.name, r.scope, _observed(r), r.expected, _STATUS_WORD[r.status], _worst(r)])
+        rows.append(
+            [r.name, r.scope, observed_text(r), r.expected, _STATUS_WORD[r.status], _worst(r)]
+        )
     headers = ["check", "scope", "observed", "expected", "status", "worst cluster"]
     lines.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     counts: dict[str, int] = {}
@@ -67,7 +74,70 @@ def terminal(outcome: Outcome, indexes: Sequence[int]) -> str:
         counts[status] = counts.get(status, 0) + 1
     order = ("fail", "error", "warn", "skip", "pass")
     lines.append(", ".join(f"{counts[s]} {s}" for s in order if s in counts))
+    pairing = latest_pairing(outcome)
+    if pairing is not None:
+        lines.append("")
+        lines.append(f"clusters vs baseline {pairing.baseline_run_id}:")
+        lines.append(
+            tabulate(
+                [
+                    [r["change"], _side(r["latest"]), _side(r["baseline"]), _sim(r["similarity"])]
+                    for r in pairing_rows(pairing)
+                ],
+                headers=["change", "latest (size)", "baseline (size)", "similarity"],
+                tablefmt="simple",
+                disable_numparse=True,
+            )
+        )
+    lines.extend(outcome.notes)
     return "\n".join(lines)
+
+
+def latest_pairing(outcome: Outcome) -> Pairing | None:
+    view = outcome.baseline
+    return view.pairings[-1] if view is not None and view.pairings else None
+
+
+def _sim(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def _side(cluster: dict[str, Any] | None) -> str:
+    if cluster is None:
+        return ""
+    return f"{_cut(cluster['title'])} ({cluster['size']})"
+
+
+def _cluster_ref(cluster: Cluster) -> dict[str, Any]:
+    return {"cluster_id": cluster.cluster_id, "title": cluster.title, "size": cluster.size}
+
+
+def pairing_rows(pairing: Pairing) -> list[dict[str, Any]]:
+    """Stable, renamed, new and vanished clusters, biggest first within each kind."""
+    rows: list[dict[str, Any]] = []
+    for pair in sorted(pairing.pairs, key=lambda p: (p.renamed, -p.latest.size)):
+        rows.append(
+            {
+                "change": "renamed" if pair.renamed else "stable",
+                "latest": _cluster_ref(pair.latest),
+                "baseline": _cluster_ref(pair.baseline),
+                "similarity": round(pair.similarity, 3),
+            }
+        )
+    for cluster in sorted(pairing.new, key=lambda c: -c.size):
+        rows.append(
+            {"change": "new", "latest": _cluster_ref(cluster), "baseline": None, "similarity": ""}
+        )
+    for cluster in sorted(pairing.vanished, key=lambda c: -c.size):
+        rows.append(
+            {
+                "change": "vanished",
+                "latest": None,
+                "baseline": _cluster_ref(cluster),
+                "similarity": None,
+            }
+        )
+    return rows
 
 
 def gate_json(outcome: Outcome, indexes: Sequence[int]) -> dict[str, Any]:
@@ -101,6 +171,20 @@ def gate_json(outcome: Outcome, indexes: Sequence[int]) -> dict[str, Any]:
         "run": run_obj,
         "baseline": baseline_obj,
         "checks": [_check_json(outcome.results[i]) for i in indexes],
+        "pairing": _pairing_json(outcome),
+        "notes": list(outcome.notes),
+    }
+
+
+def _pairing_json(outcome: Outcome) -> dict[str, Any] | None:
+    pairing = latest_pairing(outcome)
+    if pairing is None:
+        return None
+    return {
+        "latest_run_id": pairing.latest_run_id,
+        "baseline_run_id": pairing.baseline_run_id,
+        "title_threshold": pairing.title_threshold,
+        "clusters": pairing_rows(pairing),
     }
 
 
@@ -161,12 +245,22 @@ def write_all(
             if suffix == ".json":
                 text = json.dumps(json_document(outcomes), indent=2, ensure_ascii=False) + "\n"
             else:
-                problems.append(f"{path}: unknown report type (use .json or .md)")
-                continue
+                from llmc_checks import markdown
+
+                text = markdown.render(outcomes)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, path)
         except OSError as exc:
             problems.append(f"cannot write report {path}: {exc.strerror or exc}")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        from llmc_checks import markdown
+
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(markdown.render(outcomes))
+        except OSError as exc:
+            problems.append(f"cannot append to $GITHUB_STEP_SUMMARY: {exc.strerror or exc}")
     return problems

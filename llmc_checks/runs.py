@@ -22,6 +22,7 @@ from llmc_checks.model import (
     Cluster,
     DataError,
     Level,
+    NoRunFound,
     Run,
 )
 from llmc_checks.sources.base import BaselineRequest, RunRequest
@@ -134,7 +135,7 @@ def select_runs(events: list[RunEvent], request: RunRequest, now: datetime) -> S
             and (request.after is None or e.window_end > request.after)
         ]
         if not candidates:
-            raise DataError(_nothing_found(events, request, since))
+            raise NoRunFound(_nothing_found(events, request, since))
         latest = candidates[-1]
     baselines = {spec: _baselines(events, latest, spec) for spec in request.baselines}
     return Selection(latest, baselines)
@@ -143,7 +144,7 @@ def select_runs(events: list[RunEvent], request: RunRequest, now: datetime) -> S
 def _pinned(events: list[RunEvent], request: RunRequest) -> RunEvent:
     found = next((e for e in events if e.run_id == request.run_id), None)
     if found is None:
-        raise DataError(f"run {request.run_id} not found")
+        raise NoRunFound(f"run {request.run_id} not found")
     if found.level != request.level:
         raise DataError(
             f"run {found.run_id} is a {found.level}-level run; the config asks for "

@@ -6,17 +6,18 @@ nothing here knows about pytest.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from llmc_checks import checks as checks_mod
-from llmc_checks.config import RunIdBaseline
+from llmc_checks.config import RunIdBaseline, format_duration
 from llmc_checks.metrics_catalog import metric as metric_info
-from llmc_checks.model import LlmcError, Run
+from llmc_checks.model import BAKED_KEYS, LlmcError, NoRunFound, Run
 from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest, Source
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ class Options:
     require_baseline: bool = False
     update_baseline: bool = False
     after: datetime | None = None
+    wait: timedelta | None = None
+    record: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +58,31 @@ class Outcome:
     baseline: BaselineView | None = None
     error: str | None = None
     link: Callable[[Run, int], str | None] = field(default=lambda run, cid: None)
+    # Side effects worth telling the user about ("baseline written to ...").
+    notes: tuple[str, ...] = ()
 
 
 class Gate:
     """Lazily loads and evaluates one config; safe to ask for the outcome repeatedly."""
 
-    def __init__(self, config: Config, path: Path, options: Options) -> None:
+    # Polls while waiting for a post-deploy run: one query each, well inside PostHog's
+    # 120-queries-an-hour floor even with several gates.
+    POLL_INTERVAL_S = 60.0
+
+    def __init__(
+        self,
+        config: Config,
+        path: Path,
+        options: Options,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.path = path
         self.options = options
+        self._sleep = sleep
+        self._clock = clock
         self._outcome: Outcome | None = None
 
     def outcome(self) -> Outcome:
@@ -75,14 +94,59 @@ class Gate:
         source = make_source(self.config, self.options)
         link = link_builder(self.config)
         try:
-            loaded = source.load(build_request(self.config, self.options))
-            return evaluate_gate(
+            request = build_request(self.config, self.options)
+            loaded = self._load(source, request)
+            outcome = evaluate_gate(
                 self.config, self.path, loaded, self.options, source.describe(), link
             )
+            if self.options.update_baseline:
+                outcome = replace(outcome, notes=self._write_baselines(loaded.latest))
+            return outcome
         except LlmcError as exc:
             message = str(exc)
             results = tuple(_error_result(check, message) for check in self.config.checks)
             return Outcome(self.path, source.describe(), results, error=message, link=link)
+
+    def _load(self, source: Source, request: RunRequest) -> Loaded:
+        """Load; with --llmc-wait, poll until a run after --llmc-after appears or time is up."""
+        wait = self.options.wait
+        deadline = self._clock() + (wait.total_seconds() if wait is not None else 0.0)
+        polls = 1
+        while True:
+            try:
+                return source.load(request)
+            except NoRunFound as exc:
+                left = deadline - self._clock()
+                if wait is None:
+                    raise
+                if left <= 0:
+                    raise NoRunFound(
+                        f"{exc} (waited {format_duration(wait)}, {polls} polls)"
+                    ) from None
+            self._sleep(min(self.POLL_INTERVAL_S, left))
+            polls += 1
+
+    def _write_baselines(self, latest: Run) -> tuple[str, ...]:
+        """--llmc-update-baseline: after judging against the old file, write the new one."""
+        from llmc_checks import baseline_file
+
+        notes = []
+        for path in baseline_files(self.config):
+            try:
+                baseline_file.write(path, latest)
+            except OSError as exc:
+                raise LlmcError(f"cannot write baseline {path}: {exc.strerror or exc}") from None
+            notes.append(f"baseline {path} updated to run {latest.run_id}")
+        return tuple(notes)
+
+
+def baseline_files(config: Config) -> list[Path]:
+    """Every `baseline: {file: ...}` the config uses, resolved against its directory."""
+    from llmc_checks.config import FileBaseline
+
+    specs = [config.baseline, *(c.baseline for c in config.checks if c.baseline is not None)]
+    paths = [config.resolve(s.file) for s in specs if isinstance(s, FileBaseline)]
+    return list(dict.fromkeys(paths))
 
 
 def _error_result(check: Check, message: str) -> checks_mod.CheckResult:
@@ -139,6 +203,9 @@ def build_request(config: Config, options: Options) -> RunRequest:
             if request is not None and request not in baselines:
                 baselines.append(request)
             need_items = need_items or info.baseline_only or info.scope == "cluster"
+    if options.update_baseline:
+        # The written baseline should serve any later relative check, not just today's.
+        needed |= set(BAKED_KEYS.values())
     return RunRequest(
         level=config.run.level,
         job=config.run.job,

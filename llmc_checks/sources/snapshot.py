@@ -19,7 +19,7 @@ import orjson
 
 from llmc_checks import metrics
 from llmc_checks._values import epoch_us, parse_timestamp
-from llmc_checks.model import CLUSTER_EVENTS, DataError, Level, Run
+from llmc_checks.model import CLUSTER_EVENTS, DataError, Level, NoRunFound, Run
 from llmc_checks.runs import RunEvent, build_run, deduplicate, read_run_event, select_runs
 from llmc_checks.sources.base import Loaded, RunRequest
 
@@ -67,7 +67,7 @@ class SnapshotSource:
                 if row.get("event") == SNAPSHOT_MARKER:
                     marker = _row_time(row, self.path, lineno)
         if not events:
-            raise DataError(f"{self.path}: no clustering events ($ai_*_clusters) in the snapshot")
+            raise NoRunFound(f"{self.path}: no clustering events ($ai_*_clusters) in the snapshot")
         newest = max(e.emitted_at for e in events)
         return events, marker if marker is not None else newest
 

@@ -1,0 +1,114 @@
+"""Outcomes → a Markdown report for CI pages (GitHub's step summary, PR comments)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from llmc_checks import formatting
+from llmc_checks.checks import CheckResult, ClusterRow
+from llmc_checks.report import observed_text, overall_status, pairing_rows
+from llmc_checks.session import Outcome
+
+_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "error": "🛑", "skip": "⏭️"}
+_VERDICT = {
+    "pass": "all checks passed",
+    "warn": "passed with warnings",
+    "fail": "regression: checks failed",
+    "error": "could not evaluate: errors",
+}
+
+
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (pipes and newlines would break the row)."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _link(text: str, url: str | None) -> str:
+    return f"[{cell(text)}]({url})" if url else cell(text)
+
+
+def _worst(r: CheckResult) -> str:
+    row = r.worst
+    if row is None:
+        return ""
+    value = formatting.value(r.metric, row.value)
+    return f"{_link(row.title, row.url)} ({row.size}): {value}"
+
+
+def render(outcomes: Sequence[tuple[Outcome, Sequence[int]]]) -> str:
+    parts = [_gate(outcome, indexes) for outcome, indexes in outcomes]
+    return "\n\n".join(parts) + "\n"
+
+
+def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
+    results = [outcome.results[i] for i in indexes]
+    status = overall_status(results)
+    lines = [
+        f"## {_ICON[status]} llmc-checks: {_VERDICT[status]} — `{cell(str(outcome.config_path))}`",
+        "",
+    ]
+    run = outcome.latest
+    if run is not None:
+        lines.append(
+            f"Run `{run.run_id}` ({run.level}, window {run.window_start:%Y-%m-%d %H:%M} → "
+            f"{run.window_end:%Y-%m-%d %H:%M} UTC, {run.items_analyzed:,} items) "
+            f"from {cell(outcome.source)}."
+        )
+    if outcome.baseline is not None and outcome.baseline.runs:
+        ids = ", ".join(f"`{r.run_id}`" for r in outcome.baseline.runs)
+        lines.append(f"Baseline ({outcome.baseline.label}): {ids}.")
+    if outcome.error is not None:
+        lines += ["", f"> **Error:** {cell(outcome.error)}"]
+    lines += [
+        "",
+        "| status | check | scope | observed | expected | worst cluster |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {_ICON[r.status]} {r.status} | {cell(r.name)} | {r.scope} | {observed_text(r)} | "
+            f"{cell(r.expected)} | {_worst(r)} |"
+        )
+    failing = [r for r in results if r.status in ("fail", "warn", "error")]
+    for r in failing:
+        lines += ["", f"### {_ICON[r.status]} {cell(r.name)}", ""]
+        rows = [c for c in r.clusters if c.status == "fail"]
+        if not rows:
+            lines.append(cell(r.message))
+            continue
+        lines += [
+            "| cluster | size | value | note |",
+            "|---|---|---|---|",
+        ]
+        lines += [_cluster_line(r.metric, c) for c in rows]
+    pairing = (
+        outcome.baseline.pairings[-1] if outcome.baseline and outcome.baseline.pairings else None
+    )
+    if pairing is not None:
+        lines += [
+            "",
+            "<details><summary>Clusters vs baseline "
+            f"<code>{pairing.baseline_run_id}</code></summary>",
+            "",
+            "| change | latest (size) | baseline (size) | similarity |",
+            "|---|---|---|---|",
+        ]
+        for row in pairing_rows(pairing):
+            latest, base = row["latest"], row["baseline"]
+            sim = row["similarity"]
+            lines.append(
+                f"| {row['change']} | {_side(latest)} | {_side(base)} | "
+                f"{'' if sim is None else f'{sim:.2f}'} |"
+            )
+        lines += ["", "</details>"]
+    lines += ["", *(f"_{cell(n)}_" for n in outcome.notes)] if outcome.notes else []
+    return "\n".join(lines)
+
+
+def _side(cluster: dict[str, object] | None) -> str:
+    return "" if cluster is None else f"{cell(str(cluster['title']))} ({cluster['size']})"
+
+
+def _cluster_line(metric: str, c: ClusterRow) -> str:
+    value = formatting.value(metric, c.value)
+    return f"| {_link(c.title, c.url)} (#{c.cluster_id}) | {c.size} | {value} | {cell(c.note)} |"

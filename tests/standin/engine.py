@@ -1,0 +1,196 @@
+"""The stand-in's ClickHouse: an in-process chDB session holding one ``events`` table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from chdb import session as chdb_session
+
+from .hogql import HogQLError
+
+#: Column list of the ``events`` table (PostHog's names; ``properties`` is the JSON text).
+EVENTS_DDL = """
+CREATE TABLE events (
+    uuid UUID,
+    event String,
+    timestamp DateTime64(6, 'UTC'),
+    distinct_id String,
+    properties String,
+    team_id Int64
+) ENGINE = MergeTree ORDER BY (team_id, timestamp)
+"""
+
+_FILE_SCHEMA = "uuid String, event String, timestamp String, distinct_id String, properties String"
+
+# Settings every query runs with: PostHog's read-only mode and (public API) 10 s limit, plus
+# output settings that make chDB's JSON look like PostHog's (numbers unquoted, ISO times).
+_OUTPUT_SETTINGS = (
+    "readonly = 2, output_format_json_quote_64bit_integers = 0, "
+    "output_format_json_quote_decimals = 0, date_time_output_format = 'iso', "
+    "session_timezone = 'UTC'"
+)
+
+_CH_ERROR = re.compile(
+    r"Code:\s*(\d+)\.\s*(?:DB::Exception:\s*)?(.*?)(?:\s*\(([A-Z_]+)\))?\s*$", re.S
+)
+_Session: Any = chdb_session.Session  # chDB ships no type hints
+_CHDB_LOCK = threading.Lock()  # one embedded server per process: serialise every call
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Rows as decoded JSON plus ClickHouse's column names and type names."""
+
+    columns: list[str]
+    types: list[str]
+    rows: list[list[Any]]
+
+
+class Engine:
+    """An ``events`` table in its own chDB database; all chDB calls are serialised.
+
+    chDB runs one embedded ClickHouse server per process and every session must use the
+    same data path, so the engine opens an in-memory session (no path) and keeps its table
+    in a database of its own: several engines can coexist, and ``chdb.query()`` or other
+    in-memory ``chdb.session.Session()`` objects keep working next to them (a *path-based*
+    session elsewhere in the process would conflict).
+    """
+
+    def __init__(self, team_id: int = 1) -> None:
+        self._dir = tempfile.mkdtemp(prefix="llmc-standin-")
+        self.team_id = team_id
+        self.database = f"standin_{uuid.uuid4().hex[:12]}"
+        with _CHDB_LOCK:
+            self._session: Any = _Session()
+            try:
+                self._session.query(f"CREATE DATABASE {self.database}")
+                self._session.query(f"USE {self.database}")
+                self._session.query(EVENTS_DDL)
+            except Exception:
+                self._session.close()
+                shutil.rmtree(self._dir, ignore_errors=True)
+                raise
+        self._closed = False
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load_rows(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Insert PostHog event dicts; returns the number of rows written."""
+        path = Path(self._dir) / "load.jsonl"
+        count = 0
+        with path.open("wb") as out:
+            for row in rows:
+                out.write(orjson.dumps(_normalise(row)))
+                out.write(b"\n")
+                count += 1
+        if count:
+            self._insert_from_file(path)
+        path.unlink()
+        return count
+
+    def load_file(self, path: str | os.PathLike[str]) -> int:
+        """Insert a JSONEachRow file of event rows (``.jsonl`` or ``.jsonl.gz``).
+
+        ``properties`` may be a JSON object or a string holding one; ``timestamp`` any
+        ISO-8601 form ClickHouse's best-effort parser reads.
+        """
+        before = self.count()
+        self._insert_from_file(Path(path).resolve())
+        return self.count() - before
+
+    def _insert_from_file(self, path: Path) -> None:
+        literal = "'" + str(path).replace("\\", "\\\\").replace("'", "\\'") + "'"
+        sql = f"""
+            INSERT INTO events
+            SELECT toUUID(uuid), event, parseDateTime64BestEffort(timestamp, 6, 'UTC'),
+                   distinct_id, properties, {int(self.team_id)}
+            FROM file({literal}, 'JSONEachRow', '{_FILE_SCHEMA}')
+            SETTINGS input_format_json_read_objects_as_strings = 1,
+                     input_format_json_read_numbers_as_strings = 1
+        """
+        with _CHDB_LOCK:
+            try:
+                self._session.query(sql)
+            except Exception as exc:
+                raise ValueError(f"could not load events into chDB: {exc}") from exc
+
+    def count(self) -> int:
+        return int(self.execute("SELECT count() FROM events", max_execution_time=60).rows[0][0])
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def execute(self, sql: str, *, max_execution_time: float) -> QueryResult:
+        """Run ``sql``; ClickHouse errors become :class:`HogQLError` (HTTP 400)."""
+        full = f"{sql}\nSETTINGS max_execution_time = {max_execution_time:g}, {_OUTPUT_SETTINGS}"
+        with _CHDB_LOCK:
+            if self._closed:
+                raise RuntimeError("the stand-in's chDB engine is closed")
+            try:
+                raw = self._session.query(full, "JSONCompact").bytes()
+            except Exception as exc:
+                raise clickhouse_error(str(exc)) from exc
+        doc = orjson.loads(raw) if raw else {"meta": [], "data": []}
+        meta = doc.get("meta", [])
+        return QueryResult(
+            columns=[m["name"] for m in meta],
+            types=[m["type"] for m in meta],
+            rows=doc.get("data", []),
+        )
+
+    def close(self) -> None:
+        """Drop the database and close the session (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        with _CHDB_LOCK:
+            try:
+                self._session.query(f"DROP DATABASE IF EXISTS {self.database}")
+            finally:
+                self._session.close()
+                shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def clickhouse_error(message: str) -> HogQLError:
+    """PostHog-like 400 for a ClickHouse exception text (code = lower-cased error name)."""
+    match = _CH_ERROR.search(message.strip())
+    if not match:
+        return HogQLError(message.strip(), "clickhouse_error")
+    detail = match.group(2).strip()
+    name = match.group(3) or "clickhouse_error"
+    if name == "SYNTAX_ERROR":
+        return HogQLError(detail, "hogql_syntax_error")
+    return HogQLError(detail, name.lower())
+
+
+def _normalise(row: Mapping[str, Any]) -> dict[str, str]:
+    try:
+        uuid = row["uuid"]
+        event = row["event"]
+        timestamp = row["timestamp"]
+    except KeyError as exc:
+        raise ValueError(f"event row without {exc.args[0]!r}: {dict(row)!r:.200}") from exc
+    if isinstance(timestamp, dt.datetime):
+        if timestamp.tzinfo is None:
+            timestamp = timestamp.replace(tzinfo=dt.timezone.utc)
+        timestamp = timestamp.isoformat()
+    props = row.get("properties", {})
+    if not isinstance(props, str):
+        props = orjson.dumps(props, option=orjson.OPT_NON_STR_KEYS).decode()
+    return {
+        "uuid": str(uuid),
+        "event": str(event),
+        "timestamp": str(timestamp),
+        "distinct_id": str(row.get("distinct_id", "")),
+        "properties": props,
+    }
