@@ -1,0 +1,202 @@
+"""Regressions across runs, end to end: generated daily runs → gate → verdicts.
+
+The scenarios come from the seeded generator, whose ground truth (topic per cluster)
+lets these tests say which cluster must be named.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmc_checks import baseline_file
+from llmc_checks.config import parse_config
+from llmc_checks.session import Gate, Options, Outcome
+from llmc_checks.synth import ALT_TOPICS, NewTopic, Scenario, Shift, Synth, generate, write_rows
+
+
+def _scenario(**knobs: object) -> Scenario:
+    return Scenario(traces_per_day=140, max_samples=600, **knobs)
+
+
+def _gate(
+    tmp_path: Path, synth: Synth, checks: str, baseline: str = "previous", **options: object
+) -> Outcome:
+    snapshot = tmp_path / "events.jsonl.gz"
+    if not snapshot.exists():
+        write_rows(synth.rows, snapshot)
+    text = (
+        f"version: 1\nsource: {{snapshot: {snapshot.name}}}\nrun: {{lookback: 30d}}\n"
+        f"baseline: {baseline}\nchecks:\n{checks}"
+    )
+    config = parse_config(text, filename="checks.yaml", base_dir=tmp_path)
+    return Gate(config, tmp_path / "checks.yaml", Options(**options)).outcome()  # type: ignore[arg-type]
+
+
+def _status(outcome: Outcome) -> list[str]:
+    assert outcome.error is None, outcome.error
+    return [r.status for r in outcome.results]
+
+
+def test_reworded_daily_runs_keep_their_titles_stable(tmp_path: Path) -> None:
+    synth = generate(_scenario(seed=3, days=3))
+    outcome = _gate(tmp_path, synth, "  - metric: title_stability\n    min: 80%\n")
+    assert _status(outcome) == ["pass"]
+    # Against the truth: every latest/baseline pair the matcher made shares a topic.
+    latest, previous = synth.runs[-1], synth.runs[-2]
+    assert outcome.baseline is not None
+    (pairing,) = outcome.baseline.pairings
+    for pair in pairing.pairs:
+        assert (
+            latest.cluster_topics[pair.latest.cluster_id]
+            == (previous.cluster_topics[pair.baseline.cluster_id])
+        )
+
+
+def test_a_changed_topic_set_fails_title_stability(tmp_path: Path) -> None:
+    scenario = _scenario(seed=4, days=9, topics_after=ALT_TOPICS, topics_change_day=2)
+    synth = generate(scenario)
+    before = synth.runs[1].run_id  # the last run whose window holds only the old topics
+    outcome = _gate(
+        tmp_path,
+        synth,
+        "  - metric: title_stability\n    min: 80%\n  - metric: new_cluster_share\n    max: 10%\n",
+        baseline=f"{{run_id: {before}}}",
+    )
+    assert _status(outcome) == ["fail", "fail"]
+    stability, new_share = outcome.results
+    assert stability.observed is not None and stability.observed < 0.2
+    assert new_share.observed is not None and new_share.observed > 0.8
+
+
+def test_a_new_topic_with_a_fifth_of_the_traffic_fails_new_cluster_share(tmp_path: Path) -> None:
+    topic = ALT_TOPICS[0]
+    scenario = _scenario(seed=5, days=9, new_topics=(NewTopic(topic=topic, from_day=2, share=0.2),))
+    synth = generate(scenario)
+    before = synth.runs[1].run_id
+    outcome = _gate(
+        tmp_path, synth, "  - metric: new_cluster_share\n    max: 10%\n", f"{{run_id: {before}}}"
+    )
+    assert _status(outcome) == ["fail"]
+    (result,) = outcome.results
+    # Independent: the new topic's cluster size over the latest run's items, from the truth.
+    latest = synth.runs[-1]
+    new_cluster = latest.cluster_for(topic.key)
+    assert new_cluster is not None
+    expected = new_cluster.size / latest.items_analyzed
+    assert 0.15 < expected < 0.25
+    assert result.observed == pytest.approx(expected, rel=1e-12)
+    # The pairing names it as the (only) new cluster.
+    assert outcome.baseline is not None
+    (pairing,) = outcome.baseline.pairings
+    assert [c.cluster_id for c in pairing.new] == [new_cluster.cluster_id]
+
+
+def test_a_cluster_whose_cost_quadrupled_fails_and_is_named(tmp_path: Path) -> None:
+    scenario = _scenario(seed=6, days=9, shifts=(Shift(topic="sql", from_day=2, cost_factor=4.0),))
+    synth = generate(scenario)
+    before, latest = synth.runs[1], synth.runs[-1]
+    outcome = _gate(
+        tmp_path,
+        synth,
+        "  - metric: avg_cost_usd\n    max_increase: 50%\n",
+        f"{{run_id: {before.run_id}}}",
+    )
+    assert _status(outcome) == ["fail"]
+    (result,) = outcome.results
+    failing = [row for row in result.clusters if row.status == "fail"]
+    sql_latest = latest.cluster_for("sql")
+    sql_before = before.cluster_for("sql")
+    assert sql_latest is not None and sql_before is not None
+    # Small clusters drift by chance too; the quadrupled one must fail and be the worst.
+    assert sql_latest.cluster_id in [row.cluster_id for row in failing]
+    assert result.worst is not None and result.worst.cluster_id == sql_latest.cluster_id
+    row = result.worst
+    # The generator's own per-cluster means (computed independently of metrics.py).
+    assert row.value == pytest.approx(sql_latest.metrics["avg_cost"], rel=1e-9)
+    assert row.baseline_value == pytest.approx(sql_before.metrics["avg_cost"], rel=1e-9)
+    ratio = sql_latest.metrics["avg_cost"] / sql_before.metrics["avg_cost"]
+    assert 3.0 < ratio < 5.5
+    # The message names the cluster, the baseline value, the new value and the change.
+    assert sql_latest.title in result.message
+    assert f"+{ratio - 1:.0%}" in result.message
+    assert "baseline $" in result.message
+
+
+def test_first_run_skips_relative_checks_or_errors_when_required(tmp_path: Path) -> None:
+    synth = generate(_scenario(seed=7, days=1))
+    checks = (
+        "  - metric: avg_cost_usd\n    max_increase: 50%\n  - metric: noise_share\n    max: 50%\n"
+    )
+    skipped = _gate(tmp_path, synth, checks)
+    assert _status(skipped) == ["skip", "pass"]
+    assert "first trace-level run" in skipped.results[0].message
+    required = _gate(tmp_path, synth, checks, require_baseline=True)
+    assert _status(required) == ["error", "pass"]
+
+
+def test_update_baseline_then_rerun_passes_and_a_regression_fails(tmp_path: Path) -> None:
+    stable = generate(_scenario(seed=8, days=2))
+    checks = (
+        "  - metric: avg_cost_usd\n    max_increase: 50%\n"
+        "  - metric: title_stability\n    min: 80%\n"
+    )
+    file_spec = "{file: baseline.json}"
+    first = _gate(tmp_path, stable, checks, file_spec, update_baseline=True)
+    assert _status(first) == ["skip", "skip"]  # no file yet: nothing to compare
+    written = tmp_path / "baseline.json"
+    doc = json.loads(written.read_text())
+    assert doc["run"]["run_id"] == stable.runs[-1].run_id
+    assert "traces" not in written.read_text()  # small and reviewable: no item ids
+    assert first.notes and "updated" in first.notes[0]
+
+    again = _gate(tmp_path, stable, checks, file_spec)
+    assert _status(again) == ["pass", "pass"]
+    (cost,) = [again.results[0]]
+    assert cost.observed == pytest.approx(0.0, abs=1e-12)  # same run: no change
+
+    regressed_dir = tmp_path / "regressed"
+    regressed_dir.mkdir()
+    (regressed_dir / "baseline.json").write_text(written.read_text())
+    regressed = generate(
+        _scenario(
+            seed=8,
+            days=2,
+            shifts=(Shift(topic="refunds", from_day=0, cost_factor=3.0),),
+        )
+    )
+    outcome = _gate(regressed_dir, regressed, checks, file_spec)
+    assert _status(outcome) == ["fail", "pass"]
+    truth = regressed.runs[-1].cluster_for("refunds")
+    assert truth is not None
+    assert truth.title in outcome.results[0].message
+
+
+def test_baseline_file_round_trips(tmp_path: Path) -> None:
+    synth = generate(_scenario(seed=9, days=1))
+    gate = _gate(tmp_path, synth, "  - metric: avg_cost_usd\n    max: 1\n")
+    assert gate.latest is not None
+    path = tmp_path / "b.json"
+    baseline_file.write(path, gate.latest)
+    (back,) = baseline_file.read(path)
+    assert back.run_id == gate.latest.run_id
+    assert [(c.cluster_id, c.title, c.size, c.stats) for c in back.clusters] == [
+        (c.cluster_id, c.title, c.size, c.stats)
+        for c in sorted(gate.latest.clusters, key=lambda c: c.cluster_id)
+    ]
+
+
+def test_a_corrupt_baseline_file_is_an_error(tmp_path: Path) -> None:
+    synth = generate(_scenario(seed=9, days=2))
+    (tmp_path / "baseline.json").write_text('{"format": "something else"}')
+    outcome = _gate(
+        tmp_path,
+        synth,
+        "  - metric: avg_cost_usd\n    max_increase: 50%\n",
+        "{file: baseline.json}",
+    )
+    assert outcome.error is not None
+    assert "not a baseline written by --llmc-update-baseline" in outcome.error
+    assert [r.status for r in outcome.results] == ["error"]
