@@ -61,6 +61,8 @@ class Context:
     # Baseline runs per check are resolved by the session; this is the default set.
     baselines: tuple[Run, ...] = ()
     no_baseline_reason: str = "no baseline run"
+    # An explicitly named baseline run that doesn't exist is an error, not a first run.
+    missing_baseline_is_error: bool = False
     require_baseline: bool = False
     pairings: tuple[Pairing, ...] = ()
     title_threshold: float = 0.5
@@ -216,33 +218,35 @@ def relative_change(new: float, base: float) -> float | None:
 # Evaluation
 
 
-def evaluate(
-    check: Check,
-    ctx: Context,
-    baselines: Sequence[Run] | None = None,
-    pairings: Sequence[Pairing] | None = None,
-) -> CheckResult:
+def evaluate(check: Check, ctx: Context) -> CheckResult:
     """One check against the latest run (and, for relative checks, its baselines)."""
-    baselines = ctx.baselines if baselines is None else baselines
-    pairings = ctx.pairings if pairings is None else pairings
     try:
-        if check.needs_baseline and not baselines:
+        if check.needs_baseline and not ctx.baselines:
             return _no_baseline(check, ctx)
         if check.scope == "cluster":
-            return _cluster_check(check, ctx, baselines, pairings)
-        return _run_check(check, ctx, baselines, pairings)
+            return _cluster_check(check, ctx, ctx.baselines, ctx.pairings)
+        return _run_check(check, ctx, ctx.baselines, ctx.pairings)
     except NoData as exc:
         return _result(check, "error", None, str(exc))
 
 
 def _no_baseline(check: Check, ctx: Context) -> CheckResult:
+    if ctx.missing_baseline_is_error:
+        return _result(check, "error", None, ctx.no_baseline_reason)
     if ctx.require_baseline:
         return _result(check, "error", None, f"{ctx.no_baseline_reason} (--llmc-require-baseline)")
     return _result(check, "skip", None, f"skipped: {ctx.no_baseline_reason}")
 
 
 def _result(
-    check: Check, status: Status, observed: float | None, message: str, **kw: object
+    check: Check,
+    status: Status,
+    observed: float | None,
+    message: str,
+    *,
+    clusters: tuple[ClusterRow, ...] = (),
+    worst: ClusterRow | None = None,
+    baseline_value: float | None = None,
 ) -> CheckResult:
     if status == "fail" and check.severity == "warn":
         status = "warn"
@@ -255,7 +259,9 @@ def _result(
         expected=formatting.expected(check),
         message=message,
         severity=check.severity,
-        **kw,  # type: ignore[arg-type]
+        clusters=clusters,
+        worst=worst,
+        baseline_value=baseline_value,
     )
 
 

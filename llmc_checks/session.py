@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from llmc_checks import checks as checks_mod
-from llmc_checks.config import RunIdBaseline, format_duration
+from llmc_checks.config import FileBaseline, RunIdBaseline, format_duration
 from llmc_checks.metrics_catalog import metric as metric_info
 from llmc_checks.model import BAKED_KEYS, LlmcError, NoRunFound, Run
 from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest, Source
@@ -47,6 +47,7 @@ class BaselineView:
     runs: tuple[Run, ...]
     pairings: tuple[Pairing, ...] = ()
     missing_reason: str = ""
+    missing_is_error: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +244,7 @@ def evaluate_gate(
             latest=loaded.latest,
             baselines=view.runs if view else (),
             no_baseline_reason=view.missing_reason if view else "",
+            missing_baseline_is_error=view.missing_is_error if view else False,
             require_baseline=options.require_baseline,
             pairings=view.pairings if view else (),
             title_threshold=config.match.title_similarity,
@@ -261,12 +263,16 @@ def _resolve_baseline(config: Config, spec: BaselineSpec, loaded: Loaded) -> Bas
         runs = loaded.baselines.get(request, ())
     else:
         from llmc_checks import baseline_file
-        from llmc_checks.config import FileBaseline
 
         assert isinstance(spec, FileBaseline)
         runs = baseline_file.read(config.resolve(spec.file))
     if not runs:
-        return BaselineView(spec.label, (), missing_reason=_missing(spec, loaded.latest))
+        return BaselineView(
+            spec.label,
+            (),
+            missing_reason=_missing(spec, loaded.latest),
+            missing_is_error=isinstance(spec, RunIdBaseline),
+        )
     return BaselineView(spec.label, runs, _pair(loaded.latest, runs, config))
 
 
@@ -280,7 +286,8 @@ def _pair(latest: Run, runs: Sequence[Run], config: Config) -> tuple[Pairing, ..
 def _missing(spec: BaselineSpec, latest: Run) -> str:
     if isinstance(spec, RunIdBaseline):
         return f"baseline run {spec.run_id} not found"
-    job = (
-        f" of job {latest.job_name or latest.job_id}" if (latest.job_name or latest.job_id) else ""
-    )
+    if isinstance(spec, FileBaseline):
+        return f"no baseline yet: {spec.file} does not exist (write it with --llmc-update-baseline)"
+    job_name = latest.job_name or latest.job_id
+    job = f" of job {job_name}" if job_name else ""
     return f"no baseline yet: {latest.run_id} is the first {latest.level}-level run{job}"
