@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from llmc_checks import formatting
+from llmc_checks.matching import DEFAULT_TITLE_THRESHOLD
 from llmc_checks.metrics_catalog import BASELINE_ONLY_METRICS
 from llmc_checks.model import Cluster, Run
 from llmc_checks.stats import difference_bounds, median, wilson_bounds
@@ -65,7 +66,7 @@ class Context:
     missing_baseline_is_error: bool = False
     require_baseline: bool = False
     pairings: tuple[Pairing, ...] = ()
-    title_threshold: float = 0.5
+    title_threshold: float = DEFAULT_TITLE_THRESHOLD
     link: Callable[[Run, int], str | None] = field(default=lambda run, cid: None)
 
 
