@@ -236,7 +236,7 @@ def _no_baseline(check: Check, ctx: Context) -> CheckResult:
         return _result(check, "error", None, ctx.no_baseline_reason)
     if ctx.require_baseline:
         return _result(check, "error", None, f"{ctx.no_baseline_reason} (--llmc-require-baseline)")
-    return _result(check, "skip", None, f"skipped: {ctx.no_baseline_reason}")
+    return _result(check, "skip", None, ctx.no_baseline_reason)
 
 
 def _result(
@@ -327,7 +327,7 @@ def _cluster_check(
     relative = check.max_increase is not None or check.max_decrease is not None
     selected = _selected(check, run)
     if not selected:
-        return _result(check, "skip", None, "skipped: no cluster matches `where`")
+        return _result(check, "skip", None, "no cluster matches `where`")
     rows: list[ClusterRow] = []
     scored: list[tuple[float, ClusterRow]] = []
     for cluster in selected:

@@ -27,8 +27,9 @@ class LlmcCheckWarning(UserWarning):
 class _State:
     """What the plugin keeps for one pytest run, in `config.stash`."""
 
-    def __init__(self, gates: dict[Path, Gate]) -> None:
+    def __init__(self, gates: dict[Path, Gate], reports: list[Path]) -> None:
         self.gates = gates
+        self.reports = reports
         self.ran: dict[Path, set[int]] = {path: set() for path in gates}
 
 
@@ -75,7 +76,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--llmc-config",
         action="append",
-        default=_env_list("LLMC_CONFIG"),
+        default=None,
         metavar="PATH",
         help="checks.yaml to evaluate (repeatable). [LLMC_CONFIG]",
     )
@@ -95,7 +96,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--llmc-report",
         action="append",
         type=_report_path,
-        default=_env_list("LLMC_REPORT"),
+        default=None,
         metavar="PATH",
         help="write a report: .json or .md (repeatable).",
     )
@@ -140,7 +141,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    paths = config.getoption("llmc_config") or []
+    # The command line replaces the environment rather than adding to it.
+    paths = config.getoption("llmc_config") or _env_list("LLMC_CONFIG")
     if not paths:
         return
     from llmc_checks.config import load_config
@@ -159,7 +161,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if options.wait is not None and options.after is None:
         raise pytest.UsageError("--llmc-wait needs --llmc-after (the deploy time to wait past)")
-    for report in config.getoption("llmc_report"):
+    reports = config.getoption("llmc_report") or _env_list("LLMC_REPORT")
+    for report in reports:
         try:
             _report_path(report)
         except argparse.ArgumentTypeError as exc:
@@ -182,7 +185,7 @@ def pytest_configure(config: pytest.Config) -> None:
                     f"{gate.path}: --llmc-update-baseline needs a `baseline: {{file: PATH}}` "
                     "in the config (the file to write)"
                 )
-    config.stash[_STATE] = _State(gates)
+    config.stash[_STATE] = _State(gates, [Path(p) for p in reports])
     _add_config_paths_to_args(config, [str(p) for p in gates])
 
 
@@ -196,7 +199,8 @@ def _add_config_paths_to_args(config: pytest.Config, paths: list[str]) -> None:
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = paths
         return
-    present = {str(Path(a).resolve()) for a in config.args}
+    # An argument may be a node id ("checks.yaml::name"): compare its file part.
+    present = {str(Path(a.split("::", 1)[0]).resolve()) for a in config.args}
     config.args.extend(p for p in paths if p not in present)
 
 
@@ -252,11 +256,16 @@ class CheckItem(pytest.Item):
         if result.status == "fail":
             raise CheckFailed(result.message)
         if result.status == "warn":
-            if self.gate.options.strict:
-                raise CheckFailed(
-                    f"{result.message}\n(severity: warn, failing under --llmc-strict)"
+            # A warn check passes: even under `-W error` / `filterwarnings = error` it must
+            # be recorded, not raised (--llmc-strict is the switch that makes it fail).
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", LlmcCheckWarning)
+                warnings.warn_explicit(
+                    LlmcCheckWarning(f"{result.name}: {result.message}"),
+                    category=LlmcCheckWarning,
+                    filename=str(self.path),
+                    lineno=self.check.line or 0,
                 )
-            warnings.warn(LlmcCheckWarning(f"{result.name}: {result.message}"), stacklevel=1)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CheckFailed):
@@ -295,13 +304,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from llmc_checks import report
 
-    problems = report.write_all(
-        outcomes, [Path(p) for p in session.config.getoption("llmc_report")]
-    )
+    problems = report.write_all(outcomes, state.reports)
     if problems:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         for problem in problems:
             if reporter is not None:
+                reporter.ensure_newline()
                 reporter.write_line(f"llmc-checks: {problem}", red=True)
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -215,7 +215,7 @@ def build_run(event: RunEvent, where: str) -> Run:
     dup = next((i for i in ids if ids.count(i) > 1), None)
     if dup is not None:
         raise DataError(f"{where}: run {event.run_id}: cluster_id {dup} appears twice")
-    analyzed = number(props.get("$ai_total_items_analyzed", props.get("$ai_total_traces_analyzed")))
+    analyzed = _items_analyzed(props, event.run_id, where)
     params = props.get("$ai_clustering_params")
     return Run(
         run_id=event.run_id,
@@ -224,11 +224,24 @@ def build_run(event: RunEvent, where: str) -> Run:
         job_name=event.job_name,
         window_start=event.window_start,
         window_end=event.window_end,
-        items_analyzed=int(analyzed) if analyzed is not None else sum(c.size for c in clusters),
+        items_analyzed=analyzed if analyzed is not None else sum(c.size for c in clusters),
         clusters=clusters,
         emitted_at=event.emitted_at,
         params=params if isinstance(params, dict) else {},
     )
+
+
+def _items_analyzed(props: Mapping[str, Any], run_id: str, where: str) -> int | None:
+    key = "$ai_total_items_analyzed"
+    if key not in props:
+        key = "$ai_total_traces_analyzed"
+    raw = props.get(key)
+    if raw is None:
+        return None
+    value = number(raw)
+    if value is None or value < 0 or not value.is_integer():
+        raise DataError(f"{where}: run {run_id}: {key} is {raw!r}, not a non-negative integer")
+    return int(value)
 
 
 def _cluster(raw: object, index: int, run_id: str, where: str) -> Cluster:

@@ -250,7 +250,12 @@ def evaluate_gate(
             title_threshold=config.match.title_similarity,
             link=link,
         )
-        results.append(checks_mod.evaluate(check, ctx))
+        result = checks_mod.evaluate(check, ctx)
+        if options.strict and result.status == "warn":
+            # Strictness is decided here so the table, the reports and the exit code agree.
+            message = f"{result.message}\n(severity: warn; failing under --llmc-strict)"
+            result = replace(result, status="fail", message=message)
+        results.append(result)
     default = views.get(config.baseline.label)
     if default is None and any(c.needs_baseline for c in config.checks):
         default = next(iter(views.values()), None)

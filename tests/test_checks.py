@@ -268,7 +268,7 @@ def test_no_cluster_matching_is_a_skip() -> None:
     r = ev("- metric: avg_cost_usd\n  max: 0.05\n  where: {title: nothing-like-this}", COSTS)
     assert r.status == "skip" and r.passed
     assert r.observed is None
-    assert r.message == "skipped: no cluster matches `where`"
+    assert r.message == "no cluster matches `where`"
 
 
 def test_all_clusters_without_data_is_an_error() -> None:
@@ -431,7 +431,7 @@ def test_relative_check_without_baseline_is_skipped_or_required() -> None:
     latest, _ = relative_runs()
     body = "- metric: avg_cost_usd\n  max_increase: 50%"
     skipped = ev(body, latest)
-    assert (skipped.status, skipped.message) == ("skip", "skipped: no baseline run")
+    assert (skipped.status, skipped.message) == ("skip", "no baseline run")
     required = ev(body, latest, require_baseline=True)
     assert required.status == "error"
     assert required.message == "no baseline run (--llmc-require-baseline)"

@@ -1,0 +1,773 @@
+"""The live source: clustering runs from PostHog's query API (DESIGN §4).
+
+    source = PostHogSource(config.source.posthog)
+    loaded = source.load(request)
+
+A gate costs at most two HogQL queries whatever the run size (texts in
+`_hogql`): one selects the latest run and computes its per-cluster numbers in
+ClickHouse, one loads every requested baseline run the same way. The answers
+hold one row per cluster; item ids cross the network only when cross-run
+matching needs them. The numbers are the snapshot source's, to the last bit
+where ClickHouse and Python add in the same order (see tests/test_parity.py):
+Python rebuilds each run from the answer with the very functions that parse a
+snapshot (`runs.read_run_event`, `runs.build_run`).
+
+HTTP: 202 → poll until complete; 429 → honour Retry-After; 5xx, timeouts,
+dropped connections and unreadable bodies → bounded retries with jittered
+exponential backoff; 401/403/400/404 → an immediate `SourceError` saying what to
+fix. Nothing partial is ever returned, and the API key never appears in any
+message, repr or log.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import quote, urlsplit
+
+import httpx
+import orjson
+
+from llmc_checks import metrics
+from llmc_checks.model import (
+    BAKED_KEYS,
+    ClusterStats,
+    DataError,
+    NoRunFound,
+    Run,
+    SourceError,
+)
+from llmc_checks.runs import build_run, read_run_event
+from llmc_checks.sources import _hogql
+from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest
+
+if TYPE_CHECKING:
+    from llmc_checks.config import PostHogSource as PostHogConfig
+
+QUERY_SCOPE = "query:read"
+JOBS_SCOPE = "llm_analytics:read"
+KEY_HINT = "source.posthog.api_key (usually ${POSTHOG_PERSONAL_API_KEY})"
+
+# Retry policy: attempts per request, backoff base and cap, the longest
+# Retry-After we wait out, and how long an async (202) query may run.
+MAX_ATTEMPTS = 4
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 16.0
+MAX_RETRY_AFTER_S = 120.0
+POLL_BUDGET_S = 180.0
+POLL_FIRST_S = 0.5
+POLL_CAP_S = 5.0
+JOBS_MAX_PAGES = 50
+
+_UTC = timezone.utc
+Row = dict[str, Any]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(_UTC)
+
+
+def _ch_time(dt: datetime) -> str:
+    """A UTC instant as ClickHouse reads it in toDateTime64(..., 6, 'UTC')."""
+    return dt.astimezone(_UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+class _Retry(Exception):
+    """One failed attempt that may succeed when repeated; `cause` says how it failed."""
+
+    def __init__(self, cause: str, delay: float | None = None) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.delay = delay
+
+
+class _Api:
+    """PostHog's HTTP API for one project: auth, retries, polling, error texts."""
+
+    def __init__(
+        self,
+        config: PostHogConfig,
+        *,
+        where: str,
+        transport: httpx.BaseTransport | None,
+        sleep: Callable[[float], None],
+        clock: Callable[[], datetime],
+        rng: random.Random,
+        max_attempts: int,
+    ) -> None:
+        self.base = config.host.rstrip("/")
+        self.project_id = config.project_id
+        self.timeout_s = config.timeout_s
+        self.where = where
+        self._secret = config.api_key.get_secret_value()
+        self._transport = transport
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng
+        self._max_attempts = max_attempts
+        self._client: httpx.Client | None = None
+
+    @property
+    def query_url(self) -> str:
+        return f"{self.base}/api/projects/{self.project_id}/query/"
+
+    @property
+    def jobs_url(self) -> str:
+        return f"{self.base}/api/projects/{self.project_id}/llm_analytics/clustering_jobs/"
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _http(self) -> httpx.Client:
+        # Built on first use: an httpx client costs ~30 ms, and a gate that fails
+        # on its config never needs one. The key lives only in the client's
+        # headers, which httpx masks in reprs.
+        if self._client is None:
+            self._client = httpx.Client(
+                headers={
+                    "Authorization": "Bearer " + self._secret,
+                    "User-Agent": "llmc-checks",
+                },
+                timeout=httpx.Timeout(self.timeout_s),
+                transport=self._transport,
+                follow_redirects=False,  # a redirect could carry the key elsewhere
+            )
+        return self._client
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def query(
+        self, name: str, text: str, values: Mapping[str, object], limit: int, *, page: bool = False
+    ) -> list[Row]:
+        """Run one HogQL query; rows as dicts by column name.
+
+        A result that reaches `limit` rows (or says hasMore) could be cut short:
+        an error, unless `page` (keyset pagination reads the next page itself).
+        """
+        body = {
+            "query": {"kind": "HogQLQuery", "query": text, "values": dict(values)},
+            "name": f"llmc-{name}",
+        }
+        status, payload = self.request("POST", self.query_url, QUERY_SCOPE, f"query {name}", body)
+        if status == 202:
+            payload = self._await(payload, name)
+        results, columns = payload.get("results"), payload.get("columns")
+        if not isinstance(results, list) or not isinstance(columns, list):
+            raise SourceError(f"{self.where}: query {name}: the answer has no results/columns")
+        if not page and (payload.get("hasMore") or len(results) >= limit):
+            raise SourceError(
+                f"{self.where}: query {name} returned {len(results)} rows, its limit: the "
+                "answer may be cut short, and a gate never judges partial data"
+            )
+        names = [str(c) for c in columns]
+        rows: list[Row] = []
+        for raw in results:
+            if not isinstance(raw, list) or len(raw) != len(names):
+                raise SourceError(f"{self.where}: query {name}: a result row has the wrong shape")
+            rows.append(dict(zip(names, raw, strict=True)))
+        return rows
+
+    def _await(self, started: Row, name: str) -> Row:
+        """Poll an async query (202) until it completes, within POLL_BUDGET_S."""
+        status_doc = started.get("query_status")
+        query_id = status_doc.get("id") if isinstance(status_doc, dict) else None
+        if not isinstance(query_id, str) or not query_id:
+            raise SourceError(f"{self.where}: query {name}: 202 without a query id to poll")
+        url = f"{self.query_url}{quote(query_id, safe='')}/"
+        waited, delay = 0.0, POLL_FIRST_S
+        while True:
+            self._sleep(delay)
+            waited += delay
+            status, payload = self.request("GET", url, QUERY_SCOPE, f"query {name}")
+            doc = payload.get("query_status")
+            if isinstance(doc, dict) and doc.get("complete"):
+                if doc.get("error"):
+                    raise SourceError(
+                        f"{self.where}: PostHog refused query {name}: {self._detail(payload)}"
+                    )
+                results = doc.get("results")
+                if not isinstance(results, dict):
+                    raise SourceError(f"{self.where}: query {name}: completed without results")
+                return results
+            if status == 200 and "results" in payload:
+                return payload  # answered synchronously after all
+            if waited >= POLL_BUDGET_S:
+                raise SourceError(
+                    f"{self.where}: query {name} still running after {waited:g} s of polling"
+                )
+            delay = min(delay * 2, POLL_CAP_S)
+
+    # -- HTTP with retries -----------------------------------------------------------------
+
+    def request(
+        self, method: str, url: str, scope: str, what: str, body: Row | None = None
+    ) -> tuple[int, Row]:
+        """(status, JSON object) for a 200 or 202; retries transient failures, raises the rest."""
+        causes: list[str] = []
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                return self._attempt(method, url, scope, what, body)
+            except _Retry as retry:
+                causes.append(retry.cause)
+                if attempt == self._max_attempts:
+                    break
+                self._sleep(retry.delay if retry.delay is not None else self._backoff(attempt))
+        raise SourceError(self._exhausted(what, causes))
+
+    def _attempt(
+        self, method: str, url: str, scope: str, what: str, body: Row | None
+    ) -> tuple[int, Row]:
+        try:
+            content = orjson.dumps(body) if body is not None else None
+            headers = {"Content-Type": "application/json"} if content is not None else None
+            response = self._http().request(method, url, content=content, headers=headers)
+        except httpx.TimeoutException:
+            raise _Retry(f"timed out after {self.timeout_s:g} s") from None
+        except httpx.TransportError as exc:
+            raise _Retry(f"connection failed ({self._reason(exc)})") from None
+        status = response.status_code
+        if status in (200, 202):
+            try:
+                payload = orjson.loads(response.content)
+            except orjson.JSONDecodeError:
+                raise _Retry("sent malformed or truncated JSON") from None
+            if not isinstance(payload, dict):
+                raise _Retry("sent malformed or truncated JSON")
+            return status, payload
+        if status == 429:
+            raise _Retry("rate-limited the query (429)", self._retry_after(response, what))
+        if status >= 500:
+            after = self._retry_after(response, what)
+            raise _Retry(f"answered {status}", after)
+        self._refuse(status, response, scope, what)
+
+    def _refuse(self, status: int, response: httpx.Response, scope: str, what: str) -> NoReturn:
+        """Errors no retry can fix: say what the user must change."""
+        detail = self._detail(self._json_or_empty(response))
+        if status == 401:
+            raise SourceError(
+                f"{self.where}: PostHog rejected the personal API key (401) for {what}: check "
+                f"{KEY_HINT}; it needs the {scope} scope"
+            )
+        if status == 403:
+            raise SourceError(
+                f"{self.where}: the personal API key lacks the {scope} scope needed for {what} "
+                f"(403: {detail}); create a key with {scope} and put it in {KEY_HINT}"
+            )
+        if status == 400:
+            raise SourceError(f"{self.where}: PostHog refused {what} (400): {detail}")
+        if status == 404:
+            raise SourceError(
+                f"{self.where}: not found (404) for {what}: check source.posthog.host and "
+                f"source.posthog.project_id (usually ${{POSTHOG_PROJECT_ID}})"
+            )
+        raise SourceError(f"{self.where}: PostHog answered {status} to {what}: {detail}")
+
+    def _retry_after(self, response: httpx.Response, what: str) -> float | None:
+        """Retry-After in seconds (a number or an HTTP-date); None when absent or unreadable."""
+        value = response.headers.get("Retry-After")
+        if not value:
+            return None
+        seconds: float | None
+        try:
+            seconds = max(0.0, float(value))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=_UTC)
+            seconds = max(0.0, (when - self._clock()).total_seconds())
+        if seconds > MAX_RETRY_AFTER_S:
+            # Waiting that long inside CI is worse than failing now with the reason.
+            raise SourceError(
+                f"{self.where}: PostHog rate-limited {what} and asks to retry in "
+                f"{seconds:.0f} s (longer than the {MAX_RETRY_AFTER_S:.0f} s a gate waits); "
+                "PostHog allows as few as 120 HogQL queries an hour per key"
+            )
+        return seconds
+
+    def _backoff(self, attempt: int) -> float:
+        # Exponential, capped, with "equal jitter": concurrent gates spread out.
+        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+        return ceiling / 2 + self._rng.random() * ceiling / 2
+
+    def _exhausted(self, what: str, causes: Sequence[str]) -> str:
+        n = len(causes)
+        if len(set(causes)) == 1:
+            cause = causes[0]
+            if cause.startswith("timed out"):
+                return f"{self.where}: {what} {cause}, {n} attempts"
+            return f"{self.where}: PostHog {cause} {n} times ({what}); try again later"
+        return f"{self.where}: {what} failed {n} times: {'; '.join(causes)}"
+
+    # -- texts from the server, made safe ---------------------------------------------------
+
+    @staticmethod
+    def _json_or_empty(response: httpx.Response) -> Row:
+        try:
+            payload = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return {}
+        return payload if isinstance(payload, dict) else {}
+
+    def _detail(self, payload: Row) -> str:
+        """PostHog's error text (`detail`, or an async query's `error_message`)."""
+        text = payload.get("detail")
+        status_doc = payload.get("query_status")
+        if not text and isinstance(status_doc, dict):
+            text = status_doc.get("error_message")
+        return self.redact(" ".join(str(text or "no details given").split())[:600])
+
+    def _reason(self, exc: BaseException) -> str:
+        text = str(exc).strip() or type(exc).__name__
+        return self.redact(" ".join(text.split())[:200])
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """A run rebuilt from an answer, before stats are attached."""
+
+    run: Run
+    window_end_raw: str
+    baked_complete: bool
+    event_stats: tuple[ClusterStats, ...] | None
+
+
+class PostHogSource:
+    """Clustering runs live from one PostHog project (see the module docstring).
+
+    `transport`, `sleep`, `clock` and `rng` exist for tests: an httpx transport,
+    the function waits go through (retries, polls), the "now" of Loaded, and the
+    random source of backoff jitter.
+    """
+
+    def __init__(
+        self,
+        config: PostHogConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = _utc_now,
+        rng: random.Random | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        url = urlsplit(config.host)
+        hostname = url.hostname or ""
+        # The config validates this too; a source built by hand must not send
+        # the key in clear text either.
+        if url.scheme != "https" and not (url.scheme == "http" and _is_loopback(hostname)):
+            raise SourceError(
+                f"PostHog host {hostname or config.host!r}: https is required "
+                "(http only on loopback)"
+            )
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        self._where = f"PostHog {url.netloc.rsplit('@', 1)[-1]} project {config.project_id}"
+        self._clock = clock
+        self._api = _Api(
+            config,
+            where=self._where,
+            transport=transport,
+            sleep=sleep,
+            clock=clock,
+            rng=rng if rng is not None else random.Random(),
+            max_attempts=max_attempts,
+        )
+        # Clustering jobs, listed once (only to explain a "no run found").
+        self._jobs: list[Row] | None = None
+        self._jobs_problem: str | None = None
+
+    def describe(self) -> str:
+        return self._where
+
+    def __repr__(self) -> str:
+        return f"PostHogSource({self._where!r})"
+
+    def close(self) -> None:
+        self._api.close()
+
+    # -- Source protocol -------------------------------------------------------------------
+
+    def load(self, request: RunRequest) -> Loaded:
+        now = self._clock()
+        mode = _hogql.metrics_mode(request.level, bool(request.stats))
+        first = self._query_latest(request, now, mode)
+        use_events = mode != "none" and (_force_events(request) or not first.baked_complete)
+        latest = _finish([first], mode, use_events)[0]
+        baselines: dict[BaselineRequest, tuple[Run, ...]] = {}
+        if request.baselines:
+            latest, baselines = self._load_baselines(request, first, latest, mode, use_events)
+        return Loaded(now=now, latest=latest, baselines=baselines)
+
+    # -- query 1: the latest run -----------------------------------------------------------
+
+    def _query_latest(self, request: RunRequest, now: datetime, mode: _hogql.Metrics) -> _Fetched:
+        since = now - request.lookback
+        values: dict[str, object] = {
+            "level": request.level,
+            "job": request.job or "",
+            # A day of slack: emissions follow their window's end by minutes.
+            "scan_from": _ch_time(since - timedelta(days=1)),
+            "since": _ch_time(since),
+            "now": _ch_time(now),
+        }
+        if request.after is not None:
+            values["after"] = _ch_time(request.after)
+        if request.run_id is not None:
+            values["run_id"] = request.run_id
+        values.update(_metric_values(request, force=_force_events(request)))
+        text = _hogql.latest_query(
+            request.level,
+            pinned=request.run_id is not None,
+            has_after=request.after is not None,
+            metrics=mode,
+            need_items=request.need_items,
+        )
+        rows = self._api.query("latest", text, values, _hogql.CLUSTER_ROWS_LIMIT)
+        fetched = self._rebuild(rows, mode, request.need_items)
+        if not fetched:
+            self._no_run(request, since)
+        found = fetched[-1]
+        if request.run_id is not None and found.run.level != request.level:
+            raise DataError(
+                f"run {found.run.run_id} is a {found.run.level}-level run; the config asks for "
+                f"{request.level} (run.level)"
+            )
+        return found
+
+    def _no_run(self, request: RunRequest, since: datetime) -> NoReturn:
+        """NoRunFound, cheap: `--llmc-wait` polls on it. A misspelt job is a DataError."""
+        if request.run_id is not None:
+            raise NoRunFound(f"run {request.run_id} not found in {self._where}")
+        job = f" of job {request.job!r}" if request.job else ""
+        what = (
+            f"no {request.level}-level run{job} with a window ending after "
+            f"{since:%Y-%m-%d %H:%M}Z"
+        )
+        if request.after is not None:
+            what += f" and after {request.after:%Y-%m-%d %H:%M:%S}Z"
+        what += f" in {self._where}"
+        if request.job:
+            what += self._check_job(request)
+        raise NoRunFound(what)
+
+    def _check_job(self, request: RunRequest) -> str:
+        """Raise DataError when the configured job does not exist; else a note (maybe "")."""
+        jobs = self._list_jobs()
+        if jobs is None:
+            return f" (could not list clustering jobs to check the job: {self._jobs_problem})"
+        job = request.job
+        matches = [j for j in jobs if job in (str(j.get("id", "")), j.get("name"))]
+        if not matches:
+            known = ", ".join(f"{j.get('name')} ({j.get('analysis_level', '?')})" for j in jobs[:12])
+            listing = f"; jobs: {known}" if known else "; the project has no clustering jobs"
+            raise DataError(
+                f"no clustering job named {job!r} (or with that id) in {self._where}{listing}"
+            )
+        levels = {j.get("analysis_level") for j in matches} - {None}
+        if levels and request.level not in levels:
+            raise DataError(
+                f"clustering job {job!r} clusters at the {', '.join(sorted(map(str, levels)))} "
+                f"level; run.level is {request.level}"
+            )
+        return ""
+
+    def _list_jobs(self) -> list[Row] | None:
+        """Every clustering job (following `next`), fetched once; None when unavailable."""
+        if self._jobs is not None or self._jobs_problem is not None:
+            return self._jobs
+        jobs: list[Row] = []
+        url: str | None = self._api.jobs_url
+        origin = urlsplit(self._api.jobs_url).netloc
+        try:
+            for _ in range(JOBS_MAX_PAGES):
+                if url is None:
+                    break
+                _, page = self._api.request("GET", url, JOBS_SCOPE, "listing clustering jobs")
+                results = page.get("results")
+                if not isinstance(results, list):
+                    raise SourceError("the jobs list has no results")
+                jobs.extend(j for j in results if isinstance(j, dict))
+                nxt = page.get("next")
+                # Follow only links to the same host: the key must not travel elsewhere.
+                url = nxt if isinstance(nxt, str) and urlsplit(nxt).netloc == origin else None
+        except SourceError as exc:
+            self._jobs_problem = str(exc).removeprefix(f"{self._where}: ")
+            return None
+        self._jobs = jobs
+        return jobs
+
+    # -- query 2: the baselines ------------------------------------------------------------
+
+    def _load_baselines(
+        self,
+        request: RunRequest,
+        first: _Fetched,
+        latest: Run,
+        mode: _hogql.Metrics,
+        latest_used_events: bool,
+    ) -> tuple[Run, dict[BaselineRequest, tuple[Run, ...]]]:
+        earlier = max(
+            (1 if s.kind == "previous" else s.count)
+            for s in request.baselines
+            if s.kind != "run_id"
+        ) if any(s.kind != "run_id" for s in request.baselines) else 0
+        ids = list(dict.fromkeys(s.run_id for s in request.baselines if s.run_id is not None))
+        # When the latest run used baked metrics, it rides along: if any baseline
+        # lacks them, every run (the latest too) must use events, as in a snapshot.
+        include_latest = mode != "none" and not latest_used_events
+        values: dict[str, object] = {
+            "level": latest.level,
+            "job_id": latest.job_id,
+            "latest_window_end": first.window_end_raw,
+            "latest_run_id": latest.run_id,
+        }
+        if earlier:
+            values["earlier"] = earlier
+        values.update({f"baseline_{i}": run_id for i, run_id in enumerate(ids)})
+        values.update(_metric_values(request, force=latest_used_events))
+        text = _hogql.baselines_query(
+            latest.level,
+            earlier=earlier > 0,
+            run_ids=len(ids),
+            include_latest=include_latest,
+            metrics=mode,
+            need_items=request.need_items,
+        )
+        rows = self._api.query("baselines", text, values, _hogql.CLUSTER_ROWS_LIMIT)
+        fetched = self._rebuild(rows, mode, request.need_items)
+        complete = all(f.baked_complete for f in fetched)
+        use_events = mode != "none" and (latest_used_events or not complete)
+        by_id = {r.run_id: r for r in _finish(fetched, mode, use_events)}
+        if not (include_latest and use_events):
+            by_id[latest.run_id] = latest
+        latest = by_id[latest.run_id]
+        return latest, {spec: _pick(spec, latest, by_id) for spec in request.baselines}
+
+    # -- answers → runs --------------------------------------------------------------------
+
+    def _rebuild(self, rows: list[Row], mode: _hogql.Metrics, need_items: bool) -> list[_Fetched]:
+        """Group the per-cluster rows by run and rebuild each run as a snapshot would."""
+        by_run: dict[str, list[Row]] = {}
+        for row in rows:
+            by_run.setdefault(str(row["run_id"]), []).append(row)
+        out = []
+        for run_rows in by_run.values():
+            run_rows.sort(key=lambda r: int(r["cluster_index"]))
+            out.append(self._rebuild_run(run_rows, mode, need_items))
+        return out
+
+    def _rebuild_run(self, rows: list[Row], mode: _hogql.Metrics, need_items: bool) -> _Fetched:
+        head = rows[0]
+        where = self._where
+        props: Row = {
+            "$ai_clustering_run_id": head["run_id"],
+            "$ai_clustering_job_id": head["job_id"],
+            "$ai_clustering_job_name": head["job_name"],
+            "$ai_window_start": head["window_start_raw"],
+            "$ai_window_end": head["window_end_raw"],
+        }
+        # Raw JSON texts ("" = property absent), parsed here as runs.py parses them.
+        for key, column in (
+            ("$ai_clustering_level", "level_raw"),
+            ("$ai_total_items_analyzed", "items_raw"),
+            ("$ai_total_traces_analyzed", "traces_analyzed_raw"),
+            ("$ai_clustering_params", "params_raw"),
+        ):
+            if head[column]:
+                props[key] = self._json(head[column], head["run_id"])
+        if int(head["cluster_index"]) == 0:  # `$ai_clusters` held no readable cluster
+            props["$ai_clusters"] = [] if head["clusters_type"] == "Array" else None
+        else:
+            props["$ai_clusters"] = [self._cluster(r, need_items) for r in rows]
+        row = {
+            "event": head["event"],
+            "timestamp": head["emitted_at"],
+            "uuid": head["event_uuid"],
+            "properties": props,
+        }
+        run = build_run(read_run_event(row, where), where)
+        stats = tuple(_event_stats(r) for r in rows) if mode == "events" else None
+        complete = mode != "none" and bool(head.get("baked_complete"))
+        return _Fetched(run, str(head["window_end_raw"]), complete, stats)
+
+    def _cluster(self, row: Row, need_items: bool) -> Row | None:
+        if row["cluster_type"] != "Object":
+            return None  # build_run reports "is not an object"
+        run_id = row["run_id"]
+        cluster: Row = {"title": row["title"], "description": row["description"]}
+        if row["cluster_id_raw"]:
+            cluster["cluster_id"] = self._json(row["cluster_id_raw"], run_id)
+        # runs.py defaults a missing size to the number of items in `traces`.
+        size = row["size_raw"]
+        cluster["size"] = self._json(size, run_id) if size else int(row["traces_count"])
+        if row["metrics_raw"]:
+            cluster["metrics"] = self._json(row["metrics_raw"], run_id)
+        cluster["traces"] = dict.fromkeys(row["item_ids"]) if need_items else {}
+        return cluster
+
+    def _json(self, text: str, run_id: object) -> Any:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise DataError(f"{self._where}: run {run_id}: unreadable JSON in a property") from None
+
+    # -- --llmc-record ---------------------------------------------------------------------
+
+    def export_rows(self, loaded: Loaded) -> Iterator[Row]:
+        """The event rows behind `loaded`, for a snapshot: paginated extra queries.
+
+        Every emission of the selected runs, then (below evaluation level) the AI
+        events of their items inside their windows with only the properties the
+        metrics read. Keyset pagination on the uuid: HogQL refuses OFFSET.
+        """
+        runs = _selected_runs(loaded)
+        ids = {f"run_{i}": r.run_id for i, r in enumerate(runs)}
+        text = _hogql.export_clusters_query(len(ids))
+        for row in self._pages("export-runs", text, ids, _hogql.EXPORT_CLUSTER_PAGE):
+            properties = row["properties"]
+            yield {
+                "uuid": row["event_uuid"],
+                "event": row["event"],
+                "timestamp": row["timestamp"],
+                "properties": orjson.loads(properties) if isinstance(properties, str) else {},
+            }
+        level = loaded.latest.level
+        if level == "evaluation":
+            return  # evaluation runs cluster evaluations, not AI events
+        text = _hogql.export_events_query(level, len(ids))
+        keys = _hogql.EXPORT_PROPERTIES
+        for row in self._pages("export-events", text, ids, _hogql.EXPORT_EVENT_PAGE):
+            raw = [row[f"p{i}"] for i in range(len(keys))]
+            yield {
+                "uuid": row["event_uuid"],
+                "event": row["event"],
+                "timestamp": row["timestamp"],
+                "properties": {k: orjson.loads(v) for k, v in zip(keys, raw, strict=True) if v},
+            }
+
+    def _pages(
+        self, name: str, text: str, values: Mapping[str, object], size: int
+    ) -> Iterator[Row]:
+        after = ""
+        while True:
+            rows = self._api.query(name, text, {**values, "after_uuid": after}, size, page=True)
+            yield from rows
+            if len(rows) < size:
+                return
+            after = str(rows[-1]["event_uuid"])
+
+
+def _force_events(request: RunRequest) -> bool:
+    """True when some requested stat is never baked (p95): events are needed regardless."""
+    return not request.stats <= set(BAKED_KEYS.values())
+
+
+def _metric_values(request: RunRequest, *, force: bool) -> dict[str, object]:
+    if not request.stats:
+        return {}
+    theirs = [k for k, ours in BAKED_KEYS.items() if ours in request.stats]
+    # Never an empty list (hasAll over Array(Nothing)): when nothing is bakeable
+    # `force` decides anyway.
+    return {"baked_keys": ",".join(theirs) or "item_count", "force_events": int(force)}
+
+
+def _event_stats(row: Row) -> ClusterStats:
+    """metrics.cluster_stats from the server's per-cluster counts and sums."""
+    # 0 or NULL: a cluster without items in the window (LEFT JOIN miss).
+    items = int(row["item_count"] or 0)
+    errors = int(row["error_count"] or 0)
+
+    def mean(name: str) -> float | None:
+        n = int(row[f"{name}_n"] or 0)
+        return float(row[f"{name}_sum"]) / n if n else None
+
+    cost_n = int(row["cost_n"] or 0)
+    p95 = row["p95_latency"]
+    return ClusterStats(
+        item_count=items,
+        avg_cost_usd=mean("cost"),
+        total_cost_usd=float(row["cost_sum"]) if cost_n else None,
+        avg_latency_s=mean("latency"),
+        p95_latency_s=float(p95) if p95 is not None else None,
+        avg_tokens=mean("tokens"),
+        error_count=errors,
+        error_rate=errors / items if items else None,
+    )
+
+
+def _finish(fetched: list[_Fetched], mode: _hogql.Metrics, use_events: bool) -> list[Run]:
+    """Attach stats as the snapshot source does: baked for all runs, or events for all."""
+    if mode == "none":
+        return [f.run for f in fetched]
+    if not use_events:
+        return [metrics.with_baked_stats(f.run) for f in fetched]
+    out = []
+    for f in fetched:
+        if f.event_stats is None:  # evaluation level: no AI events to compute from
+            raise DataError(
+                f"run {f.run.run_id}: evaluation-level runs have no AI events to compute "
+                "stats from, and this run's clusters carry no baked metrics for them"
+            )
+        clusters = tuple(
+            replace(c, stats=s) for c, s in zip(f.run.clusters, f.event_stats, strict=True)
+        )
+        out.append(replace(f.run, clusters=clusters))
+    return out
+
+
+def _pick(spec: BaselineRequest, latest: Run, by_id: Mapping[str, Run]) -> tuple[Run, ...]:
+    """runs._baselines over the fetched runs: same rules, same order (oldest first)."""
+    if spec.kind == "run_id":
+        found = by_id.get(spec.run_id or "")
+        if found is None:
+            return ()
+        if found.level != latest.level:
+            raise DataError(
+                f"baseline run {found.run_id} is {found.level}-level; the latest run is "
+                f"{latest.level}-level"
+            )
+        return (found,)
+    earlier = sorted(
+        (
+            r
+            for r in by_id.values()
+            if r.level == latest.level
+            and r.job_id == latest.job_id
+            and r.window_end < latest.window_end
+        ),
+        key=lambda r: (r.window_end, r.emitted_at or r.window_end, r.run_id),
+    )
+    count = 1 if spec.kind == "previous" else spec.count
+    return tuple(earlier[-count:])
+
+
+def _selected_runs(loaded: Loaded) -> list[Run]:
+    """The latest run and every baseline run, once each."""
+    runs = {loaded.latest.run_id: loaded.latest}
+    for chosen in loaded.baselines.values():
+        for run in chosen:
+            runs.setdefault(run.run_id, run)
+    return list(runs.values())
