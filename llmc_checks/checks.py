@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -32,6 +32,7 @@ class ClusterRow:
     baseline_value: float | None = None
     baseline_title: str | None = None
     url: str | None = None
+    margin: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,9 @@ class CheckResult:
     clusters: tuple[ClusterRow, ...] = ()
     worst: ClusterRow | None = None
     baseline_value: float | None = None
+    # Headroom to the nearest limit as a fraction of it (negative: past it); for a
+    # cluster-scope check, the smallest over the evaluated clusters.
+    margin: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -211,8 +215,30 @@ def judge_change(
     return _Verdict(True)
 
 
-def relative_change(new: float, base: float) -> float | None:
-    return (new - base) / abs(base) if base else None
+def headroom(
+    check: Check, value: float, counts: tuple[int, int] | None, base: float | None
+) -> float | None:
+    """Distance to the nearest limit as a share of that limit: 0.25 = a quarter of the
+    limit left, negative = past it. With `confidence`, measured on the score bound the
+    verdict used, so a passing check never shows a negative margin."""
+    rooms: list[float] = []
+    low_b = high_b = value
+    if check.confidence is not None and counts is not None:
+        low_b, high_b = wilson_bounds(counts[0], counts[1], check.confidence)
+    if check.max is not None:
+        rooms.append(_share(check.max - low_b, check.max))
+    if check.min is not None:
+        rooms.append(_share(high_b - check.min, check.min))
+    if base is not None:
+        for limit, direction in ((check.max_increase, 1), (check.max_decrease, -1)):
+            if limit is not None:
+                allowed = limit.value * abs(base) if limit.relative else limit.value
+                rooms.append(_share(allowed - (value - base) * direction, allowed))
+    return min(rooms) if rooms else None
+
+
+def _share(room: float, limit: float) -> float:
+    return room / abs(limit) if limit else room
 
 
 # ---------------------------------------------------------------------------
@@ -248,6 +274,7 @@ def _result(
     clusters: tuple[ClusterRow, ...] = (),
     worst: ClusterRow | None = None,
     baseline_value: float | None = None,
+    margin: float | None = None,
 ) -> CheckResult:
     if status == "fail" and check.severity == "warn":
         status = "warn"
@@ -263,6 +290,7 @@ def _result(
         clusters=clusters,
         worst=worst,
         baseline_value=baseline_value,
+        margin=margin,
     )
 
 
@@ -298,13 +326,13 @@ def _run_check(
         shown = f"{fmt(value)} (baseline {fmt(base_value)}, {change})"
     else:
         shown = fmt(value)
+    room = headroom(check, value, counts, base_value)
     if failed:
         msg = f"{metric} = {shown}, expected {formatting.expected(check)}"
-        return _result(
-            check, "fail", value, msg + (f" ({notes})" if notes else ""), baseline_value=base_value
-        )
+        msg += f" ({notes})" if notes else ""
+        return _result(check, "fail", value, msg, baseline_value=base_value, margin=room)
     msg = f"{metric} = {shown}" + (f" ({notes})" if notes else "")
-    return _result(check, "pass", value, msg, baseline_value=base_value)
+    return _result(check, "pass", value, msg, baseline_value=base_value, margin=room)
 
 
 def _pooled(counts: Sequence[tuple[int, int] | None]) -> tuple[int, int] | None:
@@ -368,6 +396,7 @@ def _cluster_check(
                 if p
             )
         row = _row(cluster, url, value, "fail" if failed else "pass", note, base_value, base_title)
+        row = replace(row, margin=headroom(check, value, counts, base_value))
         rows.append(row)
         scored.append((severity_key, row))
     if not scored:
@@ -380,6 +409,8 @@ def _cluster_check(
             clusters=tuple(rows),
         )
     worst = max(scored, key=lambda s: s[0])[1]
+    margins = [r.margin for _, r in scored if r.margin is not None]
+    room = min(margins) if margins else None
     observed = (
         worst.value - worst.baseline_value
         if relative and worst.value is not None and worst.baseline_value is not None
@@ -400,6 +431,7 @@ def _cluster_check(
             clusters=tuple(rows),
             worst=worst,
             baseline_value=worst.baseline_value,
+            margin=room,
         )
     skipped = len(rows) - evaluated
     extra = f", {skipped} not evaluated" if skipped else ""
@@ -415,6 +447,7 @@ def _cluster_check(
         clusters=tuple(rows),
         worst=worst,
         baseline_value=worst.baseline_value,
+        margin=room,
     )
 
 

@@ -6,7 +6,15 @@ from collections.abc import Sequence
 
 from llmc_checks import formatting
 from llmc_checks.checks import CheckResult, ClusterRow
-from llmc_checks.report import observed_text, overall_status, pairing_rows
+from llmc_checks.report import (
+    is_near_miss,
+    latest_pairing,
+    margin_text,
+    observed_text,
+    overall_status,
+    pairing_rows,
+    trend_text,
+)
 from llmc_checks.session import Outcome
 
 _ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "error": "🛑", "skip": "⏭️"}
@@ -61,14 +69,23 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
         lines += ["", f"> **Error:** {cell(outcome.error)}"]
     lines += [
         "",
-        "| status | check | scope | observed | expected | worst cluster |",
-        "|---|---|---|---|---|---|",
+        "| status | check | scope | observed | expected | margin | trend | worst cluster |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
+    for index, r in zip(indexes, results, strict=True):
         lines.append(
             f"| {_ICON[r.status]} {r.status} | {cell(r.name)} | {r.scope} | {observed_text(r)} | "
-            f"{cell(r.expected)} | {_worst(r)} |"
+            f"{cell(r.expected)} | {margin_text(r)} | {trend_text(outcome, index)} | "
+            f"{_worst(r)} |"
         )
+    near = [r for r in results if is_near_miss(r)]
+    if near:
+        lines += ["", "**Near misses** (passing, within 10% of the limit):", ""]
+        lines += [
+            f"- {cell(r.name)}: {observed_text(r)} against {cell(r.expected)} "
+            f"(margin {margin_text(r)})"
+            for r in near
+        ]
     failing = [r for r in results if r.status in ("fail", "warn", "error")]
     for r in failing:
         lines += ["", f"### {_ICON[r.status]} {cell(r.name)}", ""]
@@ -81,9 +98,7 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
             "|---|---|---|---|",
         ]
         lines += [_cluster_line(r.metric, c) for c in rows]
-    pairing = (
-        outcome.baseline.pairings[-1] if outcome.baseline and outcome.baseline.pairings else None
-    )
+    pairing = latest_pairing(outcome)
     if pairing is not None:
         lines += [
             "",

@@ -118,6 +118,16 @@ def with_event_stats(run: Run, totals: Mapping[str, Totals]) -> Run:
     return replace(run, clusters=clusters)
 
 
+def trend_run(run: Run) -> Run:
+    """A run as trend lines see it: baked stats only, no item ids (what the live source
+    can afford to send for every recent run), so both sources draw the same lines."""
+    clusters = tuple(
+        replace(c, item_ids=(), stats=baked_stats(c.baked) if c.baked is not None else None)
+        for c in run.clusters
+    )
+    return replace(run, clusters=clusters)
+
+
 def with_baked_stats(run: Run) -> Run:
     clusters = tuple(
         replace(c, stats=baked_stats(c.baked) if c.baked is not None else None)

@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from llmc_checks.session import Gate
 
 
+_STATUS_COLOUR: dict[str, dict[str, bool]] = {
+    "pass": {"green": True},
+    "fail": {"red": True, "bold": True},
+    "error": {"red": True, "bold": True},
+    "warn": {"yellow": True, "bold": True},
+    "skip": {"yellow": True},
+}
+
+
 class LlmcCheckWarning(UserWarning):
     """A check with `severity: warn` is over its limit."""
 
@@ -27,10 +36,23 @@ class LlmcCheckWarning(UserWarning):
 class _State:
     """What the plugin keeps for one pytest run, in `config.stash`."""
 
-    def __init__(self, gates: dict[Path, Gate], reports: list[Path]) -> None:
+    def __init__(self, gates: dict[Path, Gate], reports: list[Path], rootpath: Path) -> None:
         self.gates = gates
         self.reports = reports
+        self.rootpath = rootpath
         self.ran: dict[Path, set[int]] = {path: set() for path in gates}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Which checks ran is read off the reports, not the items: under pytest-xdist the
+        # items run in workers and only their reports reach this (controller) process.
+        file_part, _, name = report.nodeid.partition("::")
+        path = (self.rootpath / file_part).resolve()
+        gate = self.gates.get(path)
+        if gate is None:
+            return
+        for index, check in enumerate(gate.config.checks):
+            if check.display_name == name:
+                self.ran[path].add(index)
 
 
 _STATE = pytest.StashKey[_State]()
@@ -185,7 +207,9 @@ def pytest_configure(config: pytest.Config) -> None:
                     f"{gate.path}: --llmc-update-baseline needs a `baseline: {{file: PATH}}` "
                     "in the config (the file to write)"
                 )
-    config.stash[_STATE] = _State(gates, [Path(p) for p in reports])
+    state = _State(gates, [Path(p) for p in reports], config.rootpath)
+    config.stash[_STATE] = state
+    config.pluginmanager.register(state, "llmc-checks-state")
     _add_config_paths_to_args(config, [str(p) for p in gates])
 
 
@@ -238,8 +262,6 @@ class CheckItem(pytest.Item):
         self.check = gate.config.checks[index]
 
     def _result(self) -> CheckResult:
-        state = self.config.stash[_STATE]
-        state.ran[self.gate.path.resolve()].add(self.index)
         return self.gate.outcome().results[self.index]
 
     def setup(self) -> None:
@@ -277,23 +299,33 @@ class CheckItem(pytest.Item):
         return self.path, line - 1 if line else None, f"llmc: {self.name}"
 
 
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
-    if state is None:
+    if state is None or _is_xdist_worker(config):
         return
     from llmc_checks import report
+
+    writer = config.get_terminal_writer()
+
+    def paint(word: str, status: str) -> str:
+        # TerminalWriter colours only on a TTY and honours NO_COLOR / PY_COLORS / --color.
+        return writer.markup(word, **_STATUS_COLOUR.get(status, {}))
 
     for path, gate in state.gates.items():
         ran = state.ran[path]
         if not ran:
             continue
         terminalreporter.write_sep("=", f"llmc-checks: {gate.path}")
-        terminalreporter.write_line(report.terminal(gate.outcome(), sorted(ran)))
+        terminalreporter.write_line(report.terminal(gate.outcome(), sorted(ran), paint))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(_STATE, None)
-    if state is None:
+    if state is None or _is_xdist_worker(session.config):
         return
     outcomes = [
         (gate.outcome(), sorted(state.ran[path]))

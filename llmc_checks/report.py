@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,32 @@ _TITLE_WIDTH = 40
 
 
 def _cut(text: str, width: int = _TITLE_WIDTH) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """Shorten to `width`, at a word boundary when one is near the end."""
+    if len(text) <= width:
+        return text
+    head = text[: width - 1]
+    space = head.rfind(" ")
+    if space >= width * 2 // 3:
+        head = head[:space]
+    return head.rstrip(" ,;:-") + "…"
+
+
+def margin_text(result: CheckResult) -> str:
+    """Headroom to the limit: "+23%" left, "-12%" past it; empty without a verdict."""
+    if result.margin is None or result.status in ("error", "skip"):
+        return ""
+    return f"{result.margin:+.0%}"
+
+
+def is_near_miss(result: CheckResult, within: float = 0.10) -> bool:
+    """A passing check within 10% of its limit: worth a look before it fails."""
+    return result.status == "pass" and result.margin is not None and result.margin < within
+
+
+def trend_text(outcome: Outcome, index: int) -> str:
+    from llmc_checks.trends import sparkline
+
+    return sparkline(outcome.trends.get(index, ()))
 
 
 def _worst(result: CheckResult) -> str:
@@ -45,8 +70,14 @@ def observed_text(result: CheckResult) -> str:
     return f"{formatting.value(metric, observed)} ({formatting.change(metric, observed, base)})"
 
 
-def terminal(outcome: Outcome, indexes: Sequence[int]) -> str:
-    """The summary table a user reads after the run."""
+def _plain(word: str, status: str) -> str:
+    return word
+
+
+def terminal(
+    outcome: Outcome, indexes: Sequence[int], paint: Callable[[str, str], str] = _plain
+) -> str:
+    """The summary table a user reads after the run; `paint` colours a status word."""
     lines = []
     run = outcome.latest
     if run is not None:
@@ -64,9 +95,27 @@ def terminal(outcome: Outcome, indexes: Sequence[int]) -> str:
     for index in indexes:
         r = outcome.results[index]
         rows.append(
-            [r.name, r.scope, observed_text(r), r.expected, _STATUS_WORD[r.status], _worst(r)]
+            [
+                r.name,
+                r.scope,
+                observed_text(r),
+                r.expected,
+                margin_text(r),
+                trend_text(outcome, index),
+                paint(_STATUS_WORD[r.status], r.status),
+                _worst(r),
+            ]
         )
-    headers = ["check", "scope", "observed", "expected", "status", "worst cluster"]
+    headers = [
+        "check",
+        "scope",
+        "observed",
+        "expected",
+        "margin",
+        "trend",
+        "status",
+        "worst cluster",
+    ]
     lines.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     counts: dict[str, int] = {}
     for index in indexes:
@@ -170,7 +219,11 @@ def gate_json(outcome: Outcome, indexes: Sequence[int]) -> dict[str, Any]:
         "error": outcome.error,
         "run": run_obj,
         "baseline": baseline_obj,
-        "checks": [_check_json(outcome.results[i]) for i in indexes],
+        "checks": [
+            {**_check_json(outcome.results[i]), "trend": list(outcome.trends.get(i, ()))}
+            for i in indexes
+        ],
+        "history_run_ids": list(outcome.history),
         "pairing": _pairing_json(outcome),
         "notes": list(outcome.notes),
     }
@@ -198,6 +251,8 @@ def _check_json(r: CheckResult) -> dict[str, Any]:
         "observed": r.observed,
         "expected": r.expected,
         "baseline_value": r.baseline_value,
+        "margin": r.margin,
+        "near_miss": is_near_miss(r),
         "message": r.message,
         "worst_cluster_id": r.worst.cluster_id if r.worst is not None else None,
         "clusters": [

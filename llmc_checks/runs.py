@@ -112,6 +112,7 @@ def deduplicate(events: Iterable[RunEvent]) -> list[RunEvent]:
 class Selection:
     latest: RunEvent
     baselines: dict[BaselineRequest, tuple[RunEvent, ...]]
+    history: tuple[RunEvent, ...] = ()
 
     def events(self) -> list[RunEvent]:
         """Every selected run once, the latest last."""
@@ -138,7 +139,20 @@ def select_runs(events: list[RunEvent], request: RunRequest, now: datetime) -> S
             raise NoRunFound(_nothing_found(events, request, since))
         latest = candidates[-1]
     baselines = {spec: _baselines(events, latest, spec) for spec in request.baselines}
-    return Selection(latest, baselines)
+    return Selection(latest, baselines, _history(events, latest, request.history))
+
+
+def _history(events: list[RunEvent], latest: RunEvent, count: int) -> tuple[RunEvent, ...]:
+    if count <= 0:
+        return ()
+    same = [
+        e
+        for e in events
+        if e.level == latest.level
+        and e.job_id == latest.job_id
+        and e.window_end <= latest.window_end
+    ]
+    return tuple(same[-count:])
 
 
 def _pinned(events: list[RunEvent], request: RunRequest) -> RunEvent:

@@ -7,7 +7,7 @@ nothing here knows about pytest.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from llmc_checks import checks as checks_mod
+from llmc_checks import trends as trends_mod
 from llmc_checks.config import FileBaseline, RunIdBaseline, format_duration
 from llmc_checks.metrics_catalog import metric as metric_info
 from llmc_checks.model import BAKED_KEYS, LlmcError, NoRunFound, Run
 from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest, Source
+from llmc_checks.trends import HISTORY_RUNS
 
 if TYPE_CHECKING:
     from llmc_checks.config import BaselineSpec, Check, Config
@@ -61,6 +63,9 @@ class Outcome:
     link: Callable[[Run, int], str | None] = field(default=lambda run, cid: None)
     # Side effects worth telling the user about ("baseline written to ...").
     notes: tuple[str, ...] = ()
+    # Per check index: its metric over the recent runs (run-scope checks only).
+    trends: Mapping[int, tuple[float | None, ...]] = field(default_factory=dict)
+    history: tuple[str, ...] = ()  # the run ids the trends cover, oldest first
 
 
 class Gate:
@@ -204,6 +209,9 @@ def build_request(config: Config, options: Options) -> RunRequest:
             if request is not None and request not in baselines:
                 baselines.append(request)
             need_items = need_items or info.baseline_only or info.scope == "cluster"
+    trend_wanted = any(
+        metric_info(c.metric).scope == "run" and c.metric != "run_age_hours" for c in config.checks
+    )
     if options.update_baseline:
         # The written baseline should serve any later relative check, not just today's.
         needed |= set(BAKED_KEYS.values())
@@ -216,6 +224,7 @@ def build_request(config: Config, options: Options) -> RunRequest:
         stats=frozenset(needed),
         need_items=need_items,
         after=options.after,
+        history=HISTORY_RUNS if trend_wanted else 0,
     )
 
 
@@ -256,10 +265,26 @@ def evaluate_gate(
             message = f"{result.message}\n(severity: warn; failing under --llmc-strict)"
             result = replace(result, status="fail", message=message)
         results.append(result)
+    trends = {
+        index: trends_mod.series(
+            check.metric, loaded.history, loaded.now, config.match.title_similarity
+        )
+        for index, check in enumerate(config.checks)
+        if check.scope == "run"
+    }
     default = views.get(config.baseline.label)
     if default is None and any(c.needs_baseline for c in config.checks):
         default = next(iter(views.values()), None)
-    return Outcome(path, source, tuple(results), loaded.latest, default, link=link)
+    return Outcome(
+        path,
+        source,
+        tuple(results),
+        loaded.latest,
+        default,
+        link=link,
+        trends=trends,
+        history=tuple(r.run_id for r in loaded.history),
+    )
 
 
 def _resolve_baseline(config: Config, spec: BaselineSpec, loaded: Loaded) -> BaselineView:

@@ -197,7 +197,7 @@ def assert_no_traceback(text: str) -> None:
 
 
 def table_header(text: str) -> list[str]:
-    pattern = r"^check\s+scope\s+observed\s+expected\s+status\s+worst cluster\s*$"
+    pattern = r"^check\s+scope\s+observed\s+expected\s+margin\s+trend\s+status\s+worst cluster\s*$"
     return re.findall(pattern, text, re.M)
 
 
@@ -212,9 +212,11 @@ def table_row(text: str, check: str) -> str:
 
 
 def table_status(text: str, check: str) -> str:
-    """The status column of a check's row (columns are separated by 2+ spaces)."""
-    fields = re.split(r"\s{2,}", table_row(text, check).strip())
-    return fields[4]
+    """The status column of a check's row, read at the header's column offset (cells such
+    as margin and trend may be empty, so splitting on spaces would misalign)."""
+    header = next(line for line in text.splitlines() if table_header(line))
+    start = header.index("status")
+    return table_row(text, check)[start:].split()[0]
 
 
 def junit_outcomes(path: Path) -> dict[str, tuple[str, str]]:
@@ -935,3 +937,18 @@ def test_a_negative_item_count_is_bad_data_not_a_pass(
     assert result.ret == TESTS_FAILED, output(result)
     result.assert_outcomes(errors=1)
     assert "items" in output(result)
+
+
+def test_under_xdist_the_controller_prints_one_table_and_writes_the_report(
+    pytester: pytest.Pytester, snaps: Snapshots
+) -> None:
+    write_config(pytester, PASSING + WARNING, snapshot=snaps.events)
+    result = pytester.runpytest_subprocess(
+        *QUIET, "--llmc-config", "checks.yaml", "-n", "2", "--llmc-report", "out.json"
+    )
+    text = output(result)
+    assert result.ret == OK, text
+    assert len(table_header(text)) == 1  # workers print nothing
+    assert table_status(text, WARNING_NAME) == "WARN"
+    doc = json.loads((pytester.path / "out.json").read_text())
+    assert sorted(c["name"] for c in doc["checks"]) == sorted([*PASSING_NAMES, WARNING_NAME])

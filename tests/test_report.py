@@ -136,10 +136,11 @@ def test_terminal_has_the_header_the_run_and_a_row_per_check() -> None:
     assert lines[0].startswith("run 1_trace_20261115_001503_job (trace, window 2026-11-08 00:15")
     assert "1,000 items" in lines[0] and "3 clusters" in lines[0]  # noise is not a cluster
     assert "from snapshot events.jsonl.gz" in lines[0]
-    assert re.search(r"^check\s+scope\s+observed\s+expected\s+status\s+worst cluster$", text, re.M)
+    header = r"^check\s+scope\s+observed\s+expected\s+margin\s+trend\s+status\s+worst cluster$"
+    assert re.search(header, text, re.M)
     for r in results():
         assert r.name in text
-    assert re.search(r"\s+cluster\s+\$0\.08\s+≤ \$0\.05\s+FAIL\s", row_of(text, "Costly clusters"))
+    assert re.search(r"\s+cluster\s+\$0\.08\s+≤ \$0\.05\s+.*FAIL\s", row_of(text, "Costly clusters"))
     assert re.search(r"\sWARN\s*$", row_of(text, "noise_share max 10%"))
     assert re.search(r"\s-\s.*SKIP", row_of(text, "title_stability min 80%"))
     assert re.search(r"\sERROR\s*$", row_of(text, "error_rate max 5%"))
@@ -149,7 +150,10 @@ def test_terminal_truncates_long_titles() -> None:
     text = report.terminal(make_outcome(), ALL)
     worst = row_of(text, "Costly clusters")
     assert LONG_TITLE not in text
-    shown = LONG_TITLE[:39] + "…"
+    # Cut to 40 characters at the last word boundary that keeps two thirds of them.
+    head = LONG_TITLE[:39]
+    shown = head[: head.rfind(" ")] + "…"
+    assert len(shown) <= 40
     assert shown in worst
     assert "(#0, n=400): $0.08" in worst
 

@@ -38,6 +38,9 @@ class RunRequest:
     need_items: bool = False
     # --llmc-after: only runs whose window ends after this instant count as "latest".
     after: datetime | None = None
+    # How many recent runs (the latest included) to return for trend lines; their
+    # clusters come without item ids and with baked stats only.
+    history: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,8 @@ class Loaded:
     latest: Run
     # For each requested baseline, its runs oldest first (empty: none exists yet).
     baselines: Mapping[BaselineRequest, tuple[Run, ...]] = field(default_factory=dict)
+    # The last `RunRequest.history` runs of the latest run's level and job, oldest first.
+    history: tuple[Run, ...] = ()
 
 
 class Source(Protocol):

@@ -1,0 +1,55 @@
+"""Run-scope metrics over the recent runs, drawn as sparklines (▁▂▃▄▅▆▇█)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from itertools import pairwise
+
+from llmc_checks.checks import PAIRING_METRICS, pairing_value, run_value
+from llmc_checks.model import Run
+
+BARS = "▁▂▃▄▅▆▇█"
+# How many recent runs a trend line covers (the latest included).
+HISTORY_RUNS = 8
+# Metrics whose history says nothing: a run's age is measured from now.
+_NO_TREND = frozenset({"run_age_hours"})
+
+
+def series(
+    metric: str, history: Sequence[Run], now: datetime, title_threshold: float
+) -> tuple[float | None, ...]:
+    """The metric for each run in `history` (oldest first); None where it has no value.
+
+    Cross-run metrics compare each run with the one before it, by text alone (history
+    runs carry no item ids), so the first run of the window has no value.
+    """
+    if metric in _NO_TREND:
+        return ()
+    if metric not in PAIRING_METRICS:
+        return tuple(run_value(metric, run, now) for run in history)
+    from llmc_checks.matching import pair_runs
+
+    values: list[float | None] = [None]
+    for previous, run in pairwise(history):
+        pairing = pair_runs(run, previous, title_threshold=title_threshold)
+        values.append(pairing_value(metric, [pairing], run, [previous], title_threshold))
+    return tuple(values)
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    """One bar per value, scaled between the series' min and max; a space for no value."""
+    known = [v for v in values if v is not None]
+    if len(known) < 2:
+        return ""
+    low, high = min(known), max(known)
+    span = high - low
+    bars = []
+    for v in values:
+        if v is None:
+            bars.append(" ")
+        elif span == 0:
+            bars.append(BARS[len(BARS) // 2])
+        else:
+            bars.append(BARS[min(len(BARS) - 1, int((v - low) / span * len(BARS)))])
+    return "".join(bars)
