@@ -41,10 +41,17 @@ class _State:
         self.reports = reports
         self.rootpath = rootpath
         self.ran: dict[Path, set[int]] = {path: set() for path in gates}
+        # Filled at collection; a node id names no file when the config lies outside
+        # the rootdir, so it can't always be resolved from the id alone.
+        self.items: dict[str, tuple[Path, int]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Which checks ran is read off the reports, not the items: under pytest-xdist the
         # items run in workers and only their reports reach this (controller) process.
+        known = self.items.get(report.nodeid)
+        if known is not None:
+            self.ran[known[0]].add(known[1])
+            return
         file_part, _, name = report.nodeid.partition("::")
         path = (self.rootpath / file_part).resolve()
         gate = self.gates.get(path)
@@ -246,8 +253,11 @@ class ChecksFile(pytest.File):
         self.gate = gate
 
     def collect(self) -> Iterator[pytest.Item]:
+        state = self.config.stash[_STATE]
         for index, check in enumerate(self.gate.config.checks):
-            yield CheckItem.from_parent(self, name=check.display_name, gate=self.gate, index=index)
+            item = CheckItem.from_parent(self, name=check.display_name, gate=self.gate, index=index)
+            state.items[item.nodeid] = (self.path.resolve(), index)
+            yield item
 
 
 class CheckFailed(Exception):

@@ -952,3 +952,24 @@ def test_under_xdist_the_controller_prints_one_table_and_writes_the_report(
     assert table_status(text, WARNING_NAME) == "WARN"
     doc = json.loads((pytester.path / "out.json").read_text())
     assert sorted(c["name"] for c in doc["checks"]) == sorted([*PASSING_NAMES, WARNING_NAME])
+
+
+def test_a_config_outside_the_rootdir_still_gets_its_table_and_report(
+    pytester: pytest.Pytester, snaps: Snapshots
+) -> None:
+    write_config(pytester, PASSING, snapshot=snaps.events)
+    pytester.mkdir("elsewhere")
+    result = run(
+        pytester,
+        "--rootdir",
+        "elsewhere",
+        "--llmc-config",
+        "checks.yaml",
+        "--llmc-report",
+        "out.json",
+    )
+    text = output(result)
+    assert result.ret == OK, text
+    assert len(table_header(text)) == 1
+    doc = json.loads((pytester.path / "out.json").read_text())
+    assert [c["name"] for c in doc["checks"]] == PASSING_NAMES
