@@ -10,6 +10,7 @@ import argparse
 import os
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -200,7 +201,11 @@ def pytest_configure(config: pytest.Config) -> None:
     for raw in paths:
         path = Path(raw)
         try:
-            gates[path.resolve()] = Gate(load_config(path), path, options)
+            gate_options = options
+            if options.record is not None and len(paths) > 1:
+                # One recording per gate: several configs must not overwrite one file.
+                gate_options = replace(options, record=_per_config(options.record, path))
+            gates[path.resolve()] = Gate(load_config(path), path, gate_options)
         except LlmcError as exc:
             raise pytest.UsageError(str(exc)) from None
         except OSError as exc:
@@ -218,6 +223,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "llmc-checks-state")
     _add_config_paths_to_args(config, [str(p) for p in gates])
+
+
+def _per_config(record: Path, config: Path) -> Path:
+    name = record.name
+    stem, dot, ext = name.partition(".")
+    return record.with_name(f"{stem}-{config.stem}{dot}{ext}")
 
 
 def _optional_path(value: str | None) -> Path | None:

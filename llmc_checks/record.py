@@ -87,11 +87,7 @@ def record(source: Source, request: RunRequest, loaded: Loaded, path: Path) -> i
 def trim_row(row: Mapping[str, Any]) -> Row:
     """A row reduced to what a snapshot replay reads (see the module docstring)."""
     event = str(row.get("event", ""))
-    props = row.get("properties")
-    if isinstance(props, str):
-        props = orjson.loads(props)
-    if not isinstance(props, dict):
-        props = {}
+    props = _object(row.get("properties"))
     if event in CLUSTER_EVENTS:
         kept = {k: v for k, v in props.items() if k in RUN_PROPERTIES}
         if "$ai_clusters" in kept:
@@ -118,11 +114,26 @@ def marker(loaded: Loaded) -> Row:
     }
 
 
+def _object(raw: object) -> dict[str, Any]:
+    """Event properties: an object, or a string holding one; {} when unreadable."""
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return {}
+    return raw if isinstance(raw, dict) else {}
+
+
 def _trim_clusters(raw: object) -> object:
-    # A string holding the array stays readable as one: parse, trim, keep a list.
-    clusters = orjson.loads(raw) if isinstance(raw, str) else raw
+    # A string holding the array becomes the array itself: parsed, trimmed, a list.
+    clusters = raw
+    if isinstance(raw, str):
+        try:
+            clusters = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return raw  # malformed: kept as is, so the replay fails the same way
     if not isinstance(clusters, list):
-        return raw  # malformed: keep as is so the replay fails the same way
+        return raw
     return [_trim_cluster(c) for c in clusters]
 
 
@@ -149,14 +160,12 @@ def _trim_cluster(cluster: object) -> object:
 def _from_snapshot(path: Path, loaded: Loaded) -> Iterator[Row]:
     """The file's rows behind `loaded`: two passes, as SnapshotSource reads it."""
     wanted = {loaded.latest.run_id, *(r.run_id for runs in loaded.baselines.values() for r in runs)}
-    cluster_rows: list[Row] = []
-    for row in _rows(path):
-        if row.get("event") in CLUSTER_EVENTS:
-            props = row.get("properties")
-            if isinstance(props, str):
-                props = orjson.loads(props)
-            if isinstance(props, dict) and props.get("$ai_clustering_run_id") in wanted:
-                cluster_rows.append(row)
+    cluster_rows = [
+        row
+        for row in _rows(path)
+        if row.get("event") in CLUSTER_EVENTS
+        and _object(row.get("properties")).get("$ai_clustering_run_id") in wanted
+    ]
     yield from cluster_rows
     level: Level = loaded.latest.level
     if level == "evaluation":
@@ -166,11 +175,7 @@ def _from_snapshot(path: Path, loaded: Loaded) -> Iterator[Row]:
         event = row.get("event")
         if event not in metrics.AI_EVENTS:
             continue
-        props = row.get("properties")
-        if isinstance(props, str):
-            props = orjson.loads(props)
-        if not isinstance(props, dict):
-            continue
+        props = _object(row.get("properties"))
         key = metrics.item_key(level, str(event), row, props)
         windows = owners.get(key) if key is not None else None
         if not windows:

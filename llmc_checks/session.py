@@ -105,13 +105,23 @@ class Gate:
             outcome = evaluate_gate(
                 self.config, self.path, loaded, self.options, source.describe(), link
             )
+            notes = list(outcome.notes)
             if self.options.update_baseline:
-                outcome = replace(outcome, notes=self._write_baselines(loaded.latest))
-            return outcome
+                notes += self._write_baselines(loaded.latest)
+            if self.options.record is not None:
+                from llmc_checks.record import record
+
+                rows = record(source, request, loaded, self.options.record)
+                notes.append(f"recorded {rows} rows to {self.options.record}")
+            return replace(outcome, notes=tuple(notes))
         except LlmcError as exc:
             message = str(exc)
             results = tuple(_error_result(check, message) for check in self.config.checks)
             return Outcome(self.path, source.describe(), results, error=message, link=link)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
 
     def _load(self, source: Source, request: RunRequest) -> Loaded:
         """Load; with --llmc-wait, poll until a run after --llmc-after appears or time is up."""

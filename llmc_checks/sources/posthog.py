@@ -114,7 +114,7 @@ class _Api:
         self.project_id = config.project_id
         self.timeout_s = config.timeout_s
         self.where = where
-        self._secret = config.api_key.get_secret_value()
+        self._key = config.api_key  # a SecretStr: its repr is masked
         self._transport = transport
         self._sleep = sleep
         self._clock = clock
@@ -142,7 +142,7 @@ class _Api:
         if self._client is None:
             self._client = httpx.Client(
                 headers={
-                    "Authorization": "Bearer " + self._secret,
+                    "Authorization": "Bearer " + self._key.get_secret_value(),
                     "User-Agent": "llmc-checks",
                 },
                 timeout=httpx.Timeout(self.timeout_s),
@@ -241,21 +241,20 @@ class _Api:
         except httpx.TimeoutException:
             raise _Retry(f"timed out after {self.timeout_s:g} s") from None
         except httpx.TransportError as exc:
-            raise _Retry(f"connection failed ({self._reason(exc)})") from None
+            raise _Retry(f"the connection failed ({self._reason(exc)})") from None
         status = response.status_code
         if status in (200, 202):
             try:
                 payload = orjson.loads(response.content)
             except orjson.JSONDecodeError:
-                raise _Retry("sent malformed or truncated JSON") from None
+                raise _Retry("PostHog sent malformed or truncated JSON") from None
             if not isinstance(payload, dict):
-                raise _Retry("sent malformed or truncated JSON")
+                raise _Retry("PostHog sent malformed or truncated JSON")
             return status, payload
         if status == 429:
-            raise _Retry("rate-limited the query (429)", self._retry_after(response, what))
+            raise _Retry("PostHog rate-limited the query (429)", self._retry_after(response, what))
         if status >= 500:
-            after = self._retry_after(response, what)
-            raise _Retry(f"answered {status}", after)
+            raise _Retry(f"PostHog answered {status}", self._retry_after(response, what))
         self._refuse(status, response, scope, what)
 
     def _refuse(self, status: int, response: httpx.Response, scope: str, what: str) -> NoReturn:
@@ -273,6 +272,11 @@ class _Api:
             )
         if status == 400:
             raise SourceError(f"{self.where}: PostHog refused {what} (400): {detail}")
+        if 300 <= status < 400:
+            raise SourceError(
+                f"{self.where}: PostHog redirected {what} ({status}); set source.posthog.host "
+                "to the final address (redirects are not followed: they could carry the key)"
+            )
         if status == 404:
             raise SourceError(
                 f"{self.where}: not found (404) for {what}: check source.posthog.host and "
@@ -299,15 +303,15 @@ class _Api:
         if seconds > MAX_RETRY_AFTER_S:
             # Waiting that long inside CI is worse than failing now with the reason.
             raise SourceError(
-                f"{self.where}: PostHog rate-limited {what} and asks to retry in "
-                f"{seconds:.0f} s (longer than the {MAX_RETRY_AFTER_S:.0f} s a gate waits); "
-                "PostHog allows as few as 120 HogQL queries an hour per key"
+                f"{self.where}: PostHog answered {response.status_code} to {what} and asks to "
+                f"retry in {seconds:.0f} s, longer than the {MAX_RETRY_AFTER_S:.0f} s a gate "
+                "waits (PostHog allows as few as 120 HogQL queries an hour per key)"
             )
         return seconds
 
     def _backoff(self, attempt: int) -> float:
         # Exponential, capped, with "equal jitter": concurrent gates spread out.
-        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * (1 << (attempt - 1)))
         return ceiling / 2 + self._rng.random() * ceiling / 2
 
     def _exhausted(self, what: str, causes: Sequence[str]) -> str:
@@ -316,7 +320,7 @@ class _Api:
             cause = causes[0]
             if cause.startswith("timed out"):
                 return f"{self.where}: {what} {cause}, {n} attempts"
-            return f"{self.where}: PostHog {cause} {n} times ({what}); try again later"
+            return f"{self.where}: {cause} {n} times ({what}); try again later"
         return f"{self.where}: {what} failed {n} times: {'; '.join(causes)}"
 
     # -- texts from the server, made safe ---------------------------------------------------
@@ -342,7 +346,11 @@ class _Api:
         return self.redact(" ".join(text.split())[:200])
 
     def redact(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        secret = self._key.get_secret_value()
+        return text.replace(secret, "***") if secret else text
+
+    def __repr__(self) -> str:
+        return f"_Api({self.where!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,8 +471,7 @@ class PostHogSource:
             raise NoRunFound(f"run {request.run_id} not found in {self._where}")
         job = f" of job {request.job!r}" if request.job else ""
         what = (
-            f"no {request.level}-level run{job} with a window ending after "
-            f"{since:%Y-%m-%d %H:%M}Z"
+            f"no {request.level}-level run{job} with a window ending after {since:%Y-%m-%d %H:%M}Z"
         )
         if request.after is not None:
             what += f" and after {request.after:%Y-%m-%d %H:%M:%S}Z"
@@ -481,7 +488,7 @@ class PostHogSource:
         job = request.job
         matches = [j for j in jobs if job in (str(j.get("id", "")), j.get("name"))]
         if not matches:
-            known = ", ".join(f"{j.get('name')} ({j.get('analysis_level', '?')})" for j in jobs[:12])
+            known = ", ".join(f"{j.get('name')} ({j.get('analysis_level', '?')})" for j in jobs[:9])
             listing = f"; jobs: {known}" if known else "; the project has no clustering jobs"
             raise DataError(
                 f"no clustering job named {job!r} (or with that id) in {self._where}{listing}"
@@ -529,11 +536,15 @@ class PostHogSource:
         mode: _hogql.Metrics,
         latest_used_events: bool,
     ) -> tuple[Run, dict[BaselineRequest, tuple[Run, ...]]]:
+        # previous = the last earlier run, median_of N = the last N: fetch the most asked.
         earlier = max(
-            (1 if s.kind == "previous" else s.count)
-            for s in request.baselines
-            if s.kind != "run_id"
-        ) if any(s.kind != "run_id" for s in request.baselines) else 0
+            (
+                1 if s.kind == "previous" else s.count
+                for s in request.baselines
+                if s.kind != "run_id"
+            ),
+            default=0,
+        )
         ids = list(dict.fromkeys(s.run_id for s in request.baselines if s.run_id is not None))
         # When the latest run used baked metrics, it rides along: if any baseline
         # lacks them, every run (the latest too) must use events, as in a snapshot.
@@ -563,6 +574,10 @@ class PostHogSource:
         by_id = {r.run_id: r for r in _finish(fetched, mode, use_events)}
         if not (include_latest and use_events):
             by_id[latest.run_id] = latest
+        elif latest.run_id not in by_id:
+            raise SourceError(
+                f"{self._where}: run {latest.run_id} vanished between two queries; try again"
+            )
         latest = by_id[latest.run_id]
         return latest, {spec: _pick(spec, latest, by_id) for spec in request.baselines}
 

@@ -1,0 +1,558 @@
+"""The live source against the PostHog stand-in: request budget, faults, auth, injection.
+
+Waits go through an injected `sleep` that records instead of sleeping, so retry and
+backoff policies are asserted, not endured. Only client timeouts take real time.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from llmc_checks.config import PostHogSource as PostHogConfig
+from llmc_checks.model import STAT_FIELDS, DataError, LlmcError, NoRunFound, SourceError
+from llmc_checks.sources import _hogql
+from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest
+from llmc_checks.sources.posthog import MAX_RETRY_AFTER_S, PostHogSource
+from llmc_checks.synth import DEFAULT_JOB_ID, Job, Scenario, generate
+
+try:  # tests/ without __init__.py puts tests/ on sys.path; with one, the repo root
+    from standin import StandIn
+except ImportError:  # pragma: no cover
+    from tests.standin import StandIn
+
+KEY = "phx_live_SECRET_k3y_0123456789"
+PID = 1
+GEN_JOB = Job("generation", "gen-job-1", "Default - generation")
+EVAL = Job("evaluation", "eval-job", "Default - evaluation")
+JOBS = [
+    {"id": DEFAULT_JOB_ID, "name": "Default - trace", "analysis_level": "trace"},
+    {"id": "gen-job-1", "name": "Default - generation", "analysis_level": "generation"},
+    {"id": "job-2", "name": "Nightly evals", "analysis_level": "evaluation"},
+    {"id": "job-3", "name": "Support traces", "analysis_level": "trace"},
+    {"id": "job-4", "name": "Old experiment", "analysis_level": "trace"},
+]
+PREVIOUS = BaselineRequest("previous")
+MEDIAN_3 = BaselineRequest("median_of", count=3)
+GATE = RunRequest(
+    level="trace",
+    job=None,
+    lookback=timedelta(days=14),
+    stats=frozenset(STAT_FIELDS),
+    baselines=(PREVIOUS,),
+)
+# What a --llmc-wait poll asks: no stats, no baselines, cheap.
+PLAIN = RunRequest(level="trace", job=None, lookback=timedelta(days=14))
+
+SMALL = generate(
+    Scenario(seed=2, days=4, traces_per_day=50, max_samples=100, extra_jobs=(GEN_JOB,))
+)
+NOW = max(r.window_end for r in SMALL.runs) + timedelta(hours=2)
+
+
+class Sleeps(list[float]):
+    """The injected sleep: records what it was asked to wait."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+class Capture(httpx.HTTPTransport):
+    """A real transport that also keeps every request body sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[dict[str, Any]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.content:
+            self.bodies.append(orjson.loads(request.content))
+        return super().handle_request(request)
+
+
+def make_source(
+    s: StandIn,
+    *,
+    key: str = KEY,
+    timeout_s: float = 10.0,
+    now: datetime = NOW,
+    transport: httpx.BaseTransport | None = None,
+) -> tuple[PostHogSource, Sleeps]:
+    sleeps = Sleeps()
+    config = PostHogConfig(host=s.url, project_id=PID, api_key=key, timeout_s=timeout_s)
+    source = PostHogSource(
+        config, sleep=sleeps, clock=lambda: now, rng=random.Random(7), transport=transport
+    )
+    return source, sleeps
+
+
+def assert_safe(exc: BaseException) -> None:
+    """The key never shows, and no httpx exception (which holds the request) is chained."""
+    assert KEY not in str(exc) and KEY not in repr(exc)
+    assert exc.__cause__ is None and (exc.__context__ is None or exc.__suppress_context__)
+
+
+@pytest.fixture
+def standin() -> Iterator[StandIn]:
+    """A stand-in of its own, for tests that queue faults."""
+    with StandIn(SMALL.rows, api_key=KEY, project_id=PID, clustering_jobs=JOBS) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def _shared() -> Iterator[StandIn]:
+    with StandIn(SMALL.rows, api_key=KEY, project_id=PID, clustering_jobs=JOBS) as s:
+        yield s
+
+
+@pytest.fixture
+def shared(_shared: StandIn) -> StandIn:
+    """One stand-in for the fault-free tests, its request log cleared for each."""
+    assert _shared.pending_faults() == []
+    _shared.clear_log()
+    return _shared
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict[RunRequest, Loaded]:
+    """What a fault-free gate loads: every fault must end here or in an error."""
+    with StandIn(SMALL.rows, api_key=KEY, project_id=PID) as s:
+        source, _ = make_source(s)
+        return {request: source.load(request) for request in (GATE, PLAIN)}
+
+
+# -- the request budget --------------------------------------------------------------------
+
+MEASURED: dict[tuple[int, bool], list[int]] = {}
+
+
+@pytest.fixture(scope="module", params=[100, 10_000], ids=["100-items", "10000-items"])
+def sized(request: pytest.FixtureRequest) -> Iterator[tuple[int, StandIn, datetime]]:
+    items = int(request.param)
+    scenario = Scenario(
+        seed=4, days=2, traces_per_day=max(40, items // 6), max_samples=items, baked_metrics=False
+    )
+    synth = generate(scenario)
+    assert synth.latest().items_analyzed == items
+    with StandIn(synth.iter_rows(), api_key=KEY, project_id=PID) as s:
+        yield items, s, max(r.window_end for r in synth.runs) + timedelta(hours=1)
+
+
+@pytest.mark.parametrize("need_items", [False, True], ids=["no-items", "items"])
+def test_at_most_two_queries_per_gate_whatever_the_size(
+    sized: tuple[int, StandIn, datetime], need_items: bool
+) -> None:
+    items, s, now = sized
+    source, sleeps = make_source(s, now=now)
+    request = RunRequest(
+        level="trace",
+        job="Default - trace",
+        lookback=timedelta(days=14),
+        stats=frozenset(STAT_FIELDS),
+        baselines=(PREVIOUS, MEDIAN_3, BaselineRequest("run_id", run_id="nope")),
+        need_items=need_items,
+    )
+    s.clear_log()
+    loaded = source.load(request)
+    assert loaded.latest.items_analyzed == items
+    queries = s.query_requests()
+    assert [r.name for r in queries] == ["llmc-latest", "llmc-baselines"]
+    assert all(r.status == 200 for r in queries) and sleeps == []
+    assert s.requests == queries  # the job matched in the query: no jobs request
+    MEASURED[(items, need_items)] = [r.response_bytes for r in queries]
+
+
+def test_response_bytes_follow_clusters_not_items() -> None:
+    if len(MEASURED) < 4:
+        pytest.skip("needs the request-budget tests of both sizes")
+    small, big = MEASURED[(100, False)], MEASURED[(10_000, False)]
+    for a, b in zip(small, big, strict=True):
+        assert b < a * 1.1  # 100x the items, (about) the same bytes
+    # Item ids cross the network only when matching needs them.
+    assert MEASURED[(10_000, True)][0] > 10 * MEASURED[(10_000, False)][0]
+
+
+def test_a_gate_without_baselines_is_one_query(shared: StandIn, expected: Any) -> None:
+    source, _ = make_source(shared)
+    assert source.load(PLAIN) == expected[PLAIN]
+    assert [r.name for r in shared.requests] == ["llmc-latest"]
+
+
+def test_loaded_now_is_the_clock(shared: StandIn) -> None:
+    source, _ = make_source(shared, now=NOW + timedelta(minutes=3))
+    assert source.load(PLAIN).now == NOW + timedelta(minutes=3)
+
+
+# -- placeholders, never formatting --------------------------------------------------------
+
+HOSTILE = [
+    "x' OR '1'='1",
+    "') OR ('1'='1",
+    "'; SELECT 1; --",
+    "a\\' OR 1=1 --",
+    "\\",
+    "{level}",
+    "{x}",
+    "*/ OR 1=1 /*",
+    "-- comment",
+    '" OR ""="',
+    "Default - trace' OR job_name != '",
+]
+
+
+def test_user_values_travel_as_placeholders(shared: StandIn) -> None:
+    capture = Capture()
+    source, _ = make_source(shared, transport=capture)
+    request = RunRequest(
+        level="trace",
+        job="Default - trace",
+        lookback=timedelta(days=14),
+        run_id=SMALL.latest("trace").run_id,
+        baselines=(BaselineRequest("run_id", run_id="run-x"),),
+    )
+    source.load(request)
+    assert len(capture.bodies) == 2
+    for body in capture.bodies:
+        text = body["query"]["query"]
+        assert "run-x" not in text and SMALL.latest("trace").run_id not in text
+        assert "Default - trace" not in text
+    assert capture.bodies[0]["query"]["values"]["run_id"] == request.run_id
+    assert capture.bodies[1]["query"]["values"]["baseline_0"] == "run-x"
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_run_id_finds_nothing(shared: StandIn, value: str) -> None:
+    source, _ = make_source(shared)
+    with pytest.raises(NoRunFound, match="not found") as info:
+        source.load(RunRequest(level="trace", job=None, lookback=timedelta(days=14), run_id=value))
+    assert len(shared.requests) == 1
+    assert_safe(info.value)
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_job_matches_nothing(shared: StandIn, value: str) -> None:
+    source, _ = make_source(shared)
+    request = RunRequest(level="trace", job=value, lookback=timedelta(days=14))
+    with pytest.raises(DataError, match="no clustering job named") as info:
+        source.load(request)
+    assert repr(value) in str(info.value)
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_baseline_run_id_is_no_baseline(shared: StandIn, value: str, expected: Any) -> None:
+    source, _ = make_source(shared)
+    spec = BaselineRequest("run_id", run_id=value)
+    loaded = source.load(
+        RunRequest(level="trace", job=None, lookback=timedelta(14), baselines=(spec,))
+    )
+    assert loaded.baselines == {spec: ()}
+    assert loaded.latest == expected[PLAIN].latest
+
+
+# -- runs, jobs and "nothing yet" ----------------------------------------------------------
+
+
+def test_no_run_yet_is_NoRunFound_after_one_request(shared: StandIn) -> None:
+    source, _ = make_source(shared, now=NOW + timedelta(days=30))
+    with pytest.raises(NoRunFound, match="no trace-level run with a window ending after"):
+        source.load(RunRequest(level="trace", job=None, lookback=timedelta(days=1)))
+    assert [r.name for r in shared.requests] == ["llmc-latest"]
+
+
+def test_no_run_of_a_known_job_lists_jobs_once(shared: StandIn) -> None:
+    source, _ = make_source(shared, now=NOW + timedelta(days=30))
+    request = RunRequest(level="trace", job="Support traces", lookback=timedelta(days=1))
+    for _ in range(2):  # as --llmc-wait polls: the job list is fetched once
+        with pytest.raises(NoRunFound, match="of job 'Support traces'"):
+            source.load(request)
+    assert [r.name or r.path.split("/")[-2] for r in shared.requests] == [
+        "llmc-latest",
+        "clustering_jobs",
+        "llmc-latest",
+    ]
+
+
+def test_an_unknown_job_is_a_data_error_naming_every_job() -> None:
+    # A misspelt job must stop --llmc-wait at once (DataError), not poll for an hour.
+    with StandIn(SMALL.rows, api_key=KEY, clustering_jobs=JOBS, jobs_page_size=2) as s:
+        source, _ = make_source(s)
+        with pytest.raises(DataError) as info:
+            source.load(RunRequest(level="trace", job="Default - trcae", lookback=timedelta(14)))
+    assert not isinstance(info.value, NoRunFound)
+    for job in JOBS:  # three pages, all followed
+        assert str(job["name"]) in str(info.value)
+
+
+def test_a_job_of_another_level_says_so(shared: StandIn) -> None:
+    source, _ = make_source(shared)
+    with pytest.raises(DataError, match=r"clusters at the generation level; run\.level is trace"):
+        source.load(RunRequest(level="trace", job="Default - generation", lookback=timedelta(14)))
+
+
+def test_jobs_not_listable_still_means_no_run_yet() -> None:
+    with StandIn(SMALL.rows, api_key=KEY, scopes="query:read", clustering_jobs=JOBS) as s:
+        source, _ = make_source(s, now=NOW + timedelta(days=30))
+        request = RunRequest(level="trace", job="Support traces", lookback=timedelta(days=1))
+        with pytest.raises(NoRunFound, match="llm_analytics:read") as info:
+            source.load(request)
+    assert_safe(info.value)
+
+
+@pytest.mark.parametrize("job", ["Default - generation", "gen-job-1"])
+def test_job_by_name_or_id(shared: StandIn, job: str) -> None:
+    source, _ = make_source(shared)
+    loaded = source.load(RunRequest(level="generation", job=job, lookback=timedelta(days=14)))
+    assert loaded.latest.run_id == SMALL.latest("generation").run_id
+    assert loaded.latest.job_id == "gen-job-1"
+
+
+def test_pinned_run_of_another_level_is_a_data_error(shared: StandIn) -> None:
+    source, _ = make_source(shared)
+    run_id = SMALL.latest("generation").run_id
+    with pytest.raises(DataError, match="is a generation-level run; the config asks for trace"):
+        source.load(RunRequest(level="trace", job=None, lookback=timedelta(14), run_id=run_id))
+
+
+def test_after_selects_only_later_windows(shared: StandIn) -> None:
+    source, _ = make_source(shared)
+    last = SMALL.latest("trace").window_end
+    found = source.load(replace_after(PLAIN, last - timedelta(hours=1)))
+    assert found.latest.window_end == last
+    with pytest.raises(NoRunFound, match="and after"):
+        source.load(replace_after(PLAIN, last))
+
+
+def replace_after(request: RunRequest, after: datetime) -> RunRequest:
+    return RunRequest(level=request.level, job=request.job, lookback=request.lookback, after=after)
+
+
+# -- faults that recover -------------------------------------------------------------------
+
+HTTP_DATE = email.utils.format_datetime(NOW + timedelta(seconds=30), usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "expect_sleeps"),
+    [
+        ("429", {"retry_after": 7}, [7.0]),
+        ("429", {"retry_after": HTTP_DATE}, [pytest.approx(30.0, abs=1.0)]),  # whole seconds
+        ("429", {"retry_after": None}, "backoff"),
+        ("500", {}, "backoff"),
+        ("502", {}, "backoff"),
+        ("503", {}, "backoff"),
+        ("503", {"retry_after": 2}, [2.0]),
+        ("drop", {}, "backoff"),
+        ("malformed", {}, "backoff"),
+        ("truncated", {}, "backoff"),
+        ("truncated", {"full_length": False, "fraction": 0.4}, "backoff"),
+        ("202", {"polls": 2}, [0.5, 1.0, 2.0]),
+    ],
+)
+def test_transient_faults_end_in_the_right_result(
+    standin: StandIn, expected: Any, kind: Any, params: dict[str, Any], expect_sleeps: Any
+) -> None:
+    source, sleeps = make_source(standin)
+    standin.inject(kind, **params)
+    assert source.load(GATE) == expected[GATE]
+    assert standin.faults_fired and standin.pending_faults() == []
+    if expect_sleeps == "backoff":  # first retry: 0.5-1 s (equal jitter on 1 s)
+        assert len(sleeps) == 1 and 0.5 <= sleeps[0] <= 1.0
+    else:
+        assert sleeps == expect_sleeps
+
+
+def test_a_slow_answer_times_out_and_is_retried(standin: StandIn, expected: Any) -> None:
+    source, sleeps = make_source(standin, timeout_s=1.0)
+    standin.inject("slow", seconds=20)
+    assert source.load(PLAIN) == expected[PLAIN]
+    assert len(sleeps) == 1
+
+
+def test_faults_on_the_second_query_and_on_polls(standin: StandIn, expected: Any) -> None:
+    source, sleeps = make_source(standin)
+    standin.inject("503", query_name="llmc-baselines")
+    standin.inject("202", polls=1, query_name="llmc-baselines")
+    standin.inject("502", endpoint="poll")
+    assert source.load(GATE) == expected[GATE]
+    assert standin.pending_faults() == [] and len(sleeps) == 4  # backoff, poll, backoff, poll
+
+    statuses = [(r.method, r.status) for r in standin.query_requests()]
+    assert statuses == [
+        ("POST", 200),
+        ("POST", 503),
+        ("POST", 202),
+        ("GET", 502),
+        ("GET", 202),
+        ("GET", 200),
+    ]
+
+
+# -- faults that do not: an error naming the cause, never a result ---------------------------
+
+
+def test_retries_run_out_on_503(standin: StandIn) -> None:
+    source, sleeps = make_source(standin)
+    standin.inject("503", times=4)
+    with pytest.raises(SourceError, match="PostHog answered 503 4 times") as info:
+        source.load(GATE)
+    assert_safe(info.value)
+    assert len(standin.requests) == 4
+    # Exponential ceilings 1, 2, 4 s with equal jitter: each in [ceiling / 2, ceiling].
+    assert len(sleeps) == 3
+    for attempt, slept in enumerate(sleeps):
+        assert 2**attempt / 2 <= slept <= 2**attempt
+
+
+def test_retries_run_out_on_timeouts(standin: StandIn) -> None:
+    source, _ = make_source(standin, timeout_s=0.25)
+    standin.inject("slow", times=4, seconds=20)
+    with pytest.raises(SourceError, match=r"timed out after 0\.25 s, 4 attempts") as info:
+        source.load(PLAIN)
+    assert_safe(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "cause"),
+    [
+        ("drop", "connection failed"),
+        ("malformed", "malformed or truncated JSON 4 times"),
+        ("truncated", "connection failed"),
+        ("429", "rate-limited the query \\(429\\) 4 times"),
+    ],
+)
+def test_retries_run_out(standin: StandIn, kind: Any, cause: str) -> None:
+    source, sleeps = make_source(standin)
+    standin.inject(kind, times=4)
+    with pytest.raises(SourceError, match=cause) as info:
+        source.load(PLAIN)
+    assert_safe(info.value)
+    assert len(sleeps) == 3
+
+
+def test_mixed_failures_are_all_named(standin: StandIn) -> None:
+    source, _ = make_source(standin)
+    for kind in ("500", "drop", "malformed", "502"):
+        standin.inject(kind)
+    with pytest.raises(
+        SourceError, match="latest failed 4 times: PostHog answered 500; the"
+    ) as info:
+        source.load(PLAIN)
+    assert str(info.value).endswith("malformed or truncated JSON; PostHog answered 502")
+
+
+def test_a_long_retry_after_fails_now(standin: StandIn) -> None:
+    source, sleeps = make_source(standin)
+    standin.inject("429", retry_after=3600)
+    with pytest.raises(SourceError, match="asks to retry in 3600 s") as info:
+        source.load(PLAIN)
+    assert sleeps == [] and len(standin.requests) == 1
+    assert str(int(MAX_RETRY_AFTER_S)) in str(info.value)
+
+
+def test_an_endless_async_query_gives_up(standin: StandIn) -> None:
+    source, sleeps = make_source(standin)
+    standin.inject("202", polls=1000)
+    with pytest.raises(SourceError, match="still running after"):
+        source.load(PLAIN)
+    assert 150 <= sum(sleeps) <= 200 and max(sleeps) <= 5.0
+
+
+# -- errors no retry can fix ------------------------------------------------------------------
+
+
+def test_a_wrong_key_is_401_naming_where_to_fix_it(shared: StandIn) -> None:
+    wrong = "phx_wrong_but_also_secret"
+    source, sleeps = make_source(shared, key=wrong)
+    with pytest.raises(SourceError, match="rejected the personal API key \\(401\\)") as info:
+        source.load(PLAIN)
+    message = str(info.value)
+    assert "POSTHOG_PERSONAL_API_KEY" in message and "query:read" in message
+    assert wrong not in message and sleeps == [] and len(shared.requests) == 1
+
+
+def test_a_missing_scope_is_403_naming_it() -> None:
+    with StandIn(SMALL.rows, api_key=KEY, scopes="llm_analytics:read") as s:
+        source, sleeps = make_source(s)
+        with pytest.raises(SourceError, match="lacks the query:read scope") as info:
+            source.load(PLAIN)
+    assert "POSTHOG_PERSONAL_API_KEY" in str(info.value) and sleeps == []
+    assert_safe(info.value)
+
+
+def test_a_wrong_project_is_404(shared: StandIn) -> None:
+    config = PostHogConfig(host=shared.url, project_id=99, api_key=KEY)
+    with pytest.raises(SourceError, match="project_id"):
+        PostHogSource(config, sleep=Sleeps()).load(PLAIN)
+
+
+def test_a_refused_query_shows_the_hogql_message(
+    standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_hogql, "latest_query", lambda *a, **k: "SELECT nope() FROM events")
+    source, sleeps = make_source(standin)
+    with pytest.raises(SourceError, match=r"\(400\): Unsupported function call 'nope\(...\)'"):
+        source.load(PLAIN)
+    standin.inject("202", polls=1)  # the same refusal, arriving through a poll
+    with pytest.raises(SourceError, match=r"Unsupported function call 'nope\(...\)'"):
+        source.load(PLAIN)
+    assert sleeps == [0.5, 1.0]
+
+
+def test_a_result_at_its_limit_is_refused_not_cut(
+    standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_hogql, "CLUSTER_ROWS_LIMIT", 3)
+    source, _ = make_source(standin)
+    with pytest.raises(SourceError, match="returned 3 rows, its limit"):
+        source.load(PLAIN)
+
+
+def test_evaluation_runs_without_baked_p95_are_a_data_error() -> None:
+    synth = generate(Scenario(seed=3, days=2, traces_per_day=30, extra_jobs=(EVAL,)))
+    with StandIn(synth.rows, api_key=KEY) as s:
+        source, _ = make_source(s, now=max(r.window_end for r in synth.runs))
+        request = RunRequest(
+            level="evaluation", job=None, lookback=timedelta(14), stats=frozenset({"p95_latency_s"})
+        )
+        with pytest.raises(DataError, match="evaluation-level runs have no AI events"):
+            source.load(request)
+
+
+# -- the key stays secret; http only on loopback ----------------------------------------------
+
+
+def test_the_key_is_in_no_repr_or_description(shared: StandIn) -> None:
+    source, _ = make_source(shared)
+    source.load(PLAIN)
+    for text in (repr(source), source.describe(), str(vars(source))):
+        assert KEY not in text
+    assert source.describe() == f"PostHog {shared.url.removeprefix('http://')} project 1"
+
+
+def test_https_is_required_off_loopback() -> None:
+    config = PostHogConfig.model_construct(
+        host="http://posthog.example.com",
+        project_id=1,
+        api_key=SecretStr(KEY),
+        timeout_s=30.0,
+    )
+    with pytest.raises(SourceError, match="https is required") as info:
+        PostHogSource(config)
+    assert_safe(info.value)
+
+
+def test_an_unreachable_host_is_a_source_error() -> None:
+    config = PostHogConfig(host="http://127.0.0.1:9", project_id=1, api_key=KEY, timeout_s=1)
+    sleeps = Sleeps()
+    with pytest.raises(SourceError, match="connection failed") as info:
+        PostHogSource(config, sleep=sleeps, clock=lambda: NOW).load(PLAIN)
+    assert isinstance(info.value, LlmcError) and len(sleeps) == 3
+    assert_safe(info.value)

@@ -1,0 +1,247 @@
+"""Parity: the live source (HogQL on ClickHouse, through the stand-in) and the snapshot
+source (Python) read the same generated rows and must select the same runs and report
+the same per-cluster numbers.
+
+The data carries every trap synth knows (string numbers, "true" error flags, spans with
+costs, events exactly on window edges, items without events, legacy runs, `$ai_clusters`
+as a string, duplicate emissions), at thousands of items per run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from llmc_checks._values import parse_timestamp
+from llmc_checks.config import PostHogSource as PostHogConfig
+from llmc_checks.model import STAT_FIELDS, Run
+from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest
+from llmc_checks.sources.posthog import PostHogSource
+from llmc_checks.sources.snapshot import SNAPSHOT_MARKER, SnapshotSource
+from llmc_checks.synth import Job, Scenario, Synth, generate, write_rows
+
+try:  # tests/ without __init__.py puts tests/ on sys.path; with one, the repo root
+    from standin import StandIn
+except ImportError:  # pragma: no cover
+    from tests.standin import StandIn
+
+KEY = "phx_parity_key"
+GEN_JOB = Job("generation", "gen-job-1", "Default - generation")
+EVAL_JOB = Job("evaluation", "eval-job-1", "Default - evaluation")
+PREVIOUS = BaselineRequest("previous")
+MEDIAN_3 = BaselineRequest("median_of", count=3)
+ALL_STATS = frozenset(STAT_FIELDS)
+BAKEABLE = frozenset({"avg_cost_usd", "error_rate", "item_count"})
+
+
+class World:
+    """One generated project served both ways: a stand-in and a snapshot file."""
+
+    def __init__(self, synth: Synth, standin: StandIn, snapshot: Path, now: datetime) -> None:
+        self.synth = synth
+        self.standin = standin
+        self.snapshot = SnapshotSource(snapshot)
+        self.now = now
+        self.live = PostHogSource(
+            PostHogConfig(host=standin.url, project_id=1, api_key=KEY),
+            clock=lambda: now,
+            sleep=_no_sleep,
+        )
+
+    def both(self, request: RunRequest) -> tuple[Loaded, Loaded]:
+        self.standin.clear_log()
+        live = self.live.load(request)
+        assert len(self.standin.query_requests()) <= 2
+        return live, self.snapshot.load(request)
+
+
+def _no_sleep(seconds: float) -> None:
+    raise AssertionError(f"no retry expected here (asked to sleep {seconds} s)")
+
+
+def _world(tmp: Path, scenario: Scenario) -> Iterator[World]:
+    synth = generate(scenario)
+    rows = synth.rows
+    # The snapshot's clock is its marker; the live source gets the same instant.
+    now = max(parse_timestamp(r["timestamp"]) for r in rows) + timedelta(hours=1)
+    marker = {
+        "uuid": "00000000-0000-4000-8000-000000000000",
+        "event": SNAPSHOT_MARKER,
+        "timestamp": now.isoformat(),
+        "distinct_id": "llmc",
+        "properties": {},
+    }
+    path = tmp / "events.jsonl.gz"
+    write_rows([*rows, marker], path)
+    with StandIn(path, api_key=KEY, project_id=1) as standin:
+        world = World(synth, standin, path, now)
+        yield world
+        world.live.close()
+
+
+@pytest.fixture(scope="module")
+def traps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Trace + generation + evaluation jobs, baked metrics, every shape variant."""
+    scenario = Scenario(
+        seed=11,
+        days=6,
+        traces_per_day=420,
+        max_samples=2500,
+        extra_jobs=(GEN_JOB, EVAL_JOB),
+        legacy_runs=1,
+        clusters_as_string=0.3,
+        duplicate_emission=0.3,
+    )
+    yield from _world(tmp_path_factory.mktemp("traps"), scenario)
+
+
+@pytest.fixture(scope="module")
+def unbaked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Runs without baked metrics: every stat comes from events."""
+    scenario = Scenario(seed=5, days=4, traces_per_day=500, max_samples=3000, baked_metrics=False)
+    yield from _world(tmp_path_factory.mktemp("unbaked"), scenario)
+
+
+# -- comparison ----------------------------------------------------------------------------
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
+
+
+def assert_same_run(live: Run, snap: Run, *, items: bool) -> None:
+    """Same headers and clusters; same stats to 1e-9 (ClickHouse adds in another order)."""
+    assert len(live.clusters) == len(snap.clusters)
+    for lc, sc in zip(live.clusters, snap.clusters, strict=True):
+        assert (lc.stats is None) == (sc.stats is None), lc.cluster_id
+        if lc.stats is not None and sc.stats is not None:
+            for name in STAT_FIELDS:
+                lv, sv = lc.stats.value(name), sc.stats.value(name)
+                assert _close(lv, sv), (live.run_id, lc.cluster_id, name, lv, sv)
+        if not items:
+            assert lc.item_ids == ()
+    strip = replace(live, clusters=tuple(replace(c, stats=None) for c in live.clusters))
+    other = replace(
+        snap,
+        clusters=tuple(
+            replace(c, stats=None, item_ids=c.item_ids if items else ()) for c in snap.clusters
+        ),
+    )
+    assert strip == other
+
+
+def assert_same(live: Loaded, snap: Loaded, request: RunRequest) -> None:
+    assert live.now == snap.now
+    assert_same_run(live.latest, snap.latest, items=request.need_items)
+    assert live.baselines.keys() == snap.baselines.keys() == set(request.baselines)
+    for spec in request.baselines:
+        lruns, sruns = live.baselines[spec], snap.baselines[spec]
+        assert [r.run_id for r in lruns] == [r.run_id for r in sruns], spec
+        for lr, sr in zip(lruns, sruns, strict=True):
+            assert_same_run(lr, sr, items=request.need_items)
+
+
+def _request(level: str = "trace", **kw: object) -> RunRequest:
+    base: dict[str, object] = {"level": level, "job": None, "lookback": timedelta(days=14)}
+    return RunRequest(**{**base, **kw})  # type: ignore[arg-type]
+
+
+# -- tests ---------------------------------------------------------------------------------
+
+
+def test_trace_level_every_stat_from_events_with_all_baseline_kinds(traps: World) -> None:
+    legacy = next(r.run_id for r in traps.synth.runs if r.legacy)
+    request = _request(
+        stats=ALL_STATS,  # p95 is never baked: events for every run
+        baselines=(PREVIOUS, MEDIAN_3, BaselineRequest("run_id", run_id=legacy)),
+    )
+    live, snap = traps.both(request)
+    assert_same(live, snap, request)
+    assert live.latest.items_analyzed >= 2000
+    assert len(live.baselines[MEDIAN_3]) == 3
+    assert live.baselines[BaselineRequest("run_id", run_id=legacy)][0].job_id == ""
+    assert all(c.stats is not None and c.stats.p95_latency_s for c in live.latest.clusters)
+
+
+def test_baked_metrics_are_used_when_they_suffice(traps: World) -> None:
+    request = _request(stats=BAKEABLE, baselines=(PREVIOUS,))
+    live, snap = traps.both(request)
+    assert_same(live, snap, request)
+    baked, stats = live.latest.clusters[0].baked, live.latest.clusters[0].stats
+    assert baked is not None and stats is not None
+    assert stats.avg_cost_usd == baked["avg_cost_usd"]
+    assert stats.p95_latency_s is None  # never baked: proof no event was read
+
+
+def test_one_unbaked_baseline_moves_every_run_to_events(traps: World) -> None:
+    # The legacy run has no baked metrics: the snapshot source then computes every
+    # run from events, the latest too; the live source must follow (query 2 re-reads it).
+    legacy = next(r.run_id for r in traps.synth.runs if r.legacy)
+    request = _request(stats=BAKEABLE, baselines=(BaselineRequest("run_id", run_id=legacy),))
+    live, snap = traps.both(request)
+    assert_same(live, snap, request)
+    stats = live.latest.clusters[0].stats
+    assert stats is not None and stats.p95_latency_s is not None  # computed from events
+
+
+def test_generation_level(traps: World) -> None:
+    request = _request("generation", stats=ALL_STATS, baselines=(PREVIOUS, MEDIAN_3))
+    live, snap = traps.both(request)
+    assert_same(live, snap, request)
+    assert live.latest.level == "generation" and live.latest.items_analyzed >= 1000
+
+
+def test_evaluation_level_reads_baked_metrics_only(traps: World) -> None:
+    request = _request("evaluation", stats=BAKEABLE, baselines=(PREVIOUS,))
+    live, snap = traps.both(request)
+    assert_same(live, snap, request)
+
+
+def test_item_ids_and_job_by_name_and_id(traps: World) -> None:
+    for job in ("Default - generation", "gen-job-1"):
+        request = _request("generation", job=job, need_items=True, baselines=(PREVIOUS,))
+        live, snap = traps.both(request)
+        assert_same(live, snap, request)
+        assert sum(len(c.item_ids) for c in live.latest.clusters) == live.latest.items_analyzed
+
+
+def test_pinned_run_and_after(traps: World) -> None:
+    runs = sorted((r for r in traps.synth.runs if r.level == "trace"), key=lambda r: r.window_end)
+    pinned = _request(run_id=runs[2].run_id, stats=ALL_STATS, baselines=(PREVIOUS, MEDIAN_3))
+    live, snap = traps.both(pinned)
+    assert_same(live, snap, pinned)
+    assert live.latest.run_id == runs[2].run_id
+    after = _request(after=runs[-2].window_end, stats=ALL_STATS)
+    live, snap = traps.both(after)
+    assert_same(live, snap, after)
+    assert live.latest.run_id == runs[-1].run_id
+
+
+def test_unbaked_runs_every_stat_and_matching_items(unbaked: World) -> None:
+    request = _request(stats=ALL_STATS, need_items=True, baselines=(PREVIOUS, MEDIAN_3))
+    live, snap = unbaked.both(request)
+    assert_same(live, snap, request)
+    assert live.latest.items_analyzed == 3000
+    assert all(c.baked is None for c in live.latest.clusters)
+    # The ground truth agrees too (synth computes PostHog's numbers independently).
+    truth = unbaked.synth.latest()
+    for cluster in live.latest.clusters:
+        expected = truth.cluster(cluster.cluster_id).metrics
+        assert cluster.stats is not None
+        assert cluster.stats.item_count == expected["item_count"]
+        assert _close(cluster.stats.p95_latency_s, expected["p95_latency"])
+        assert _close(cluster.stats.total_cost_usd, expected["total_cost"])
+
+
+def test_no_stats_requested_reads_no_metrics(unbaked: World) -> None:
+    request = _request(baselines=(PREVIOUS,))
+    live, snap = unbaked.both(request)
+    assert_same(live, snap, request)
+    assert all(c.stats is None for c in live.latest.clusters)

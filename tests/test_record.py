@@ -1,0 +1,244 @@
+"""--llmc-record: the rows a gate used, saved as a snapshot that replays to the same results
+and holds nothing the metrics do not read."""
+
+from __future__ import annotations
+
+import gzip
+import math
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from llmc_checks import record as record_mod
+from llmc_checks.config import PostHogSource as PostHogConfig
+from llmc_checks.model import CLUSTER_EVENTS, STAT_FIELDS, LlmcError, Run, SourceError
+from llmc_checks.record import AI_PROPERTIES, DISTINCT_ID, RUN_PROPERTIES, record
+from llmc_checks.sources import _hogql
+from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest
+from llmc_checks.sources.posthog import PostHogSource
+from llmc_checks.sources.snapshot import SNAPSHOT_MARKER, SnapshotSource
+from llmc_checks.synth import Job, Scenario, Synth, generate, write_rows
+
+try:  # tests/ without __init__.py puts tests/ on sys.path; with one, the repo root
+    from standin import StandIn
+except ImportError:  # pragma: no cover
+    from tests.standin import StandIn
+
+KEY = "phx_record_SECRET_9876"
+PREVIOUS = BaselineRequest("previous")
+MEDIAN_3 = BaselineRequest("median_of", count=3)
+ALL = frozenset(STAT_FIELDS)
+SYNTH: Synth = generate(
+    Scenario(
+        seed=8,
+        days=5,
+        traces_per_day=120,
+        max_samples=500,
+        extra_jobs=(
+            Job("generation", "gen-job", "Default - generation"),
+            Job("evaluation", "eval-job", "Default - evaluation"),
+        ),
+        clusters_as_string=0.5,
+        duplicate_emission=0.5,
+    )
+)
+NOW = max(r.window_end for r in SYNTH.runs) + timedelta(hours=5)
+
+
+def request(level: str = "trace", **kw: Any) -> RunRequest:
+    base: dict[str, Any] = {
+        "level": level,
+        "job": None,
+        "lookback": timedelta(days=14),
+        "stats": ALL if level != "evaluation" else frozenset({"avg_cost_usd"}),
+        "baselines": (PREVIOUS, MEDIAN_3),
+        "need_items": True,
+    }
+    return RunRequest(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[StandIn]:
+    with StandIn(SYNTH.rows, api_key=KEY) as s:
+        yield s
+
+
+@pytest.fixture
+def live(standin: StandIn) -> Iterator[PostHogSource]:
+    config = PostHogConfig(host=standin.url, project_id=1, api_key=KEY)
+    source = PostHogSource(config, clock=lambda: NOW, sleep=lambda s: None)
+    yield source
+    source.close()
+
+
+def assert_same_runs(a: Run, b: Run) -> None:
+    """Equal, with stats floats within 1e-12 (ClickHouse and Python add in other orders)."""
+    for ca, cb in zip(a.clusters, b.clusters, strict=True):
+        assert (ca.stats is None) == (cb.stats is None)
+        if ca.stats is None or cb.stats is None:
+            continue
+        for name in STAT_FIELDS:
+            va, vb = ca.stats.value(name), cb.stats.value(name)
+            assert va == vb or (
+                va is not None and vb is not None and math.isclose(va, vb, rel_tol=1e-12)
+            ), (a.run_id, ca.cluster_id, name)
+    no_stats = [
+        replace(r, clusters=tuple(replace(c, stats=None) for c in r.clusters)) for r in (a, b)
+    ]
+    assert no_stats[0] == no_stats[1]
+
+
+def assert_same(a: Loaded, b: Loaded) -> None:
+    assert a.now == b.now
+    assert_same_runs(a.latest, b.latest)
+    assert a.baselines.keys() == b.baselines.keys()
+    for spec, runs in a.baselines.items():
+        assert [r.run_id for r in runs] == [r.run_id for r in b.baselines[spec]]
+        for ra, rb in zip(runs, b.baselines[spec], strict=True):
+            assert_same_runs(ra, rb)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    data = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+    assert KEY.encode() not in data
+    return [orjson.loads(line) for line in data.splitlines()]
+
+
+@pytest.mark.parametrize("level", ["trace", "generation", "evaluation"])
+def test_a_live_recording_replays_to_the_same_results(
+    live: PostHogSource, standin: StandIn, tmp_path: Path, level: str
+) -> None:
+    req = request(level)
+    loaded = live.load(req)
+    standin.clear_log()
+    path = tmp_path / "gate.jsonl.gz"
+    written = record(live, req, loaded, path)
+    names = [r.name for r in standin.requests]
+    assert names[0] == "llmc-export-runs" and all(n and n.startswith("llmc-export") for n in names)
+    rows = read_rows(path)
+    assert written == len(rows)
+    replayed = SnapshotSource(path).load(req)
+    assert_same(loaded, replayed)
+    # run_age_hours replays: the marker carries the live clock.
+    assert rows[-1]["event"] == SNAPSHOT_MARKER and replayed.now == NOW
+    # Without item ids (no matching), the same numbers.
+    lean = replace(req, need_items=False)
+    assert_same(_without_items(live.load(lean)), _without_items(SnapshotSource(path).load(lean)))
+
+
+def _without_items(loaded: Loaded) -> Loaded:
+    def strip(run: Run) -> Run:
+        return replace(run, clusters=tuple(replace(c, item_ids=()) for c in run.clusters))
+
+    return Loaded(
+        now=loaded.now,
+        latest=strip(loaded.latest),
+        baselines={k: tuple(strip(r) for r in v) for k, v in loaded.baselines.items()},
+    )
+
+
+def test_a_recording_holds_only_what_the_metrics_read(live: PostHogSource, tmp_path: Path) -> None:
+    req = request()
+    loaded = live.load(req)
+    path = tmp_path / "gate.jsonl"
+    record(live, req, loaded, path)
+    text = path.read_text()
+    private_texts = ("$ai_model", "$ai_provider", "$ai_span_name", "user-0", "gpt-4o")
+    for private in (*private_texts, '"centroid"', '"centroid_x"'):
+        assert private not in text
+    rows = read_rows(path)
+    selected = {loaded.latest.run_id, *(r.run_id for v in loaded.baselines.values() for r in v)}
+    seen_runs = set()
+    for row in rows:
+        assert row["distinct_id"] == DISTINCT_ID
+        props = row["properties"]
+        if row["event"] in CLUSTER_EVENTS:
+            assert set(props) <= RUN_PROPERTIES
+            seen_runs.add(props["$ai_clustering_run_id"])
+            for cluster in props["$ai_clusters"]:
+                for entry in cluster["traces"].values():
+                    assert "x" not in entry and "y" not in entry
+        elif row["event"] != SNAPSHOT_MARKER:
+            assert set(props) <= AI_PROPERTIES
+    assert seen_runs == selected  # the gate's runs, and no others
+
+
+def test_recording_pages_through_large_answers(
+    live: PostHogSource, standin: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    req = request()
+    loaded = live.load(req)
+    monkeypatch.setattr(_hogql, "EXPORT_CLUSTER_PAGE", 1)
+    monkeypatch.setattr(_hogql, "EXPORT_EVENT_PAGE", 400)
+    standin.clear_log()
+    path = tmp_path / "paged.jsonl.gz"
+    record(live, req, loaded, path)
+    names = [r.name for r in standin.requests]
+    assert names.count("llmc-export-runs") >= 4 and names.count("llmc-export-events") >= 3
+    assert_same(loaded, SnapshotSource(path).load(req))
+
+
+def test_a_snapshot_recording_replays_exactly(tmp_path: Path) -> None:
+    source_path = tmp_path / "all.jsonl"
+    write_rows(SYNTH.rows, source_path)
+    source = SnapshotSource(source_path)
+    for level in ("trace", "generation", "evaluation"):
+        req = request(level)
+        loaded = source.load(req)
+        path = tmp_path / f"{level}.jsonl.gz"
+        assert record(source, req, loaded, path) < len(SYNTH.rows)
+        assert SnapshotSource(path).load(req) == loaded
+
+
+def test_a_failed_recording_leaves_no_file(
+    live: PostHogSource, standin: StandIn, tmp_path: Path
+) -> None:
+    req = request()
+    loaded = live.load(req)
+    standin.inject("503", times=4, query_name="llmc-export-events")
+    with pytest.raises(SourceError, match="answered 503 4 times"):
+        record(live, req, loaded, tmp_path / "gate.jsonl.gz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_jsonl_paths(live: PostHogSource, tmp_path: Path) -> None:
+    loaded = live.load(request(baselines=()))
+    with pytest.raises(LlmcError, match=r"expected a \.jsonl or \.jsonl\.gz path"):
+        record(live, request(), loaded, tmp_path / "gate.csv")
+
+
+def test_trim_row_keeps_the_replayable_shape() -> None:
+    row = {
+        "uuid": "u",
+        "event": "$ai_generation",
+        "timestamp": "2026-11-15T00:00:00Z",
+        "distinct_id": "alice@example.com",
+        "properties": orjson.dumps({"$ai_input": "secret prompt", "$ai_latency": "1.5"}).decode(),
+    }
+    assert record_mod.trim_row(row) == {
+        "uuid": "u",
+        "event": "$ai_generation",
+        "timestamp": "2026-11-15T00:00:00Z",
+        "distinct_id": "llmc",
+        "properties": {"$ai_latency": "1.5"},
+    }
+    marker = record_mod.marker(Loaded(now=NOW, latest=_any_run()))
+    assert marker["event"] == SNAPSHOT_MARKER and marker["timestamp"] == NOW.isoformat()
+
+
+def _any_run() -> Run:
+    return Run(
+        run_id="r",
+        level="trace",
+        job_id="",
+        job_name="",
+        window_start=datetime(2026, 11, 1),
+        window_end=datetime(2026, 11, 8),
+        items_analyzed=0,
+        clusters=(),
+    )
