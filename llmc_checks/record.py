@@ -3,9 +3,11 @@
     n = record(source, request, loaded, Path("snapshots/gate.jsonl.gz"))
 
 The file replays through `SnapshotSource` to the same runs and numbers: the
-clustering events of the selected runs (latest and baselines) and the AI
-events of their items inside their windows, then a `$llmc_snapshot` marker whose
-timestamp is `Loaded.now`, the snapshot's clock (so run_age_hours replays too).
+clustering events of the selected runs (latest and baselines) and of the trend
+runs (`Loaded.history`, so sparklines replay too), the AI events of the selected
+runs' items inside their windows (trend runs use baked stats only), then a
+`$llmc_snapshot` marker whose timestamp is `Loaded.now`, the snapshot's clock
+(so run_age_hours replays too).
 
 Only what the metrics read is kept: clustering events keep their headers,
 titles, descriptions, baked metrics and membership (`traces`, minus plot
@@ -159,18 +161,20 @@ def _trim_cluster(cluster: object) -> object:
 
 def _from_snapshot(path: Path, loaded: Loaded) -> Iterator[Row]:
     """The file's rows behind `loaded`: two passes, as SnapshotSource reads it."""
-    wanted = {loaded.latest.run_id, *(r.run_id for runs in loaded.baselines.values() for r in runs)}
+    selected = {
+        loaded.latest.run_id,
+        *(r.run_id for runs in loaded.baselines.values() for r in runs),
+    }
+    wanted = selected | {r.run_id for r in loaded.history}
     cluster_rows = [
-        row
-        for row in _rows(path)
-        if row.get("event") in CLUSTER_EVENTS
-        and _object(row.get("properties")).get("$ai_clustering_run_id") in wanted
+        row for row in _rows(path) if row.get("event") in CLUSTER_EVENTS and _run_id(row) in wanted
     ]
     yield from cluster_rows
     level: Level = loaded.latest.level
     if level == "evaluation":
         return
-    owners = _owners(cluster_rows, path)
+    # AI events only for the selected runs: trend runs draw on baked stats alone.
+    owners = _owners([row for row in cluster_rows if _run_id(row) in selected], path)
     for row in _rows(path):
         event = row.get("event")
         if event not in metrics.AI_EVENTS:
@@ -183,6 +187,10 @@ def _from_snapshot(path: Path, loaded: Loaded) -> Iterator[Row]:
         at = epoch_us(parse_timestamp(str(row.get("timestamp"))))
         if any(start <= at < end for start, end in windows):
             yield row
+
+
+def _run_id(row: Mapping[str, Any]) -> object:
+    return _object(row.get("properties")).get("$ai_clustering_run_id")
 
 
 def _owners(cluster_rows: list[Row], path: Path) -> dict[str, list[tuple[int, int]]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -178,6 +179,64 @@ def test_response_bytes_follow_clusters_not_items() -> None:
         assert b < a * 1.1  # 100x the items, (about) the same bytes
     # Item ids cross the network only when matching needs them.
     assert MEASURED[(10_000, True)][0] > 10 * MEASURED[(10_000, False)][0]
+
+
+# History (trend lines) rides in query 2: headers and baked metrics of the recent runs.
+HISTORY_MEASURED: dict[tuple[int, bool], list[int]] = {}
+
+
+@pytest.mark.parametrize("baselines", [False, True], ids=["trends-only", "with-baselines"])
+def test_history_costs_no_extra_query_whatever_the_size(
+    sized: tuple[int, StandIn, datetime], baselines: bool
+) -> None:
+    items, s, now = sized
+    source, sleeps = make_source(s, now=now)
+    request = RunRequest(
+        level="trace",
+        job="Default - trace",
+        lookback=timedelta(days=14),
+        stats=frozenset(STAT_FIELDS),
+        baselines=(PREVIOUS, MEDIAN_3) if baselines else (),
+        need_items=True,  # the latest's (and baselines') item ids; never the trend runs'
+        history=8,
+    )
+    s.clear_log()
+    loaded = source.load(request)
+    queries = s.query_requests()
+    assert [r.name for r in queries] == ["llmc-latest", "llmc-baselines"]
+    assert all(r.status == 200 for r in queries) and sleeps == []
+    assert s.requests == queries
+    assert len(loaded.history) == 2  # the scenario's two runs, oldest first
+    assert loaded.history[-1].run_id == loaded.latest.run_id
+    assert loaded.history[0].window_end < loaded.latest.window_end
+    assert all(c.item_ids == () and c.stats is None for r in loaded.history for c in r.clusters)
+    HISTORY_MEASURED[(items, baselines)] = [r.response_bytes for r in queries]
+
+
+def test_history_bytes_follow_clusters_not_items() -> None:
+    if len(HISTORY_MEASURED) < 4:
+        pytest.skip("needs the history tests of both sizes")
+    small, big = HISTORY_MEASURED[(100, False)], HISTORY_MEASURED[(10_000, False)]
+    # Trends only: query 2 answers cluster headers, though the gate wants item ids.
+    assert big[1] < small[1] * 1.1
+    # Query 1 is the latest run with its item ids, as without history.
+    assert big[0] > 10 * small[0]
+
+
+def test_no_history_no_trend_text(shared: StandIn) -> None:
+    capture = Capture()
+    source, _ = make_source(shared, transport=capture)
+    assert source.load(GATE).history == ()
+    assert len(capture.bodies) == 2
+    for body in capture.bodies:
+        assert "history" not in body["query"]["values"]
+        assert "trend AS" not in body["query"]["query"]
+    capture.bodies.clear()
+    loaded = source.load(replace(GATE, history=3))
+    assert len(capture.bodies) == 2 and capture.bodies[1]["query"]["values"]["history"] == 3
+    assert [r.run_id for r in loaded.history] == [
+        r.run_id for r in sorted(SMALL.runs, key=lambda r: r.window_end) if r.level == "trace"
+    ][-3:]
 
 
 def test_a_gate_without_baselines_is_one_query(shared: StandIn, expected: Any) -> None:

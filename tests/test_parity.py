@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from llmc_checks import metrics
 from llmc_checks._values import parse_timestamp
 from llmc_checks.config import PostHogSource as PostHogConfig
 from llmc_checks.model import STAT_FIELDS, Run
 from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest
 from llmc_checks.sources.posthog import PostHogSource
 from llmc_checks.sources.snapshot import SNAPSHOT_MARKER, SnapshotSource
-from llmc_checks.synth import Job, Scenario, Synth, generate, write_rows
+from llmc_checks.synth import DEFAULT_JOB_ID, Job, Scenario, Synth, generate, write_rows
 
 try:  # tests/ without __init__.py puts tests/ on sys.path; with one, the repo root
     from standin import StandIn
@@ -58,6 +59,15 @@ class World:
         live = self.live.load(request)
         assert len(self.standin.query_requests()) <= 2
         return live, self.snapshot.load(request)
+
+    def queries(self) -> list[str | None]:
+        """The names of the queries the last `both` sent."""
+        return [r.name for r in self.standin.query_requests()]
+
+    def runs_of(self, level: str, job_id: str) -> list[str]:
+        """Run ids of one level and job, oldest first (synth's ground truth)."""
+        runs = [r for r in self.synth.runs if r.level == level and r.job_id == job_id]
+        return [r.run_id for r in sorted(runs, key=lambda r: r.window_end)]
 
 
 def _no_sleep(seconds: float) -> None:
@@ -146,6 +156,21 @@ def assert_same(live: Loaded, snap: Loaded, request: RunRequest) -> None:
         assert [r.run_id for r in lruns] == [r.run_id for r in sruns], spec
         for lr, sr in zip(lruns, sruns, strict=True):
             assert_same_run(lr, sr, items=request.need_items)
+    assert_same_history(live, snap, request)
+
+
+def assert_same_history(live: Loaded, snap: Loaded, request: RunRequest) -> None:
+    """The trend runs: identical, bit for bit (both read the same baked JSON numbers)."""
+    assert [r.run_id for r in live.history] == [r.run_id for r in snap.history]
+    assert live.history == snap.history
+    assert len(live.history) <= request.history
+    for run in live.history:
+        for cluster in run.clusters:
+            assert cluster.item_ids == ()
+            expected = metrics.baked_stats(cluster.baked) if cluster.baked is not None else None
+            assert cluster.stats == expected  # baked stats only, never event stats
+    if request.history:
+        assert live.history[-1].run_id == live.latest.run_id
 
 
 def _request(level: str = "trace", **kw: object) -> RunRequest:
@@ -245,3 +270,75 @@ def test_no_stats_requested_reads_no_metrics(unbaked: World) -> None:
     live, snap = unbaked.both(request)
     assert_same(live, snap, request)
     assert all(c.stats is None for c in live.latest.clusters)
+
+
+# -- history: the recent runs trend lines draw ---------------------------------------------
+
+HISTORY = 8
+
+
+@pytest.mark.parametrize("level", ["trace", "generation", "evaluation"])
+@pytest.mark.parametrize("history", [3, HISTORY])
+def test_history_matches_the_snapshot_in_the_same_two_queries(
+    traps: World, level: str, history: int
+) -> None:
+    stats = BAKEABLE if level == "evaluation" else ALL_STATS
+    job_id = {"trace": DEFAULT_JOB_ID, "generation": GEN_JOB.job_id}.get(level, EVAL_JOB.job_id)
+    for kw in (
+        {},  # trends only: query 2 loads just the trend runs
+        {"stats": stats, "baselines": (PREVIOUS, MEDIAN_3), "need_items": True},
+        {"stats": stats},
+        {"baselines": (PREVIOUS,)},
+    ):
+        request = _request(level, history=history, **kw)
+        live, snap = traps.both(request)
+        assert traps.queries() == ["llmc-latest", "llmc-baselines"], kw
+        assert_same(live, snap, request)
+        assert [r.run_id for r in live.history] == traps.runs_of(level, job_id)[-history:]
+
+
+def test_history_of_a_pinned_run_ends_at_it(traps: World) -> None:
+    runs = traps.runs_of("trace", DEFAULT_JOB_ID)
+    request = _request(
+        run_id=runs[2], stats=ALL_STATS, baselines=(PREVIOUS,), need_items=True, history=HISTORY
+    )
+    live, snap = traps.both(request)
+    assert_same(live, snap, request)
+    assert [r.run_id for r in live.history] == runs[:3]
+
+
+def test_history_of_a_legacy_run_and_next_to_an_unbaked_baseline(traps: World) -> None:
+    legacy = next(r.run_id for r in traps.synth.runs if r.legacy)
+    # The legacy run (no job id) pinned: its history is the runs without a job id.
+    pinned = _request(run_id=legacy, stats=ALL_STATS, history=HISTORY)
+    live, snap = traps.both(pinned)
+    assert_same(live, snap, pinned)
+    assert [r.run_id for r in live.history] == [legacy]
+    # An unbaked baseline moves every selected run to events; trend runs keep baked stats.
+    request = _request(
+        stats=BAKEABLE, baselines=(BaselineRequest("run_id", run_id=legacy),), history=HISTORY
+    )
+    live, snap = traps.both(request)
+    assert traps.queries() == ["llmc-latest", "llmc-baselines"]
+    assert_same(live, snap, request)
+    latest_stats = live.latest.clusters[0].stats
+    assert latest_stats is not None and latest_stats.p95_latency_s is not None  # events
+    assert live.history[-1].clusters[0].stats == metrics.baked_stats(
+        live.latest.clusters[0].baked or {}
+    )
+
+
+def test_history_of_unbaked_runs_has_no_stats(unbaked: World) -> None:
+    request = _request(stats=ALL_STATS, need_items=True, baselines=(PREVIOUS,), history=HISTORY)
+    live, snap = unbaked.both(request)
+    assert_same(live, snap, request)
+    assert len(live.history) == len(unbaked.synth.runs)
+    assert all(c.stats is None for r in live.history for c in r.clusters)
+
+
+def test_no_history_asked_costs_what_it_did(traps: World) -> None:
+    live, snap = traps.both(_request())
+    assert traps.queries() == ["llmc-latest"] and live.history == snap.history == ()
+    live, snap = traps.both(_request(baselines=(PREVIOUS,)))
+    assert traps.queries() == ["llmc-latest", "llmc-baselines"]
+    assert live.history == snap.history == ()

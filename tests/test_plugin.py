@@ -973,3 +973,35 @@ def test_a_config_outside_the_rootdir_still_gets_its_table_and_report(
     assert len(table_header(text)) == 1
     doc = json.loads((pytester.path / "out.json").read_text())
     assert [c["name"] for c in doc["checks"]] == PASSING_NAMES
+
+
+def test_record_then_replay_gives_the_same_report(
+    pytester: pytest.Pytester, snaps: Snapshots
+) -> None:
+    write_config(pytester, PASSING + WARNING + RELATIVE, snapshot=snaps.events)
+    first = run(
+        pytester,
+        "--llmc-config",
+        "checks.yaml",
+        "--llmc-record",
+        "rec.jsonl.gz",
+        "--llmc-report",
+        "first.json",
+    )
+    assert first.ret == OK, output(first)
+    assert "recorded " in output(first)
+    second = run(
+        pytester,
+        "--llmc-config",
+        "checks.yaml",
+        "--llmc-snapshot",
+        "rec.jsonl.gz",
+        "--llmc-report",
+        "second.json",
+    )
+    assert second.ret == OK, output(second)
+    one = json.loads((pytester.path / "first.json").read_text())
+    two = json.loads((pytester.path / "second.json").read_text())
+    for doc in (one, two):
+        doc.pop("source"), doc.pop("notes")
+    assert one == two

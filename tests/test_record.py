@@ -101,6 +101,8 @@ def assert_same(a: Loaded, b: Loaded) -> None:
         assert [r.run_id for r in runs] == [r.run_id for r in b.baselines[spec]]
         for ra, rb in zip(runs, b.baselines[spec], strict=True):
             assert_same_runs(ra, rb)
+    # Trend runs carry baked stats only: equal exactly, not just within rounding.
+    assert a.history == b.history
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -139,6 +141,7 @@ def _without_items(loaded: Loaded) -> Loaded:
         now=loaded.now,
         latest=strip(loaded.latest),
         baselines={k: tuple(strip(r) for r in v) for k, v in loaded.baselines.items()},
+        history=loaded.history,
     )
 
 
@@ -183,16 +186,77 @@ def test_recording_pages_through_large_answers(
     assert_same(loaded, SnapshotSource(path).load(req))
 
 
-def test_a_snapshot_recording_replays_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("history", [0, 3, 8])
+def test_a_snapshot_recording_replays_exactly(tmp_path: Path, history: int) -> None:
     source_path = tmp_path / "all.jsonl"
     write_rows(SYNTH.rows, source_path)
     source = SnapshotSource(source_path)
     for level in ("trace", "generation", "evaluation"):
-        req = request(level)
-        loaded = source.load(req)
-        path = tmp_path / f"{level}.jsonl.gz"
-        assert record(source, req, loaded, path) < len(SYNTH.rows)
-        assert SnapshotSource(path).load(req) == loaded
+        for req in (request(level, history=history), request(level, history=history, baselines=())):
+            loaded = source.load(req)
+            assert len(loaded.history) == min(history, 5)
+            path = tmp_path / f"{level}.jsonl.gz"
+            assert record(source, req, loaded, path) < len(SYNTH.rows)
+            assert SnapshotSource(path).load(req) == loaded
+
+
+# -- history: trend runs are recorded, headers and baked metrics are all they need ----------
+
+
+def _recorded_runs(rows: list[dict[str, Any]]) -> set[str]:
+    return {r["properties"]["$ai_clustering_run_id"] for r in rows if r["event"] in CLUSTER_EVENTS}
+
+
+def _ai_uuids(rows: list[dict[str, Any]]) -> set[str]:
+    return {
+        r["uuid"]
+        for r in rows
+        if r["event"] not in CLUSTER_EVENTS and r["event"] != SNAPSHOT_MARKER
+    }
+
+
+@pytest.mark.parametrize("level", ["trace", "generation"])
+def test_a_live_recording_replays_the_same_history(
+    live: PostHogSource, standin: StandIn, tmp_path: Path, level: str
+) -> None:
+    plain = request(level, baselines=(PREVIOUS,))
+    with_history = replace(plain, history=8)
+    loaded = live.load(with_history)
+    assert len(loaded.history) == 5  # every run of the job, oldest first
+    selected = {loaded.latest.run_id, *(r.run_id for v in loaded.baselines.values() for r in v)}
+    history_ids = {r.run_id for r in loaded.history}
+    assert history_ids - selected  # some trend runs are not gate runs
+    standin.clear_log()
+    path = tmp_path / "history.jsonl.gz"
+    record(live, with_history, loaded, path)
+    names = [r.name for r in standin.requests]
+    assert set(names) == {"llmc-export-runs", "llmc-export-events"}
+    rows = read_rows(path)
+    assert _recorded_runs(rows) == selected | history_ids
+    replayed = SnapshotSource(path).load(with_history)
+    assert_same(loaded, replayed)
+    assert [r.run_id for r in replayed.history] == [r.run_id for r in loaded.history]
+    # AI events: those of the gate's runs only, as a recording without history holds.
+    plain_path = tmp_path / "plain.jsonl.gz"
+    record(live, plain, live.load(plain), plain_path)
+    assert _ai_uuids(rows) == _ai_uuids(read_rows(plain_path))
+
+
+def test_a_snapshot_recording_keeps_ai_events_of_gate_runs_only(tmp_path: Path) -> None:
+    source_path = tmp_path / "all.jsonl"
+    write_rows(SYNTH.rows, source_path)
+    source = SnapshotSource(source_path)
+    plain = request(baselines=())
+    with_history = replace(plain, history=8)
+    loaded = source.load(with_history)
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for history, req in ((0, plain), (8, with_history)):
+        path = tmp_path / f"h{history}.jsonl"
+        record(source, req, source.load(req), path)
+        rows[history] = read_rows(path)
+    assert _recorded_runs(rows[8]) == {r.run_id for r in loaded.history}
+    assert _recorded_runs(rows[0]) == {loaded.latest.run_id}
+    assert _ai_uuids(rows[8]) == _ai_uuids(rows[0])
 
 
 def test_a_failed_recording_leaves_no_file(

@@ -13,6 +13,11 @@ the run size, and the answer is one row per cluster:
   emission (ties broken by uuid, as `runs.deduplicate` does), with their header
   fields; the level of old runs is inferred from the event name.
 - `selected`: the latest run (query 1) or the baseline runs (query 2).
+- `trend` (query 2, when trend lines are wanted): the last N runs of the latest
+  run's level and job, the latest included, as `runs._history` picks them;
+  `fetched` adds those not already selected (nor the latest, which query 1
+  brought) with `full = 0`: only their cluster headers and baked metrics are
+  answered, never item ids or event stats, so their bytes do not grow with items.
 - `clusters`: `$ai_clusters` (an array, or a string holding one) unnested to one
   row per cluster with its position, so Python rebuilds them in order.
 - `baked`: whether every selected cluster carries the baked metrics a gate
@@ -100,40 +105,45 @@ heads AS (
 ),"""
 
 
-def _clusters() -> str:
+def _clusters(trend: bool = False) -> str:
     # An empty or unreadable `$ai_clusters` still yields one row (index 0), so the
     # run reaches Python and fails there with runs.py's message instead of vanishing.
+    # With trend runs, the runs come from `fetched` and carry its `full` flag.
+    carried, source = (f"{_CARRIED}, full", "fetched") if trend else (_CARRIED, "selected")
     return f"""
 clusters AS (
     SELECT
-        {_CARRIED},
+        {carried},
         tupleElement(pair, 1) AS cluster_index,
         tupleElement(pair, 2) AS cluster_json
     FROM (
         SELECT
-            {_CARRIED},
+            {carried},
             arrayJoin(if(empty(raw), [(0, '')], arrayZip(arrayEnumerate(raw), raw))) AS pair
         FROM (
             SELECT
-                {_CARRIED},
+                {carried},
                 JSONExtractArrayRaw(if(
                     JSONType(properties, '$ai_clusters') = 'String',
                     JSONExtractString(properties, '$ai_clusters'),
                     JSONExtractRaw(properties, '$ai_clusters')
                 )) AS raw
-            FROM selected
+            FROM {source}
         )
     )
 ),"""
 
 
-_BAKED = """
+def _baked(trend: bool) -> str:
+    # Trend-only runs never take part in the baked-or-events decision (as in a snapshot).
+    where = "\n    WHERE full = 1" if trend else ""
+    return f"""
 baked AS (
     SELECT min(
         JSONType(cluster_json, 'metrics') = 'Object'
-        AND hasAll(JSONExtractKeys(cluster_json, 'metrics'), splitByChar(',', {baked_keys}))
+        AND hasAll(JSONExtractKeys(cluster_json, 'metrics'), splitByChar(',', {{baked_keys}}))
     ) AS complete
-    FROM clusters
+    FROM clusters{where}
 ),"""
 
 
@@ -157,14 +167,15 @@ def _item_events(level: Level) -> tuple[str, str]:
     return "JSONExtractString(properties, '$ai_trace_id') AS item", f"event IN {_AI_EVENTS}"
 
 
-def _events_part(level: Level) -> str:
+def _events_part(level: Level, trend: bool) -> str:
     item, which = _item_events(level)
+    full = " AND full = 1" if trend else ""
     return f"""
 members AS (
     SELECT run_id, cluster_index, window_start, window_end,
         arrayJoin(JSONExtractKeys(cluster_json, 'traces')) AS item
     FROM clusters
-    WHERE level = {{level}} AND ({{force_events}} = 1 OR (SELECT complete FROM baked) = 0)
+    WHERE level = {{level}} AND ({{force_events}} = 1 OR (SELECT complete FROM baked) = 0){full}
 ),
 ai AS (
     SELECT
@@ -233,8 +244,11 @@ STAT_COLUMNS = (
 )
 
 
-def _answer(metrics: Metrics, level: Level, need_items: bool) -> str:
-    """One row per cluster; run headers only on each run's first cluster row."""
+def _answer(metrics: Metrics, level: Level, need_items: bool, trend: bool) -> str:
+    """One row per cluster; run headers only on each run's first cluster row.
+
+    With `trend`, a `full` column: 0 for trend-only runs, whose item ids are left out.
+    """
     first = "c.cluster_index <= 1"
     head = ",\n    ".join(
         f"if({first}, c.{col}, '') AS {col}"
@@ -265,8 +279,13 @@ def _answer(metrics: Metrics, level: Level, need_items: bool) -> str:
         "JSONExtractString(c.cluster_json, 'description') AS description",
         "JSONExtractRaw(c.cluster_json, 'metrics') AS metrics_raw",
     ]
+    if trend:
+        columns.append("c.full AS full")
     if need_items:
-        columns.append("JSONExtractKeys(c.cluster_json, 'traces') AS item_ids")
+        keys = "JSONExtractKeys(c.cluster_json, 'traces')"
+        if trend:
+            keys = f"if(c.full = 1, {keys}, [])"
+        columns.append(f"{keys} AS item_ids")
     joins = ""
     if metrics != "none":
         columns.append("(SELECT complete FROM baked) AS baked_complete")
@@ -284,14 +303,16 @@ ORDER BY run_id ASC, cluster_index ASC
 LIMIT {CLUSTER_ROWS_LIMIT}"""
 
 
-def _assemble(ctes: str, metrics: Metrics, level: Level, need_items: bool) -> str:
-    parts = [ctes, _clusters()]
+def _assemble(
+    ctes: str, metrics: Metrics, level: Level, need_items: bool, trend: bool = False
+) -> str:
+    parts = [ctes, _clusters(trend)]
     if metrics != "none":
-        parts.append(_BAKED)
+        parts.append(_baked(trend))
     if metrics == "events":
-        parts.append(_events_part(level))
+        parts.append(_events_part(level, trend))
     text = "WITH" + "".join(parts)
-    return text.rstrip(",") + _answer(metrics, level, need_items) + "\n"
+    return text.rstrip(",") + _answer(metrics, level, need_items, trend) + "\n"
 
 
 def metrics_mode(level: Level, wants_stats: bool) -> Metrics:
@@ -341,6 +362,7 @@ def baselines_query(
     include_latest: bool,
     metrics: Metrics,
     need_items: bool,
+    trend: bool = False,
 ) -> str:
     """Query 2: every baseline run (and, when asked, the latest again) with its numbers.
 
@@ -348,6 +370,9 @@ def baselines_query(
     at most {earlier} of them (previous / median_of). `run_ids`: how many
     `{baseline_N}` run-id placeholders. `include_latest`: also `{latest_run_id}`,
     so the baked-or-events decision covers every run as the snapshot source's does.
+    `trend`: also the trend runs (the last {history} runs of the latest run's level
+    and job id, the latest included), headers and baked metrics only, flagged
+    `full = 0`; with no baseline kind at all, the query answers only those.
     """
     branches = []
     if earlier:
@@ -363,17 +388,44 @@ def baselines_query(
         branches.append(f"SELECT {_HEAD_COLUMNS} FROM heads WHERE run_id IN ({names})")
     if include_latest:
         branches.append(f"SELECT {_HEAD_COLUMNS} FROM heads WHERE run_id = {{latest_run_id}}")
-    if not branches:
+    if not branches and not trend:
         raise ValueError("a baselines query needs at least one kind of run")
-    union = "\n        UNION ALL\n        ".join(branches)
-    selected = f"""
+    ctes = _runs("1 = 1")
+    if branches:
+        union = "\n        UNION ALL\n        ".join(branches)
+        ctes += f"""
 selected AS (
     SELECT {_HEAD_COLUMNS} FROM (
         {union}
     )
     LIMIT 1 BY run_id
 ),"""
-    return _assemble(_runs("1 = 1") + selected, metrics, level, need_items)
+    if trend:
+        if metrics != "none" and not branches:
+            raise ValueError("stats need baseline runs to compute them for")
+        # runs._history: same level and job id, window ending no later than the latest's.
+        ctes += f"""
+trend AS (
+    SELECT {_HEAD_COLUMNS} FROM heads
+    WHERE level = {{level}} AND job_id = {{job_id}}
+        AND window_end <= parseDateTimeBestEffort({{latest_window_end}})
+    ORDER BY window_end DESC, emitted_at DESC, run_id DESC
+    LIMIT {{history}}
+),"""
+        # Trend runs already fetched in full (or by query 1: the latest) are not repeated.
+        only = f"SELECT {_HEAD_COLUMNS}, 0 AS full FROM trend WHERE run_id != {{latest_run_id}}"
+        if branches:
+            only += " AND run_id NOT IN (SELECT run_id FROM selected)"
+            only = f"""SELECT {_HEAD_COLUMNS}, full FROM (
+        SELECT {_HEAD_COLUMNS}, 1 AS full FROM selected
+        UNION ALL
+        {only}
+    )"""
+        ctes += f"""
+fetched AS (
+    {only}
+),"""
+    return _assemble(ctes, metrics, level, need_items, trend)
 
 
 def _run_list(count: int) -> str:

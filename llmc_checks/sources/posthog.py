@@ -5,9 +5,11 @@
 
 A gate costs at most two HogQL queries whatever the run size (texts in
 `_hogql`): one selects the latest run and computes its per-cluster numbers in
-ClickHouse, one loads every requested baseline run the same way. The answers
-hold one row per cluster; item ids cross the network only when cross-run
-matching needs them. The numbers are the snapshot source's, to the last bit
+ClickHouse, one loads every requested baseline run the same way, and with them
+the recent runs trend lines draw (`Loaded.history`: cluster headers and baked
+metrics only; with trends but no baselines, the second query loads just those).
+The answers hold one row per cluster; item ids cross the network only when
+cross-run matching needs them. The numbers are the snapshot source's, to the last bit
 where ClickHouse and Python add in the same order (see tests/test_parity.py):
 Python rebuilds each run from the answer with the very functions that parse a
 snapshot (`runs.read_run_event`, `runs.build_run`).
@@ -361,6 +363,8 @@ class _Fetched:
     window_end_raw: str
     baked_complete: bool
     event_stats: tuple[ClusterStats, ...] | None
+    # False: a trend-only run (query 2), fetched without item ids or stats.
+    full: bool = True
 
 
 class PostHogSource:
@@ -425,9 +429,12 @@ class PostHogSource:
         use_events = mode != "none" and (_force_events(request) or not first.baked_complete)
         latest = _finish([first], mode, use_events)[0]
         baselines: dict[BaselineRequest, tuple[Run, ...]] = {}
-        if request.baselines:
-            latest, baselines = self._load_baselines(request, first, latest, mode, use_events)
-        return Loaded(now=now, latest=latest, baselines=baselines)
+        history: tuple[Run, ...] = ()
+        if request.baselines or request.history > 0:
+            latest, baselines, history = self._load_baselines(
+                request, first, latest, mode, use_events
+            )
+        return Loaded(now=now, latest=latest, baselines=baselines, history=history)
 
     # -- query 1: the latest run -----------------------------------------------------------
 
@@ -526,7 +533,7 @@ class PostHogSource:
         self._jobs = jobs
         return jobs
 
-    # -- query 2: the baselines ------------------------------------------------------------
+    # -- query 2: the baselines and the trend runs -----------------------------------------
 
     def _load_baselines(
         self,
@@ -535,7 +542,8 @@ class PostHogSource:
         latest: Run,
         mode: _hogql.Metrics,
         latest_used_events: bool,
-    ) -> tuple[Run, dict[BaselineRequest, tuple[Run, ...]]]:
+    ) -> tuple[Run, dict[BaselineRequest, tuple[Run, ...]], tuple[Run, ...]]:
+        """Query 2: (latest, baselines, history); only the trend runs without baselines."""
         # previous = the last earlier run, median_of N = the last N: fetch the most asked.
         earlier = max(
             (
@@ -546,6 +554,11 @@ class PostHogSource:
             default=0,
         )
         ids = list(dict.fromkeys(s.run_id for s in request.baselines if s.run_id is not None))
+        trend = request.history > 0
+        if not request.baselines:
+            # Trend runs only: headers and baked metrics, nothing computed from events.
+            mode, latest_used_events = "none", False
+        need_items = request.need_items and bool(request.baselines)
         # When the latest run used baked metrics, it rides along: if any baseline
         # lacks them, every run (the latest too) must use events, as in a snapshot.
         include_latest = mode != "none" and not latest_used_events
@@ -557,18 +570,24 @@ class PostHogSource:
         }
         if earlier:
             values["earlier"] = earlier
+        if trend:
+            values["history"] = request.history
         values.update({f"baseline_{i}": run_id for i, run_id in enumerate(ids)})
-        values.update(_metric_values(request, force=latest_used_events))
+        if mode != "none":
+            values.update(_metric_values(request, force=latest_used_events))
         text = _hogql.baselines_query(
             latest.level,
             earlier=earlier > 0,
             run_ids=len(ids),
             include_latest=include_latest,
             metrics=mode,
-            need_items=request.need_items,
+            need_items=need_items,
+            trend=trend,
         )
         rows = self._api.query("baselines", text, values, _hogql.CLUSTER_ROWS_LIMIT)
-        fetched = self._rebuild(rows, mode, request.need_items)
+        answered = self._rebuild(rows, mode, need_items)
+        fetched = [f for f in answered if f.full]
+        trend_only = [f.run for f in answered if not f.full]
         complete = all(f.baked_complete for f in fetched)
         use_events = mode != "none" and (latest_used_events or not complete)
         by_id = {r.run_id: r for r in _finish(fetched, mode, use_events)}
@@ -579,7 +598,10 @@ class PostHogSource:
                 f"{self._where}: run {latest.run_id} vanished between two queries; try again"
             )
         latest = by_id[latest.run_id]
-        return latest, {spec: _pick(spec, latest, by_id) for spec in request.baselines}
+        baselines = {spec: _pick(spec, latest, by_id) for spec in request.baselines}
+        fetched_runs = {**{r.run_id: r for r in trend_only}, **by_id}
+        history = _history(request.history, latest, list(fetched_runs.values()))
+        return latest, baselines, history
 
     # -- answers → runs --------------------------------------------------------------------
 
@@ -624,9 +646,10 @@ class PostHogSource:
             "properties": props,
         }
         run = build_run(read_run_event(row, where), where)
-        stats = tuple(_event_stats(r) for r in rows) if mode == "events" else None
+        full = bool(head.get("full", 1))
+        stats = tuple(_event_stats(r) for r in rows) if mode == "events" and full else None
         complete = mode != "none" and bool(head.get("baked_complete"))
-        return _Fetched(run, str(head["window_end_raw"]), complete, stats)
+        return _Fetched(run, str(head["window_end_raw"]), complete, stats, full)
 
     def _cluster(self, row: Row, need_items: bool) -> Row | None:
         if row["cluster_type"] != "Object":
@@ -654,14 +677,18 @@ class PostHogSource:
     def export_rows(self, loaded: Loaded) -> Iterator[Row]:
         """The event rows behind `loaded`, for a snapshot: paginated extra queries.
 
-        Every emission of the selected runs, then (below evaluation level) the AI
-        events of their items inside their windows with only the properties the
-        metrics read. Keyset pagination on the uuid: HogQL refuses OFFSET.
+        Every emission of the selected runs and of the trend runs (`loaded.history`),
+        then (below evaluation level) the AI events of the selected runs' items inside
+        their windows with only the properties the metrics read; trend runs need no
+        AI events (their lines use baked stats). Keyset pagination on the uuid: HogQL
+        refuses OFFSET.
         """
         runs = _selected_runs(loaded)
         ids = {f"run_{i}": r.run_id for i, r in enumerate(runs)}
-        text = _hogql.export_clusters_query(len(ids))
-        for row in self._pages("export-runs", text, ids, _hogql.EXPORT_CLUSTER_PAGE):
+        every = list(dict.fromkeys([*ids.values(), *(r.run_id for r in loaded.history)]))
+        run_ids = {f"run_{i}": run_id for i, run_id in enumerate(every)}
+        text = _hogql.export_clusters_query(len(run_ids))
+        for row in self._pages("export-runs", text, run_ids, _hogql.EXPORT_CLUSTER_PAGE):
             properties = row["properties"]
             yield {
                 "uuid": row["event_uuid"],
@@ -777,6 +804,28 @@ def _pick(spec: BaselineRequest, latest: Run, by_id: Mapping[str, Run]) -> tuple
     )
     count = 1 if spec.kind == "previous" else spec.count
     return tuple(earlier[-count:])
+
+
+def _history(count: int, latest: Run, runs: Sequence[Run]) -> tuple[Run, ...]:
+    """runs._history over the fetched runs (each once, the latest among them), as
+    trend lines see them (metrics.trend_run).
+
+    Query 2 brought every run of the last `count` (or query 1, the latest); any other
+    fetched run of the same level and job is older, so the last `count` are the same.
+    """
+    if count <= 0:
+        return ()
+    same = sorted(
+        (
+            r
+            for r in runs
+            if r.level == latest.level
+            and r.job_id == latest.job_id
+            and r.window_end <= latest.window_end
+        ),
+        key=lambda r: (r.window_end, r.emitted_at or r.window_end, r.run_id),
+    )
+    return tuple(metrics.trend_run(r) for r in same[-count:])
 
 
 def _selected_runs(loaded: Loaded) -> list[Run]:
