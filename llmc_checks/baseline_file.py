@@ -23,15 +23,7 @@ _STAT_NAMES = tuple(f.name for f in fields(ClusterStats))
 def dumps(run: Run) -> str:
     doc = {
         "format": FORMAT,
-        "run": {
-            "run_id": run.run_id,
-            "level": run.level,
-            "job_id": run.job_id,
-            "job_name": run.job_name,
-            "window_start": run.window_start.isoformat(),
-            "window_end": run.window_end.isoformat(),
-            "items_analyzed": run.items_analyzed,
-        },
+        "run": run.header(),
         "clusters": [
             {
                 "cluster_id": c.cluster_id,

@@ -350,12 +350,13 @@ def _check_host(raw: str) -> str:
         raise _fail("must not contain credentials; put the API key in api_key")
     if url.query or url.fragment:
         raise _fail("must be a base URL without ?query or #fragment")
-    if url.scheme == "http" and not _is_loopback(url.hostname):
+    if url.scheme == "http" and not is_loopback(url.hostname):
         raise _fail(f"https is required for {url.hostname} (http is allowed only on loopback)")
     return text
 
 
-def _is_loopback(hostname: str) -> bool:
+def is_loopback(hostname: str) -> bool:
+    """Plain HTTP is allowed only to these hosts (a local PostHog or a test stand-in)."""
     if hostname == "localhost":
         return True
     try:

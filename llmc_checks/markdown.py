@@ -57,11 +57,8 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
     ]
     run = outcome.latest
     if run is not None:
-        lines.append(
-            f"Run `{run.run_id}` ({run.level}, window {run.window_start:%Y-%m-%d %H:%M} → "
-            f"{run.window_end:%Y-%m-%d %H:%M} UTC, {run.items_analyzed:,} items) "
-            f"from {cell(outcome.source)}."
-        )
+        summary = formatting.run_summary(run)
+        lines.append(f"Run `{run.run_id}` ({summary}) from {cell(outcome.source)}.")
     if outcome.baseline is not None and outcome.baseline.runs:
         ids = ", ".join(f"`{r.run_id}`" for r in outcome.baseline.runs)
         lines.append(f"Baseline ({outcome.baseline.label}): {ids}.")

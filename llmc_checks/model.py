@@ -117,6 +117,18 @@ class Run:
     emitted_at: datetime | None = None
     params: Mapping[str, object] = field(default_factory=dict)
 
+    def header(self) -> dict[str, str | int]:
+        """The run's identity as reports and baseline files write it (JSON-ready)."""
+        return {
+            "run_id": self.run_id,
+            "level": self.level,
+            "job_id": self.job_id,
+            "job_name": self.job_name,
+            "window_start": self.window_start.isoformat(),
+            "window_end": self.window_end.isoformat(),
+            "items_analyzed": self.items_analyzed,
+        }
+
     @property
     def noise(self) -> Cluster | None:
         return next((c for c in self.clusters if c.is_noise), None)

@@ -81,11 +81,7 @@ def terminal(
     lines = []
     run = outcome.latest
     if run is not None:
-        lines.append(
-            f"run {run.run_id} ({run.level}, window {run.window_start:%Y-%m-%d %H:%M} → "
-            f"{run.window_end:%Y-%m-%d %H:%M} UTC, {run.items_analyzed:,} items, "
-            f"{sum(1 for c in run.clusters if not c.is_noise)} clusters) from {outcome.source}"
-        )
+        lines.append(f"run {run.run_id} ({formatting.run_summary(run)}) from {outcome.source}")
     if outcome.baseline is not None and outcome.baseline.runs:
         ids = ", ".join(r.run_id for r in outcome.baseline.runs)
         lines.append(f"baseline {outcome.baseline.label}: {ids}")
@@ -195,13 +191,7 @@ def gate_json(outcome: Outcome, indexes: Sequence[int]) -> dict[str, Any]:
     if run is not None:
         url = outcome.link(run, 0)
         run_obj = {
-            "run_id": run.run_id,
-            "level": run.level,
-            "job_id": run.job_id,
-            "job_name": run.job_name,
-            "window_start": run.window_start.isoformat(),
-            "window_end": run.window_end.isoformat(),
-            "items_analyzed": run.items_analyzed,
+            **run.header(),
             "url": url.rsplit("/", 1)[0] if url else None,
         }
     baseline = outcome.baseline

@@ -7,10 +7,10 @@ source only ever fetches those.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -138,19 +138,36 @@ def select_runs(events: list[RunEvent], request: RunRequest, now: datetime) -> S
         if not candidates:
             raise NoRunFound(_nothing_found(events, request, since))
         latest = candidates[-1]
-    baselines = {spec: _baselines(events, latest, spec) for spec in request.baselines}
-    return Selection(latest, baselines, _history(events, latest, request.history))
+    baselines = {spec: pick_baselines(events, latest, spec) for spec in request.baselines}
+    return Selection(latest, baselines, pick_history(events, latest, request.history))
 
 
-def _history(events: list[RunEvent], latest: RunEvent, count: int) -> tuple[RunEvent, ...]:
+class RunLike(Protocol):
+    """What selection reads of a run: both a raw RunEvent and a parsed Run qualify."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def level(self) -> Level: ...
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def window_end(self) -> datetime: ...
+
+
+R = TypeVar("R", bound=RunLike)
+
+
+def pick_history(runs: Sequence[R], latest: R, count: int) -> tuple[R, ...]:
+    """The last `count` runs of the latest's level and job, up to it; `runs` oldest first."""
     if count <= 0:
         return ()
     same = [
-        e
-        for e in events
-        if e.level == latest.level
-        and e.job_id == latest.job_id
-        and e.window_end <= latest.window_end
+        r
+        for r in runs
+        if r.level == latest.level
+        and r.job_id == latest.job_id
+        and r.window_end <= latest.window_end
     ]
     return tuple(same[-count:])
 
@@ -167,11 +184,10 @@ def _pinned(events: list[RunEvent], request: RunRequest) -> RunEvent:
     return found
 
 
-def _baselines(
-    events: list[RunEvent], latest: RunEvent, spec: BaselineRequest
-) -> tuple[RunEvent, ...]:
+def pick_baselines(runs: Sequence[R], latest: R, spec: BaselineRequest) -> tuple[R, ...]:
+    """The runs a baseline spec names, oldest first; `runs` sorted oldest first."""
     if spec.kind == "run_id":
-        found = next((e for e in events if e.run_id == spec.run_id), None)
+        found = next((r for r in runs if r.run_id == spec.run_id), None)
         if found is None:
             return ()
         if found.level != latest.level:
@@ -181,11 +197,11 @@ def _baselines(
             )
         return (found,)
     earlier = [
-        e
-        for e in events
-        if e.level == latest.level
-        and e.job_id == latest.job_id
-        and e.window_end < latest.window_end
+        r
+        for r in runs
+        if r.level == latest.level
+        and r.job_id == latest.job_id
+        and r.window_end < latest.window_end
     ]
     count = 1 if spec.kind == "previous" else spec.count
     return tuple(earlier[-count:])

@@ -24,10 +24,9 @@ message, repr or log.
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -37,6 +36,7 @@ import httpx
 import orjson
 
 from llmc_checks import metrics
+from llmc_checks.config import is_loopback
 from llmc_checks.model import (
     BAKED_KEYS,
     ClusterStats,
@@ -45,7 +45,7 @@ from llmc_checks.model import (
     Run,
     SourceError,
 )
-from llmc_checks.runs import build_run, read_run_event
+from llmc_checks.runs import build_run, pick_baselines, pick_history, read_run_event
 from llmc_checks.sources import _hogql
 from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest
 
@@ -78,15 +78,6 @@ def _utc_now() -> datetime:
 def _ch_time(dt: datetime) -> str:
     """A UTC instant as ClickHouse reads it in toDateTime64(..., 6, 'UTC')."""
     return dt.astimezone(_UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _is_loopback(hostname: str) -> bool:
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
 
 
 class _Retry(Exception):
@@ -389,7 +380,7 @@ class PostHogSource:
         hostname = url.hostname or ""
         # The config validates this too; a source built by hand must not send
         # the key in clear text either.
-        if url.scheme != "https" and not (url.scheme == "http" and _is_loopback(hostname)):
+        if url.scheme != "https" and not (url.scheme == "http" and is_loopback(hostname)):
             raise SourceError(
                 f"PostHog host {hostname or config.host!r}: https is required "
                 "(http only on loopback)"
@@ -598,9 +589,12 @@ class PostHogSource:
                 f"{self._where}: run {latest.run_id} vanished between two queries; try again"
             )
         latest = by_id[latest.run_id]
-        baselines = {spec: _pick(spec, latest, by_id) for spec in request.baselines}
-        fetched_runs = {**{r.run_id: r for r in trend_only}, **by_id}
-        history = _history(request.history, latest, list(fetched_runs.values()))
+        ordered = _oldest_first(by_id.values())
+        baselines = {spec: pick_baselines(ordered, latest, spec) for spec in request.baselines}
+        # Query 2 brought every run of the last `history` (query 1, the latest); any other
+        # fetched run of the same level and job is older, so the last ones are the same.
+        every = _oldest_first({**{r.run_id: r for r in trend_only}, **by_id}.values())
+        history = tuple(metrics.trend_run(r) for r in pick_history(every, latest, request.history))
         return latest, baselines, history
 
     # -- answers → runs --------------------------------------------------------------------
@@ -780,52 +774,9 @@ def _finish(fetched: list[_Fetched], mode: _hogql.Metrics, use_events: bool) -> 
     return out
 
 
-def _pick(spec: BaselineRequest, latest: Run, by_id: Mapping[str, Run]) -> tuple[Run, ...]:
-    """runs._baselines over the fetched runs: same rules, same order (oldest first)."""
-    if spec.kind == "run_id":
-        found = by_id.get(spec.run_id or "")
-        if found is None:
-            return ()
-        if found.level != latest.level:
-            raise DataError(
-                f"baseline run {found.run_id} is {found.level}-level; the latest run is "
-                f"{latest.level}-level"
-            )
-        return (found,)
-    earlier = sorted(
-        (
-            r
-            for r in by_id.values()
-            if r.level == latest.level
-            and r.job_id == latest.job_id
-            and r.window_end < latest.window_end
-        ),
-        key=lambda r: (r.window_end, r.emitted_at or r.window_end, r.run_id),
-    )
-    count = 1 if spec.kind == "previous" else spec.count
-    return tuple(earlier[-count:])
-
-
-def _history(count: int, latest: Run, runs: Sequence[Run]) -> tuple[Run, ...]:
-    """runs._history over the fetched runs (each once, the latest among them), as
-    trend lines see them (metrics.trend_run).
-
-    Query 2 brought every run of the last `count` (or query 1, the latest); any other
-    fetched run of the same level and job is older, so the last `count` are the same.
-    """
-    if count <= 0:
-        return ()
-    same = sorted(
-        (
-            r
-            for r in runs
-            if r.level == latest.level
-            and r.job_id == latest.job_id
-            and r.window_end <= latest.window_end
-        ),
-        key=lambda r: (r.window_end, r.emitted_at or r.window_end, r.run_id),
-    )
-    return tuple(metrics.trend_run(r) for r in same[-count:])
+def _oldest_first(runs: Iterable[Run]) -> list[Run]:
+    # The snapshot source's order (runs.deduplicate), so both pick the same runs.
+    return sorted(runs, key=lambda r: (r.window_end, r.emitted_at or r.window_end, r.run_id))
 
 
 def _selected_runs(loaded: Loaded) -> list[Run]:
