@@ -140,7 +140,8 @@ def test_terminal_has_the_header_the_run_and_a_row_per_check() -> None:
     assert re.search(header, text, re.M)
     for r in results():
         assert r.name in text
-    assert re.search(r"\s+cluster\s+\$0\.08\s+≤ \$0\.05\s+.*FAIL\s", row_of(text, "Costly clusters"))
+    costly = row_of(text, "Costly clusters")
+    assert re.search(r"\s+cluster\s+\$0\.08\s+≤ \$0\.05\s+.*FAIL\s", costly)
     assert re.search(r"\sWARN\s*$", row_of(text, "noise_share max 10%"))
     assert re.search(r"\s-\s.*SKIP", row_of(text, "title_stability min 80%"))
     assert re.search(r"\sERROR\s*$", row_of(text, "error_rate max 5%"))
