@@ -16,11 +16,17 @@ def number(value: object) -> float | None:
 
     Mirrors ClickHouse's toFloat64OrNull: unparseable text counts as missing.
     """
+    if value.__class__ is float:  # the common case, first: finite unless inf or nan
+        return value if value - value == 0.0 else None
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         f = float(value)
     elif isinstance(value, str):
+        # Python's float() also takes "1_000" and surrounding spaces; ClickHouse doesn't,
+        # and the live source must read the same numbers as this one.
+        if "_" in value or value != value.strip():
+            return None
         try:
             f = float(value)
         except ValueError:

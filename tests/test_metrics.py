@@ -401,12 +401,6 @@ def test_number_parses_what_clickhouse_parses(text: str, value: float | None) ->
     assert number(text) == value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): _values.number uses Python float(), which accepts '1_000' and "
-    "surrounding whitespace; ClickHouse's toFloat64OrNull / accurateCastOrNull (which the "
-    "docstring says it mirrors) give NULL for both, so the two sources would disagree",
-)
 @pytest.mark.parametrize("text", ["1_000", " 0.5", "0.5 "])
 def test_number_rejects_what_clickhouse_rejects(text: str) -> None:
     assert number(text) is None

@@ -123,12 +123,6 @@ def test_truncated_ai_line_ending_in_a_brace_is_caught_when_read(tmp_path: Path)
     assert error_of(path) == f"{path}:4: not valid JSON (truncated or corrupted line)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: snapshot.py _checked_lines only checks that a line starts with '{' and ends "
-    "with '}'; a line truncated right after a nested object's '}' passes, and is never "
-    "parsed unless a pass needs it, so the truncated file is accepted silently",
-)
 @pytest.mark.parametrize("needs_events", [False, True])
 def test_truncated_line_ending_in_a_brace_always_fails(tmp_path: Path, needs_events: bool) -> None:
     rows = good_rows()
@@ -306,9 +300,11 @@ def test_json_array_file_reads_like_jsonl(tmp_path: Path) -> None:
     array.write_bytes(orjson.dumps(rows, option=orjson.OPT_INDENT_2))
     gz = tmp_path / "events.jsonl.gz"
     gz.write_bytes(gzip.compress(jsonl.read_bytes()))
-    a, b, c = load(jsonl), load(array), load(gz)
-    assert summary(a) == summary(b) == summary(c)
-    assert a.now == b.now == c.now
+    array_gz = tmp_path / "events.json.gz"
+    array_gz.write_bytes(gzip.compress(array.read_bytes()))
+    a, b, c, d = load(jsonl), load(array), load(gz), load(array_gz)
+    assert summary(a) == summary(b) == summary(c) == summary(d)
+    assert a.now == b.now == c.now == d.now
     assert a.latest.cluster(0).stats is not None
     # cluster 0: t1 (0.01) and t2 (0.03) → avg 0.02; errors: t2 → 1 of 2
     assert a.latest.cluster(0).stats.avg_cost_usd == pytest.approx(0.02, rel=1e-12)
@@ -324,12 +320,6 @@ def test_json_file_errors(tmp_path: Path) -> None:
     assert error_of(cut).startswith(f"{cut}: not valid JSON (")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: snapshot.py _array_rows yields every element of a .json array without the "
-    "shape check _checked_lines applies to .jsonl; a non-object element without an event "
-    "hint is skipped silently instead of failing like a non-object .jsonl line",
-)
 def test_json_array_with_a_non_object_row_fails_like_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "events.json"
     path.write_bytes(orjson.dumps([*good_rows(), 5]))
@@ -391,13 +381,6 @@ def test_marker_before_a_run_hides_it(tmp_path: Path) -> None:
     assert loaded.latest.run_id == "1_trace_20261114_001503"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: snapshot.py _scan_runs tests the marker hint in an `elif` after the "
-    "clusters hint, so a $llmc_snapshot row whose text contains '_clusters\"' (e.g. a "
-    "property named selected_clusters) is parsed as a non-cluster row and never read as "
-    "the marker: `now` silently falls back to the newest clustering event",
-)
 def test_marker_is_found_whatever_its_properties(tmp_path: Path) -> None:
     marker = llmc_event(
         "$llmc_snapshot", "2026-11-16T09:30:00.000000+00:00", {"selected_clusters": 2}
