@@ -1,0 +1,97 @@
+"""The gate's own loop: --llmc-after / --llmc-wait polling, with a fake clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from llmc_checks import session
+from llmc_checks.config import parse_config
+from llmc_checks.model import Cluster, NoRunFound, Run
+from llmc_checks.session import Gate, Options
+from llmc_checks.sources.base import Loaded, RunRequest
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+DEPLOY = NOW - timedelta(hours=1)
+CONFIG = (
+    "version: 1\nsource: {snapshot: unused.jsonl}\nchecks:\n  - metric: noise_share\n    max: 50%\n"
+)
+
+
+def _run() -> Run:
+    clusters = (Cluster(0, "Topic", "", 90), Cluster(-1, "Outliers", "", 10))
+    return Run("r1", "trace", "job", "Job", NOW - timedelta(days=7), NOW, 100, clusters)
+
+
+@dataclass
+class FakeSource:
+    """Answers NoRunFound `misses` times, then the run; records each request."""
+
+    misses: int
+    requests: list[RunRequest] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return "fake"
+
+    def load(self, request: RunRequest) -> Loaded:
+        self.requests.append(request)
+        if len(self.requests) <= self.misses:
+            raise NoRunFound("no trace-level run after the deploy")
+        return Loaded(now=NOW, latest=_run())
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+def _gate(
+    monkeypatch: pytest.MonkeyPatch, source: FakeSource, clock: FakeClock, wait: timedelta | None
+) -> Gate:
+    monkeypatch.setattr(session, "make_source", lambda config, options: source)
+    config = parse_config(CONFIG, filename="checks.yaml", base_dir=Path("."))
+    options = Options(after=DEPLOY, wait=wait)
+    return Gate(config, Path("checks.yaml"), options, sleep=clock.sleep, clock=clock)
+
+
+def test_waits_politely_until_a_run_after_the_deploy_appears(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source, clock = FakeSource(misses=3), FakeClock()
+    outcome = _gate(monkeypatch, source, clock, timedelta(minutes=45)).outcome()
+    assert [r.status for r in outcome.results] == ["pass"]
+    assert len(source.requests) == 4  # three misses, then the run
+    assert all(r.after == DEPLOY for r in source.requests)
+    assert clock.sleeps == [60.0, 60.0, 60.0]  # one poll a minute
+
+
+def test_gives_up_when_the_wait_is_over_and_says_how_long_it_waited(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source, clock = FakeSource(misses=1000), FakeClock()
+    outcome = _gate(monkeypatch, source, clock, timedelta(minutes=2, seconds=30)).outcome()
+    assert [r.status for r in outcome.results] == ["error"]
+    assert outcome.error is not None
+    assert outcome.error.startswith("no trace-level run after the deploy (waited 2m30s, ")
+    # Polls at 0, 60, 120 and 150 s: the last sleep is cut to the time left.
+    assert clock.sleeps == [60.0, 60.0, 30.0]
+    assert len(source.requests) == 4
+    assert "4 polls" in outcome.error
+
+
+def test_without_wait_a_missing_run_is_an_error_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    source, clock = FakeSource(misses=1), FakeClock()
+    outcome = _gate(monkeypatch, source, clock, None).outcome()
+    assert [r.status for r in outcome.results] == ["error"]
+    assert clock.sleeps == [] and len(source.requests) == 1
