@@ -35,16 +35,8 @@ from _common import ROOT, print_machine
 
 sys.path.insert(0, str(ROOT / "tests"))  # the stand-in lives with the tests
 
-STAT_FIELDS = (
-    "item_count",
-    "avg_cost_usd",
-    "total_cost_usd",
-    "avg_latency_s",
-    "p95_latency_s",
-    "avg_tokens",
-    "error_count",
-    "error_rate",
-)
+from llmc_checks.model import STAT_FIELDS
+
 KEY = "phx_bench_key"
 PROJECT = 1
 BATCH = 500

@@ -35,16 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import DATA, ROOT, peak_rss_mb, print_machine, run_worker, summary
 
-STAT_FIELDS = (
-    "item_count",
-    "avg_cost_usd",
-    "total_cost_usd",
-    "avg_latency_s",
-    "p95_latency_s",
-    "avg_tokens",
-    "error_count",
-    "error_rate",
-)
+from llmc_checks.model import STAT_FIELDS
 
 # The per-cluster numbers of the latest trace-level run and the one before it, with
 # PostHog's semantics (DESIGN §1), from the events of a JSONEachRow file.
