@@ -331,10 +331,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from llmc_checks import report
 
     writer = config.get_terminal_writer()
+    # TerminalWriter colours only on a TTY (or when forced); NO_COLOR wins even over a
+    # forced --color=yes, as https://no-color.org asks.
+    colour = writer.hasmarkup and not os.environ.get("NO_COLOR")
 
     def paint(word: str, status: str) -> str:
-        # TerminalWriter colours only on a TTY and honours NO_COLOR / PY_COLORS / --color.
-        return writer.markup(word, **_STATUS_COLOUR.get(status, {}))
+        return writer.markup(word, **_STATUS_COLOUR.get(status, {})) if colour else word
 
     for path, gate in state.gates.items():
         ran = state.ran[path]

@@ -1005,3 +1005,31 @@ def test_record_then_replay_gives_the_same_report(
     for doc in (one, two):
         doc.pop("source"), doc.pop("notes")
     assert one == two
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "coloured"),
+    [
+        ({}, (), False),  # not a terminal: plain
+        ({"PY_COLORS": "1"}, (), True),
+        ({}, ("--color=yes",), True),
+        ({"NO_COLOR": "1"}, ("--color=yes",), False),  # NO_COLOR wins
+    ],
+)
+def test_statuses_are_coloured_only_when_the_terminal_wants_it(
+    pytester: pytest.Pytester,
+    snaps: Snapshots,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    args: tuple[str, ...],
+    coloured: bool,
+) -> None:
+    for name in ("PY_COLORS", "NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    write_config(pytester, PASSING, snapshot=snaps.events)
+    result = pytester.runpytest_subprocess(*QUIET, "--llmc-config", "checks.yaml", *args)
+    table = [line for line in result.outlines if PASSING_NAMES[0] in line and " run " in line]
+    assert len(table) == 1, output(result)
+    assert ("\x1b[" in table[0]) is coloured
