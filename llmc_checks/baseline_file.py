@@ -13,7 +13,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from llmc_checks._values import parse_timestamp
+from llmc_checks._values import number, parse_timestamp
 from llmc_checks.model import LEVELS, Cluster, ClusterStats, DataError, Run
 
 FORMAT = "llmc-baseline/1"
@@ -56,7 +56,7 @@ def read(path: Path) -> tuple[Run, ...]:
     try:
         doc = json.loads(text)
         return (_run(doc),)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DataError(
             f"{path}: not a baseline written by --llmc-update-baseline ({_why(exc)})"
         ) from None
@@ -66,10 +66,17 @@ def _why(exc: Exception) -> str:
     return f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
 
 
-def _run(doc: dict[str, Any]) -> Run:
+def _object(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is not an object")
+    return value
+
+
+def _run(raw: object) -> Run:
+    doc = _object(raw, "the document")
     if doc.get("format") != FORMAT:
         raise ValueError(f"format is {doc.get('format')!r}, expected {FORMAT!r}")
-    head = doc["run"]
+    head = _object(doc["run"], "run")
     level = head["level"]
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}")
@@ -85,14 +92,34 @@ def _run(doc: dict[str, Any]) -> Run:
     )
 
 
-def _cluster(raw: dict[str, Any]) -> Cluster:
+def _cluster(value: object) -> Cluster:
+    raw = _object(value, "a cluster")
     stats = raw.get("stats")
     return Cluster(
         cluster_id=int(raw["cluster_id"]),
         title=str(raw["title"]),
         description=str(raw.get("description", "")),
         size=int(raw["size"]),
-        stats=ClusterStats(**{k: stats[k] for k in _STAT_NAMES if k in stats})
-        if isinstance(stats, dict)
-        else None,
+        stats=_stats(_object(stats, "stats")) if stats is not None else None,
+    )
+
+
+def _stats(raw: dict[str, Any]) -> ClusterStats:
+    """Stats as written; a hand-edited value must still be a number (or null)."""
+    values: dict[str, float | None] = {}
+    for name in _STAT_NAMES:
+        value = raw.get(name)
+        parsed = number(value)
+        if value is not None and parsed is None:
+            raise ValueError(f"stats.{name} is {value!r}, not a number")
+        values[name] = parsed
+    return ClusterStats(
+        item_count=int(values["item_count"] or 0),
+        avg_cost_usd=values["avg_cost_usd"],
+        total_cost_usd=values["total_cost_usd"],
+        avg_latency_s=values["avg_latency_s"],
+        p95_latency_s=values["p95_latency_s"],
+        avg_tokens=values["avg_tokens"],
+        error_count=int(values["error_count"] or 0),
+        error_rate=values["error_rate"],
     )

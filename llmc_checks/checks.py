@@ -123,7 +123,14 @@ def cluster_value(metric: str, cluster: Cluster, run: Run) -> float | None:
 
 def cluster_counts(metric: str, cluster: Cluster, run: Run) -> tuple[int, int] | None:
     if metric == "error_rate" and cluster.stats is not None:
-        return cluster.stats.error_count, cluster.stats.item_count
+        stats = cluster.stats
+        # Baked metrics may lack a count: counts that don't give back the rate say
+        # nothing, and a confidence bound built on them would be vacuous.
+        if stats.item_count <= 0 or stats.error_rate is None:
+            return None
+        if abs(stats.error_count / stats.item_count - stats.error_rate) > 1e-9:
+            return None
+        return stats.error_count, stats.item_count
     if metric == "size_share":
         return cluster.size, run.items_analyzed
     return None
@@ -171,6 +178,11 @@ def judge_bounds(
     confidence: float | None,
 ) -> _Verdict:
     """min/max; with `confidence`, a proportion fails only when its score bound is out."""
+    if lo is None and hi is None:
+        return _Verdict(True)
+    if confidence is not None and counts is None:
+        failed = (hi is not None and value > hi) or (lo is not None and value < lo)
+        return _Verdict(not failed, "counts unknown: judged on the raw value")
     if confidence is not None and counts is not None:
         low_b, high_b = wilson_bounds(counts[0], counts[1], confidence)
         pct = f"{confidence:.0%}"
@@ -216,7 +228,11 @@ def judge_change(
 
 
 def headroom(
-    check: Check, value: float, counts: tuple[int, int] | None, base: float | None
+    check: Check,
+    value: float,
+    counts: tuple[int, int] | None,
+    base: float | None,
+    base_counts: tuple[int, int] | None = None,
 ) -> float | None:
     """Distance to the nearest limit as a share of that limit: 0.25 = a quarter of the
     limit left, negative = past it. With `confidence`, measured on the score bound the
@@ -230,10 +246,17 @@ def headroom(
     if check.min is not None:
         rooms.append(_share(high_b - check.min, check.min))
     if base is not None:
+        bounds = None
+        if check.confidence is not None and counts is not None and base_counts is not None:
+            bounds = difference_bounds(*counts, *base_counts, check.confidence)
         for limit, direction in ((check.max_increase, 1), (check.max_decrease, -1)):
             if limit is not None:
                 allowed = limit.value * abs(base) if limit.relative else limit.value
-                rooms.append(_share(allowed - (value - base) * direction, allowed))
+                change = (value - base) * direction
+                if bounds is not None:
+                    # The least extreme plausible change, as judge_change uses it.
+                    change = bounds[0] if direction == 1 else -bounds[1]
+                rooms.append(_share(allowed - change, allowed))
     return min(rooms) if rooms else None
 
 
@@ -310,6 +333,7 @@ def _run_check(
     fmt = formatting.formatter(metric)
     verdicts = [judge_bounds(value, check.min, check.max, counts, check.confidence)]
     base_value: float | None = None
+    base_counts: tuple[int, int] | None = None
     if check.max_increase is not None or check.max_decrease is not None:
         base_values = [run_value(metric, b, ctx.now) for b in baselines]
         known = [v for v in base_values if v is not None]
@@ -326,7 +350,7 @@ def _run_check(
         shown = f"{fmt(value)} (baseline {fmt(base_value)}, {change})"
     else:
         shown = fmt(value)
-    room = headroom(check, value, counts, base_value)
+    room = headroom(check, value, counts, base_value, base_counts)
     if failed:
         msg = f"{metric} = {shown}, expected {formatting.expected(check)}"
         msg += f" ({notes})" if notes else ""
@@ -373,12 +397,12 @@ def _cluster_check(
         verdicts = [judge_bounds(value, check.min, check.max, counts, check.confidence)]
         base_value: float | None = None
         base_title: str | None = None
+        base_counts = None
         severity_key = _severity(check, value, None)
         if relative:
             matched = _baseline_values(metric, cluster, pairings, baselines)
-            if matched is None:
-                note = "new cluster: no baseline to compare"
-                rows.append(_row(cluster, url, value, "not_evaluated", note))
+            if isinstance(matched, str):
+                rows.append(_row(cluster, url, value, "not_evaluated", matched))
                 continue
             base_value, base_title, base_counts = matched
             pair = (counts, base_counts) if counts and base_counts else None
@@ -396,7 +420,7 @@ def _cluster_check(
                 if p
             )
         row = _row(cluster, url, value, "fail" if failed else "pass", note, base_value, base_title)
-        row = replace(row, margin=headroom(check, value, counts, base_value))
+        row = replace(row, margin=headroom(check, value, counts, base_value, base_counts))
         rows.append(row)
         scored.append((severity_key, row))
     if not scored:
@@ -408,7 +432,8 @@ def _cluster_check(
             f"no cluster could be evaluated: {'; '.join(sorted(reasons))}",
             clusters=tuple(rows),
         )
-    worst = max(scored, key=lambda s: s[0])[1]
+    # Failing clusters first: with several limits, the one breached is the one to show.
+    worst = max(scored, key=lambda s: (s[1].status == "fail", s[0]))[1]
     margins = [r.margin for _, r in scored if r.margin is not None]
     room = min(margins) if margins else None
     observed = (
@@ -497,24 +522,27 @@ def _severity(check: Check, value: float, base: float | None) -> float:
 
 def _baseline_values(
     metric: str, cluster: Cluster, pairings: Sequence[Pairing], baselines: Sequence[Run]
-) -> tuple[float, str, tuple[int, int] | None] | None:
-    """The paired baseline cluster's value (median over several baselines)."""
+) -> tuple[float, str, tuple[int, int] | None] | str:
+    """The paired baseline cluster's value (median over several baselines), or why
+    there is none."""
     values: list[float] = []
     counts: list[tuple[int, int] | None] = []
     title: str | None = None
+    paired_title: str | None = None
     for pairing, run in zip(pairings, baselines, strict=True):
-        partner = next(
-            (p.baseline for p in pairing.pairs if p.latest.cluster_id == cluster.cluster_id), None
-        )
-        if partner is None:
+        pair = pairing.for_latest(cluster.cluster_id)
+        if pair is None:
             continue
-        value = cluster_value(metric, partner, run)
+        paired_title = pair.baseline.title
+        value = cluster_value(metric, pair.baseline, run)
         if value is None:
             continue
         values.append(value)
-        counts.append(cluster_counts(metric, partner, run))
-        title = partner.title
+        counts.append(cluster_counts(metric, pair.baseline, run))
+        title = pair.baseline.title
     base = median(values)
     if base is None or title is None:
-        return None
+        if paired_title is None:
+            return "new cluster: no baseline to compare"
+        return f"its baseline cluster {paired_title!r} has no {metric} value"
     return base, title, _pooled(counts)

@@ -96,6 +96,10 @@ def _mean(values: list[float]) -> float | None:
 def baked_stats(baked: Mapping[str, float | None]) -> ClusterStats:
     count = baked.get("item_count")
     errors = baked.get("error_count")
+    rate = baked.get("error_rate")
+    if errors is None and rate is not None and count is not None:
+        # "any may be null": rebuild the count the rate was computed from.
+        errors = round(rate * count)
     return ClusterStats(
         item_count=int(count) if count is not None else 0,
         avg_cost_usd=baked.get("avg_cost_usd"),

@@ -18,7 +18,7 @@ from llmc_checks import checks as checks_mod
 from llmc_checks import trends as trends_mod
 from llmc_checks.config import FileBaseline, RunIdBaseline, format_duration
 from llmc_checks.metrics_catalog import metric as metric_info
-from llmc_checks.model import BAKED_KEYS, LlmcError, NoRunFound, Run
+from llmc_checks.model import BAKED_KEYS, STAT_FIELDS, LlmcError, NoRunFound, Run
 from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest, Source
 from llmc_checks.trends import HISTORY_RUNS
 
@@ -115,13 +115,19 @@ class Gate:
                 notes.append(f"recorded {rows} rows to {self.options.record}")
             return replace(outcome, notes=tuple(notes))
         except LlmcError as exc:
-            message = str(exc)
-            results = tuple(_error_result(check, message) for check in self.config.checks)
-            return Outcome(self.path, source.describe(), results, error=message, link=link)
+            return self._failed(source, link, str(exc))
+        except Exception as exc:  # a bug must be an error outcome, not a crash
+            return self._failed(source, link, f"internal error: {type(exc).__name__}: {exc}")
         finally:
             close = getattr(source, "close", None)
             if close is not None:
                 close()
+
+    def _failed(
+        self, source: Source, link: Callable[[Run, int], str | None], message: str
+    ) -> Outcome:
+        results = tuple(_error_result(check, message) for check in self.config.checks)
+        return Outcome(self.path, source.describe(), results, error=message, link=link)
 
     def _load(self, source: Source, request: RunRequest) -> Loaded:
         """Load; with --llmc-wait, poll until a run after --llmc-after appears or time is up."""
@@ -223,8 +229,9 @@ def build_request(config: Config, options: Options) -> RunRequest:
         metric_info(c.metric).scope == "run" and c.metric != "run_age_hours" for c in config.checks
     )
     if options.update_baseline:
-        # The written baseline should serve any later relative check, not just today's.
-        needed |= set(BAKED_KEYS.values())
+        # The written baseline should serve any later relative check, not just today's:
+        # every stat, p95 included (never baked), except where only baked ones exist.
+        needed |= set(BAKED_KEYS.values() if config.run.level == "evaluation" else STAT_FIELDS)
     return RunRequest(
         level=config.run.level,
         job=config.run.job,

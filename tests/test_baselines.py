@@ -200,3 +200,62 @@ def test_a_corrupt_baseline_file_is_an_error(tmp_path: Path) -> None:
     assert outcome.error is not None
     assert "not a baseline written by --llmc-update-baseline" in outcome.error
     assert [r.status for r in outcome.results] == ["error"]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[]", "the document is not an object"),
+        ('{"format": "llmc-baseline/1", "run": 7, "clusters": []}', "run is not an object"),
+    ],
+)
+def test_a_baseline_file_of_the_wrong_shape_is_an_error_not_a_crash(
+    tmp_path: Path, text: str, reason: str
+) -> None:
+    synth = generate(_scenario(seed=9, days=2))
+    (tmp_path / "baseline.json").write_text(text)
+    outcome = _gate(
+        tmp_path,
+        synth,
+        "  - metric: avg_cost_usd\n    max_increase: 50%\n",
+        "{file: baseline.json}",
+    )
+    assert outcome.error is not None and reason in outcome.error
+    assert [r.status for r in outcome.results] == ["error"]
+
+
+def test_a_hand_edited_stat_must_stay_a_number(tmp_path: Path) -> None:
+    synth = generate(_scenario(seed=9, days=1))
+    latest = _gate(tmp_path, synth, "  - metric: avg_cost_usd\n    max: 1\n").latest
+    assert latest is not None
+    doc = json.loads(baseline_file.dumps(latest))
+    doc["clusters"][0]["stats"]["avg_cost_usd"] = "n/a"
+    (tmp_path / "baseline.json").write_text(json.dumps(doc))
+    outcome = _gate(
+        tmp_path,
+        synth,
+        "  - metric: avg_cost_usd\n    max_increase: 50%\n",
+        "{file: baseline.json}",
+    )
+    assert outcome.error is not None
+    assert "stats.avg_cost_usd is 'n/a', not a number" in outcome.error
+
+
+def test_an_updated_baseline_serves_later_p95_checks(tmp_path: Path) -> None:
+    # The generator bakes metrics, which never include p95: the update must still write it.
+    synth = generate(_scenario(seed=10, days=2))
+    _gate(
+        tmp_path,
+        synth,
+        "  - metric: noise_share\n    max: 50%\n",
+        "{file: b.json}",
+        update_baseline=True,
+    )
+    doc = json.loads((tmp_path / "b.json").read_text())
+    p95 = {c["cluster_id"]: c["stats"]["p95_latency_s"] for c in doc["clusters"]}
+    truth = {c.cluster_id: c.metrics["p95_latency"] for c in synth.runs[-1].clusters}
+    assert p95 == pytest.approx(truth, rel=1e-9)
+    later = _gate(
+        tmp_path, synth, "  - metric: p95_latency_s\n    max_increase: 20%\n", "{file: b.json}"
+    )
+    assert [r.status for r in later.results] == ["pass"]

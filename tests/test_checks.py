@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -439,3 +440,83 @@ def test_relative_check_without_baseline_is_skipped_or_required() -> None:
 
 def test_context_title_threshold_defaults_to_the_tuned_value() -> None:
     assert Context(now=NOW, latest=COSTS).title_threshold == DEFAULT_TITLE_THRESHOLD
+
+
+# --- regressions from review ----------------------------------------------------------------
+
+
+def test_baked_metrics_with_a_null_error_count_still_fail_a_confident_ceiling() -> None:
+    from llmc_checks.metrics import baked_stats
+
+    # PostHog may leave any baked metric null: 50% of 200 items errored, count missing.
+    stats = baked_stats({"error_rate": 0.5, "error_count": None, "item_count": 200.0})
+    assert stats.error_count == 100  # rebuilt: round(0.5 × 200)
+    latest = run([Cluster(0, "Topic 0", "", 200, stats=stats)])
+    r = ev("- metric: error_rate\n  max: 5%\n  confidence: 0.95", latest)
+    assert r.status == "fail"
+    # With no item count either, there are no counts to bound: judged on the raw rate.
+    bare = baked_stats({"error_rate": 0.5, "error_count": None, "item_count": None})
+    latest = run([Cluster(0, "Topic 0", "", 200, stats=bare)])
+    r = ev("- metric: error_rate\n  max: 5%\n  confidence: 0.95", latest)
+    assert r.status == "fail"
+    assert r.clusters[0].note == "counts unknown: judged on the raw value"
+
+
+def test_with_two_limits_the_worst_cluster_is_the_failing_one() -> None:
+    # A breaks the ceiling with a small change; B passes both limits with the largest
+    # relative change. Ranked by change alone, B would be shown as the worst.
+    latest = run(
+        [
+            cl(0, 50, "Refund requests", item_count=50, avg_cost_usd=0.05),  # base 0.045: +11%
+            cl(1, 50, "SQL generation", item_count=50, avg_cost_usd=0.01),  # base 0.002: +400%
+        ]
+    )
+    base = run(
+        [
+            cl(5, 50, "Refund requests", item_count=50, avg_cost_usd=0.045),
+            cl(6, 50, "SQL generation", item_count=50, avg_cost_usd=0.002),
+        ],
+        run_id="r-base",
+    )
+    r = ev(
+        "- metric: avg_cost_usd\n  max: 0.04\n  max_increase: 500%",
+        latest,
+        baselines=(base,),
+        pairings=(pair_runs(latest, base),),
+    )
+    assert rows(r) == {0: ("fail", 0.05), 1: ("pass", 0.01)}
+    assert r.worst is not None and r.worst.cluster_id == 0
+
+
+def test_a_paired_baseline_cluster_without_a_value_is_named_not_called_new() -> None:
+    latest, baseline = relative_runs()
+    blank = tuple(
+        replace(c, stats=replace(c.stats, avg_cost_usd=None)) if c.stats is not None else c
+        for c in baseline.clusters
+    )
+    baseline = replace(baseline, clusters=blank)
+    pairing = pair_runs(latest, baseline)
+    r = ev(
+        "- metric: avg_cost_usd\n  max_increase: 50%",
+        latest,
+        baselines=(baseline,),
+        pairings=(pairing,),
+    )
+    notes = {c.cluster_id: c.note for c in r.clusters}
+    assert notes[10].startswith("its baseline cluster ") and "has no avg_cost_usd" in notes[10]
+    assert notes[13] == "new cluster: no baseline to compare"
+
+
+def test_a_passing_confident_relative_check_has_no_negative_margin() -> None:
+    # noise 10/100 → 14/100: +4 points against max_increase 0.02 (two points), but at 95%
+    # the difference interval reaches below +2 points, so the check passes.
+    latest = run([cl(0, 86, item_count=86), cl(-1, 14, item_count=14)])
+    base = run([cl(0, 90, item_count=90), cl(-1, 10, item_count=10)], run_id="r-base")
+    r = ev(
+        "- metric: noise_share\n  max: 50%\n  max_increase: 0.02\n  confidence: 0.95",
+        latest,
+        baselines=(base,),
+        pairings=(pair_runs(latest, base),),
+    )
+    assert r.status == "pass"
+    assert r.margin is not None and r.margin >= 0
