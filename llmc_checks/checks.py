@@ -14,7 +14,7 @@ from llmc_checks.model import Cluster, Run
 from llmc_checks.stats import difference_bounds, median, wilson_bounds
 
 if TYPE_CHECKING:
-    from llmc_checks.config import Check
+    from llmc_checks.config import Change, Check
     from llmc_checks.matching import Pairing
 
 Status = Literal["pass", "fail", "warn", "error", "skip"]
@@ -198,26 +198,43 @@ def judge_bounds(
     return _Verdict(True)
 
 
+def tested_change(
+    check: Check,
+    new: float,
+    base: float,
+    direction: int,
+    counts: tuple[int, int] | None,
+    base_counts: tuple[int, int] | None,
+) -> float:
+    """The change a limit is judged on, in the limit's direction: the raw change, or
+    with `confidence` its least extreme plausible value (Newcombe's interval)."""
+    if check.confidence is not None and counts is not None and base_counts is not None:
+        lower, upper = difference_bounds(*counts, *base_counts, check.confidence)
+        return lower if direction == 1 else -upper
+    return (new - base) * direction
+
+
+def _limits(check: Check) -> list[tuple[Change, int]]:
+    pairs = ((check.max_increase, 1), (check.max_decrease, -1))
+    return [(limit, direction) for limit, direction in pairs if limit is not None]
+
+
 def judge_change(
     check: Check,
     new: float,
     base: float,
-    counts: tuple[tuple[int, int], tuple[int, int]] | None,
+    counts: tuple[int, int] | None,
+    base_counts: tuple[int, int] | None,
 ) -> _Verdict:
     """max_increase / max_decrease against a baseline value."""
-    for limit, direction in ((check.max_increase, 1), (check.max_decrease, -1)):
-        if limit is None:
+    counted = check.confidence is not None and counts is not None and base_counts is not None
+    for limit, direction in _limits(check):
+        allowed = limit.allowed(base)
+        change = tested_change(check, new, base, direction, counts, base_counts)
+        if counted:
+            if change > allowed:
+                return _Verdict(False, f"{check.confidence:.0%} bound on the change: {change:+.2%}")
             continue
-        allowed = limit.value * abs(base) if limit.relative else limit.value
-        if check.confidence is not None and counts is not None:
-            (k_new, n_new), (k_old, n_old) = counts
-            lower, upper = difference_bounds(k_new, n_new, k_old, n_old, check.confidence)
-            # The change in the direction that matters, at its least extreme plausible value.
-            least = lower if direction == 1 else -upper
-            if least > allowed:
-                return _Verdict(False, f"{check.confidence:.0%} bound on the change: {least:+.2%}")
-            continue
-        change = (new - base) * direction
         if limit.relative and base == 0:
             if change > 0:
                 return _Verdict(False, "baseline was 0")
@@ -246,17 +263,10 @@ def headroom(
     if check.min is not None:
         rooms.append(_share(high_b - check.min, check.min))
     if base is not None:
-        bounds = None
-        if check.confidence is not None and counts is not None and base_counts is not None:
-            bounds = difference_bounds(*counts, *base_counts, check.confidence)
-        for limit, direction in ((check.max_increase, 1), (check.max_decrease, -1)):
-            if limit is not None:
-                allowed = limit.value * abs(base) if limit.relative else limit.value
-                change = (value - base) * direction
-                if bounds is not None:
-                    # The least extreme plausible change, as judge_change uses it.
-                    change = bounds[0] if direction == 1 else -bounds[1]
-                rooms.append(_share(allowed - change, allowed))
+        for limit, direction in _limits(check):
+            allowed = limit.allowed(base)
+            change = tested_change(check, value, base, direction, counts, base_counts)
+            rooms.append(_share(allowed - change, allowed))
     return min(rooms) if rooms else None
 
 
@@ -341,8 +351,7 @@ def _run_check(
         if base_value is None:
             raise NoData(f"the baseline has no {metric} value")
         base_counts = _pooled([run_counts(metric, b) for b in baselines])
-        pair = (counts, base_counts) if counts is not None and base_counts is not None else None
-        verdicts.append(judge_change(check, value, base_value, pair))
+        verdicts.append(judge_change(check, value, base_value, counts, base_counts))
     failed = [v for v in verdicts if not v.ok]
     notes = "; ".join(v.note for v in verdicts if v.note)
     if base_value is not None:
@@ -385,7 +394,7 @@ def _cluster_check(
     for cluster in selected:
         url = ctx.link(run, cluster.cluster_id)
         value = cluster_value(metric, cluster, run)
-        if cluster.size < min_size:
+        if check.selection.too_small(cluster):
             note = f"size {cluster.size} < min_size {min_size}"
             rows.append(_row(cluster, url, value, "not_evaluated", note))
             continue
@@ -405,8 +414,7 @@ def _cluster_check(
                 rows.append(_row(cluster, url, value, "not_evaluated", matched))
                 continue
             base_value, base_title, base_counts = matched
-            pair = (counts, base_counts) if counts and base_counts else None
-            verdicts.append(judge_change(check, value, base_value, pair))
+            verdicts.append(judge_change(check, value, base_value, counts, base_counts))
             severity_key = _severity(check, value, base_value)
         failed = any(not v.ok for v in verdicts)
         note = "; ".join(v.note for v in verdicts if v.note)

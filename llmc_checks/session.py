@@ -282,13 +282,11 @@ def evaluate_gate(
             message = f"{result.message}\n(severity: warn; failing under --llmc-strict)"
             result = replace(result, status="fail", message=message)
         results.append(result)
-    trends = {
-        index: trends_mod.series(
-            check.metric, loaded.history, loaded.now, config.match.title_similarity
-        )
-        for index, check in enumerate(config.checks)
-        if check.scope == "run"
-    }
+    run_scope = [(i, c.metric) for i, c in enumerate(config.checks) if c.scope == "run"]
+    series = trends_mod.all_series(
+        (m for _, m in run_scope), loaded.history, loaded.now, config.match.title_similarity
+    )
+    trends = {index: series.get(metric, ()) for index, metric in run_scope}
     default = views.get(config.baseline.label)
     if default is None and any(c.needs_baseline for c in config.checks):
         default = next(iter(views.values()), None)

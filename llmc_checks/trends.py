@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from itertools import pairwise
 
@@ -16,25 +16,34 @@ HISTORY_RUNS = 8
 _NO_TREND = frozenset({"run_age_hours"})
 
 
-def series(
-    metric: str, history: Sequence[Run], now: datetime, title_threshold: float
-) -> tuple[float | None, ...]:
-    """The metric for each run in `history` (oldest first); None where it has no value.
+def all_series(
+    metrics: Iterable[str], history: Sequence[Run], now: datetime, title_threshold: float
+) -> dict[str, tuple[float | None, ...]]:
+    """Each metric for each run in `history` (oldest first); None where it has no value.
 
     Cross-run metrics compare each run with the one before it, by text alone (history
-    runs carry no item ids), so the first run of the window has no value.
+    runs carry no item ids), so the first run of the window has no value. The pairings
+    are made once, whatever the number of cross-run metrics.
     """
-    if metric in _NO_TREND:
-        return ()
-    if metric not in PAIRING_METRICS:
-        return tuple(run_value(metric, run, now) for run in history)
-    from llmc_checks.matching import pair_runs
+    wanted = set(metrics) - _NO_TREND
+    out = {m: tuple(run_value(m, run, now) for run in history) for m in wanted - PAIRING_METRICS}
+    cross = wanted & PAIRING_METRICS
+    if cross:
+        from llmc_checks.matching import pair_runs
 
-    values: list[float | None] = [None]
-    for previous, run in pairwise(history):
-        pairing = pair_runs(run, previous, title_threshold=title_threshold)
-        values.append(pairing_value(metric, [pairing], run, [previous], title_threshold))
-    return tuple(values)
+        steps = [
+            (run, previous, pair_runs(run, previous, title_threshold=title_threshold))
+            for previous, run in pairwise(history)
+        ]
+        for m in cross:
+            out[m] = (
+                None,
+                *(
+                    pairing_value(m, [pairing], run, [previous], title_threshold)
+                    for run, previous, pairing in steps
+                ),
+            )
+    return out
 
 
 def sparkline(values: Sequence[float | None]) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from llmc_checks.model import DataError
+from llmc_checks.model import STAT_FIELDS, DataError
 from llmc_checks.sources.base import Loaded, RunRequest
 from llmc_checks.sources.snapshot import SnapshotSource
 
@@ -24,18 +24,7 @@ Row = dict[str, Any]
 UTC = timezone.utc
 RUN = "1_trace_20261115_001503"
 MID = "2026-11-12T10:00:00.000000+00:00"
-ALL_STATS = frozenset(
-    {
-        "item_count",
-        "avg_cost_usd",
-        "total_cost_usd",
-        "avg_latency_s",
-        "p95_latency_s",
-        "avg_tokens",
-        "error_count",
-        "error_rate",
-    }
-)
+ALL_STATS = frozenset(STAT_FIELDS)
 
 
 def clusters() -> list[Row]:

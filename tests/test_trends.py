@@ -1,0 +1,41 @@
+"""Trend lines: the values behind the sparklines, and how they are drawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmc_checks.config import parse_config
+from llmc_checks.session import Gate, Options
+from llmc_checks.synth import Scenario, generate, write_rows
+from llmc_checks.trends import HISTORY_RUNS, sparkline
+
+
+def test_sparkline_scales_between_min_and_max() -> None:
+    # 8 bars over [1, 5]: bar index = int((v - 1) / 4 * 8), capped at 7.
+    # 1 → 0 "▁", 2 → 2 "▃", 3 → 4 "▅", None → " ", 5 → 8 → 7 "█"
+    assert sparkline([1, 2, 3, None, 5]) == "▁▃▅ █"
+    assert sparkline([2.0, 2.0, 2.0]) == "▅▅▅"  # flat: the middle bar
+    assert sparkline([None, 4.0]) == ""  # one value draws no line
+
+
+def test_trend_values_are_each_recent_runs_own_numbers(tmp_path: Path) -> None:
+    synth = generate(Scenario(seed=31, days=10, traces_per_day=80, max_samples=300))
+    snapshot = tmp_path / "events.jsonl.gz"
+    write_rows(synth.rows, snapshot)
+    text = (
+        f"version: 1\nsource: {{snapshot: {snapshot.name}}}\nrun: {{lookback: 30d}}\n"
+        "checks:\n  - metric: items_analyzed\n    min: 1\n"
+        "  - metric: noise_share\n    max: 90%\n"
+        "  - metric: run_age_hours\n    max: 48\n"
+    )
+    config = parse_config(text, filename="checks.yaml", base_dir=tmp_path)
+    outcome = Gate(config, tmp_path / "checks.yaml", Options()).outcome()
+    recent = synth.runs[-HISTORY_RUNS:]
+    assert list(outcome.history) == [r.run_id for r in recent]
+    # Independent: the generator's own sizes for each run.
+    assert outcome.trends[0] == tuple(float(r.items_analyzed) for r in recent)
+    noise = [next(c.size for c in r.clusters if c.topic is None) / r.items_analyzed for r in recent]
+    assert outcome.trends[1] == pytest.approx(noise, rel=1e-12)
+    assert outcome.trends[2] == ()  # a run's age says nothing over time
