@@ -16,6 +16,9 @@ LEVELS: tuple[Level, ...] = ("trace", "generation", "evaluation")
 
 NOISE_CLUSTER_ID = -1
 
+# What --llmc-record can write (and what a snapshot reads line by line).
+RECORD_SUFFIXES = (".jsonl", ".jsonl.gz")
+
 # Event names PostHog's clustering workflow emits, one per level.
 CLUSTER_EVENTS: Mapping[str, Level] = {
     "$ai_trace_clusters": "trace",

@@ -101,6 +101,15 @@ def _report_path(text: str) -> str:
     return text
 
 
+def _record_path(text: str) -> str:
+    # Checked here, not after the gate ran: a typo must not turn every check into an error.
+    from llmc_checks.model import RECORD_SUFFIXES
+
+    if not text.endswith(RECORD_SUFFIXES):
+        raise argparse.ArgumentTypeError(f"{text}: a recording is .jsonl or .jsonl.gz")
+    return text
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmc-checks", "gate on PostHog LLM clustering runs")
     group.addoption(
@@ -132,6 +141,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--llmc-record",
+        type=_record_path,
         default=os.environ.get("LLMC_RECORD"),
         metavar="PATH",
         help="save the event rows the gate used as a snapshot (.jsonl[.gz]).",

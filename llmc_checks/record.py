@@ -29,7 +29,7 @@ import orjson
 
 from llmc_checks import metrics
 from llmc_checks._values import epoch_us, parse_timestamp
-from llmc_checks.model import CLUSTER_EVENTS, DataError, Level, LlmcError
+from llmc_checks.model import CLUSTER_EVENTS, RECORD_SUFFIXES, DataError, Level, LlmcError
 from llmc_checks.runs import build_run, deduplicate, read_run_event
 from llmc_checks.sources._hogql import EXPORT_PROPERTIES
 from llmc_checks.sources.base import Loaded, RunRequest, Source
@@ -74,7 +74,7 @@ def record(source: Source, request: RunRequest, loaded: Loaded, path: Path) -> i
     snapshot behind.
     """
     name = path.name
-    if not name.endswith((".jsonl", ".jsonl.gz")):
+    if not name.endswith(RECORD_SUFFIXES):
         raise LlmcError(f"--llmc-record {path}: expected a .jsonl or .jsonl.gz path")
     if isinstance(source, SnapshotSource):
         rows: Iterable[Row] = _from_snapshot(source.path, loaded)

@@ -1033,3 +1033,13 @@ def test_statuses_are_coloured_only_when_the_terminal_wants_it(
     table = [line for line in result.outlines if PASSING_NAMES[0] in line and " run " in line]
     assert len(table) == 1, output(result)
     assert ("\x1b[" in table[0]) is coloured
+
+
+def test_a_bad_record_path_is_a_usage_error_before_anything_runs(
+    pytester: pytest.Pytester, snaps: Snapshots
+) -> None:
+    write_config(pytester, PASSING, snapshot=snaps.events)
+    result = run(pytester, "--llmc-config", "checks.yaml", "--llmc-record", "rec.txt")
+    assert result.ret == USAGE_ERROR
+    assert "rec.txt: a recording is .jsonl or .jsonl.gz" in output(result)
+    assert_no_traceback(output(result))
