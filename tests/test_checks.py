@@ -520,3 +520,35 @@ def test_a_passing_confident_relative_check_has_no_negative_margin() -> None:
     )
     assert r.status == "pass"
     assert r.margin is not None and r.margin >= 0
+
+
+def test_margins_by_hand() -> None:
+    # max 0.05, worst cluster 0.049 (cluster 2 is the closest to the limit):
+    # (0.05 − 0.049) / 0.05 = 2%; cluster 1 (0.08) is past it: (0.05 − 0.08) / 0.05 = −60%
+    r = ev("- metric: avg_cost_usd\n  max: 0.05", COSTS)
+    margins = {c.cluster_id: c.margin for c in r.clusters}
+    assert margins[0] == pytest.approx(0.6)  # (0.05 − 0.02) / 0.05
+    assert margins[1] == pytest.approx(-0.6)
+    assert margins[2] == pytest.approx(0.02)
+    assert r.margin == pytest.approx(-0.6)  # the smallest over evaluated clusters
+    # min 80 tokens, lowest 90: (90 − 80) / 80 = 12.5%
+    assert ev("- metric: avg_tokens\n  min: 80", COSTS).margin == pytest.approx(0.125)
+    # With confidence the bound is measured: 1 of 10 errors, lower bound 0.006910 (by hand
+    # above) against max 5%: (0.05 − 0.006910) / 0.05 = 86.18%
+    r = ev("- metric: error_rate\n  max: 5%\n  confidence: 0.95", run([errors(1, 10)]))
+    assert r.margin == pytest.approx(0.8618, abs=1e-4)
+
+
+def test_relative_margin_by_hand() -> None:
+    latest, baseline = relative_runs()
+    r = ev(
+        "- metric: avg_cost_usd\n  max_increase: 50%",
+        latest,
+        baselines=(baseline,),
+        pairings=(pair_runs(latest, baseline),),
+    )
+    margins = {c.cluster_id: c.margin for c in r.clusters if c.status != "not_evaluated"}
+    # 11: 0.02 → 0.025, allowed 0.01, change 0.005: (0.01 − 0.005) / 0.01 = 50%
+    # 12: 0.02 → 0.03, allowed 0.01, change 0.01: 0%; 10: 0.01 → 0.04, allowed 0.005,
+    # change 0.03: (0.005 − 0.03) / 0.005 = −500%
+    assert margins == pytest.approx({10: -5.0, 11: 0.5, 12: 0.0})
