@@ -140,7 +140,7 @@ def ours(url: str, now: datetime, lookback: timedelta) -> dict[str, dict[str, An
     from pydantic import SecretStr
 
     from llmc_checks.config import PostHogSource as PostHogSettings
-    from llmc_checks.sources.base import BaselineRequest, RunRequest
+    from llmc_checks.model import BaselineRequest, RunRequest
     from llmc_checks.sources.posthog import PostHogSource
 
     settings = PostHogSettings(host=url, project_id=PROJECT, api_key=SecretStr(KEY), timeout_s=60.0)

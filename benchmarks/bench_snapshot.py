@@ -135,7 +135,7 @@ def worker_ours(path: Path) -> dict[str, Any]:
     started = time.perf_counter()
     from datetime import timedelta
 
-    from llmc_checks.sources.base import BaselineRequest, RunRequest
+    from llmc_checks.model import BaselineRequest, RunRequest
     from llmc_checks.sources.snapshot import SnapshotSource
 
     imported = time.perf_counter()

@@ -87,7 +87,7 @@ def _timestamp(text: str) -> Any:
 
 
 def _duration(text: str) -> Any:
-    from llmc_checks.config import parse_duration
+    from llmc_checks.units import parse_duration
 
     try:
         return parse_duration(text)

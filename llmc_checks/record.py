@@ -29,10 +29,18 @@ import orjson
 
 from llmc_checks import metrics
 from llmc_checks._values import epoch_us, parse_timestamp
-from llmc_checks.model import CLUSTER_EVENTS, RECORD_SUFFIXES, DataError, Level, LlmcError
+from llmc_checks.model import (
+    CLUSTER_EVENTS,
+    RECORD_SUFFIXES,
+    DataError,
+    Level,
+    LlmcError,
+    Loaded,
+    RunRequest,
+)
 from llmc_checks.runs import build_run, deduplicate, read_run_event
 from llmc_checks.sources._hogql import EXPORT_PROPERTIES
-from llmc_checks.sources.base import Loaded, RunRequest, Source
+from llmc_checks.sources.base import Source
 from llmc_checks.sources.snapshot import SNAPSHOT_MARKER, SnapshotSource
 
 Row = dict[str, Any]

@@ -19,13 +19,14 @@ from llmc_checks.model import (
     BAKED_KEYS,
     CLUSTER_EVENTS,
     LEVELS,
+    BaselineRequest,
     Cluster,
     DataError,
     Level,
     NoRunFound,
     Run,
+    RunRequest,
 )
-from llmc_checks.sources.base import BaselineRequest, RunRequest
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,21 @@ from urllib.parse import quote
 
 from llmc_checks import checks as checks_mod
 from llmc_checks import trends as trends_mod
-from llmc_checks.config import FileBaseline, RunIdBaseline, format_duration
+from llmc_checks.config import FileBaseline, RunIdBaseline
 from llmc_checks.metrics_catalog import metric as metric_info
-from llmc_checks.model import BAKED_KEYS, STAT_FIELDS, LlmcError, NoRunFound, Run
-from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest, Source
+from llmc_checks.model import (
+    BAKED_KEYS,
+    STAT_FIELDS,
+    BaselineRequest,
+    LlmcError,
+    Loaded,
+    NoRunFound,
+    Run,
+    RunRequest,
+)
+from llmc_checks.sources.base import Source
 from llmc_checks.trends import HISTORY_RUNS
+from llmc_checks.units import format_duration
 
 if TYPE_CHECKING:
     from llmc_checks.config import BaselineSpec, Check, Config

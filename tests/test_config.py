@@ -22,7 +22,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from llmc_checks import config as config_mod
 from llmc_checks.config import (
     Change,
     Check,
@@ -40,6 +39,7 @@ from llmc_checks.config import (
     parse_percent,
     schema_text,
 )
+from llmc_checks.config import cli as config_mod
 from llmc_checks.matching import DEFAULT_TITLE_THRESHOLD
 from llmc_checks.metrics_catalog import (
     BASELINE_ONLY_METRICS,
@@ -49,9 +49,8 @@ from llmc_checks.metrics_catalog import (
     RATIO_METRICS,
     RUN_METRICS,
 )
+from llmc_checks.model import BaselineRequest, LlmcError
 from llmc_checks.model import Cluster as RunCluster
-from llmc_checks.model import LlmcError
-from llmc_checks.sources.base import BaselineRequest
 
 CONFIGS = Path(__file__).parent / "configs"
 BAD = sorted((CONFIGS / "bad").glob("*.yaml"))

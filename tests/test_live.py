@@ -19,9 +19,17 @@ import pytest
 from pydantic import SecretStr
 
 from llmc_checks.config import PostHogSource as PostHogConfig
-from llmc_checks.model import STAT_FIELDS, DataError, LlmcError, NoRunFound, SourceError
+from llmc_checks.model import (
+    STAT_FIELDS,
+    BaselineRequest,
+    DataError,
+    LlmcError,
+    Loaded,
+    NoRunFound,
+    RunRequest,
+    SourceError,
+)
 from llmc_checks.sources import _hogql
-from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest
 from llmc_checks.sources.posthog import MAX_RETRY_AFTER_S, PostHogSource
 from llmc_checks.synth import DEFAULT_JOB_ID, Job, Scenario, generate
 

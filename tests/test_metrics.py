@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 
 from llmc_checks._values import number
-from llmc_checks.model import ClusterStats, Level, Run
-from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest
+from llmc_checks.model import BaselineRequest, ClusterStats, Level, Loaded, Run, RunRequest
 from llmc_checks.sources.snapshot import SnapshotSource
 from llmc_checks.stats import quantile_inclusive
 from llmc_checks.synth import Scenario, generate, write_rows

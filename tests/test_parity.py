@@ -20,8 +20,7 @@ import pytest
 from llmc_checks import metrics
 from llmc_checks._values import parse_timestamp
 from llmc_checks.config import PostHogSource as PostHogConfig
-from llmc_checks.model import STAT_FIELDS, Run
-from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest
+from llmc_checks.model import STAT_FIELDS, BaselineRequest, Loaded, Run, RunRequest
 from llmc_checks.sources.posthog import PostHogSource
 from llmc_checks.sources.snapshot import SNAPSHOT_MARKER, SnapshotSource
 from llmc_checks.synth import DEFAULT_JOB_ID, Job, Scenario, Synth, generate, write_rows

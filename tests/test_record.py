@@ -16,10 +16,18 @@ import pytest
 
 from llmc_checks import record as record_mod
 from llmc_checks.config import PostHogSource as PostHogConfig
-from llmc_checks.model import CLUSTER_EVENTS, STAT_FIELDS, LlmcError, Run, SourceError
+from llmc_checks.model import (
+    CLUSTER_EVENTS,
+    STAT_FIELDS,
+    BaselineRequest,
+    LlmcError,
+    Loaded,
+    Run,
+    RunRequest,
+    SourceError,
+)
 from llmc_checks.record import AI_PROPERTIES, DISTINCT_ID, RUN_PROPERTIES, record
 from llmc_checks.sources import _hogql
-from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest
 from llmc_checks.sources.posthog import PostHogSource
 from llmc_checks.sources.snapshot import SNAPSHOT_MARKER, SnapshotSource
 from llmc_checks.synth import Job, Scenario, Synth, generate, write_rows

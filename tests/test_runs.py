@@ -9,8 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from llmc_checks.model import DataError, Run
-from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest
+from llmc_checks.model import BaselineRequest, DataError, Loaded, Run, RunRequest
 from llmc_checks.sources.snapshot import SnapshotSource
 
 try:  # tests/ has no __init__.py: pytest puts it on sys.path

@@ -10,9 +10,8 @@ import pytest
 
 from llmc_checks import session
 from llmc_checks.config import parse_config
-from llmc_checks.model import Cluster, NoRunFound, Run
+from llmc_checks.model import Cluster, Loaded, NoRunFound, Run, RunRequest
 from llmc_checks.session import Gate, Options
-from llmc_checks.sources.base import Loaded, RunRequest
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 DEPLOY = NOW - timedelta(hours=1)

@@ -11,8 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from llmc_checks.model import STAT_FIELDS, DataError
-from llmc_checks.sources.base import Loaded, RunRequest
+from llmc_checks.model import STAT_FIELDS, DataError, Loaded, RunRequest
 from llmc_checks.sources.snapshot import SnapshotSource
 
 try:  # tests/ has no __init__.py: pytest puts it on sys.path

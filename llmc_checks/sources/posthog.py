@@ -32,13 +32,16 @@ import httpx
 import orjson
 
 from llmc_checks import metrics
-from llmc_checks.config import is_loopback
+from llmc_checks._net import is_loopback
 from llmc_checks.model import (
     BAKED_KEYS,
+    BaselineRequest,
     ClusterStats,
     DataError,
+    Loaded,
     NoRunFound,
     Run,
+    RunRequest,
     SourceError,
 )
 from llmc_checks.runs import build_run, pick_baselines, pick_history, read_run_event
@@ -51,7 +54,6 @@ from llmc_checks.sources._api import (
     Api,
     Row,
 )
-from llmc_checks.sources.base import BaselineRequest, Loaded, RunRequest
 
 if TYPE_CHECKING:
     from llmc_checks.config import PostHogSource as PostHogConfig

@@ -26,7 +26,7 @@ import orjson
 
 from llmc_checks import metrics
 from llmc_checks._values import parse_timestamp
-from llmc_checks.model import CLUSTER_EVENTS, DataError, Level, NoRunFound, Run
+from llmc_checks.model import CLUSTER_EVENTS, DataError, Level, Loaded, NoRunFound, Run, RunRequest
 from llmc_checks.runs import RunEvent, build_run, deduplicate, read_run_event, select_runs
 from llmc_checks.sources._blocks import (
     Block,
@@ -39,7 +39,6 @@ from llmc_checks.sources._blocks import (
     read_chunks,
     whole_lines,
 )
-from llmc_checks.sources.base import Loaded, RunRequest
 
 # Marks when a snapshot was recorded; its timestamp is the snapshot's "now".
 SNAPSHOT_MARKER = "$llmc_snapshot"

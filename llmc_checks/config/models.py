@@ -1,30 +1,14 @@
-"""The config language (DESIGN §2): YAML → strict, frozen pydantic models.
-
-    cfg = load_config(Path("checks.yaml"))        # raises ConfigError, one line
-
-Every problem becomes a `ConfigError` whose message is a single line pointing at
-the offending node: `checks.yaml:14:5: checks[2].max: <what is wrong>`. Secrets
-(the API key, any secret-looking environment variable) are never echoed.
-
-Run `python -m llmc_checks.config --write-schema` after changing a model: the
-JSON Schema generated from these models ships as `llmc_checks/schema.json`.
-"""
+"""The config models (DESIGN §2): strict, frozen pydantic models of a checks file."""
 
 from __future__ import annotations
 
-import argparse
-import difflib
-import ipaddress
-import json
 import math
-import os
 import re
-import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple, NoReturn
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -38,17 +22,16 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     Tag,
-    ValidationError,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_serializer,
     model_validator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
 
-from llmc_checks import _yaml
-from llmc_checks._yaml import DocPath, Document, Pos
+from llmc_checks._net import is_loopback
+from llmc_checks._yaml import Pos
+from llmc_checks.config.errors import _describe, _fail, _suggest
 from llmc_checks.matching import DEFAULT_TITLE_THRESHOLD
 from llmc_checks.metrics_catalog import (
     BASELINE_ONLY_METRICS,
@@ -58,113 +41,21 @@ from llmc_checks.metrics_catalog import (
     MetricName,
     Scope,
 )
-from llmc_checks.model import Cluster, Level, LlmcError
-from llmc_checks.sources.base import BaselineRequest
-
-__all__ = [
-    "SCHEMA_PATH",
-    "BaselineSpec",
-    "Change",
-    "Check",
-    "Config",
-    "ConfigError",
-    "FileBaseline",
-    "MatchConfig",
-    "MedianBaseline",
-    "Pos",
-    "PostHogSource",
-    "PreviousBaseline",
-    "RunConfig",
-    "RunIdBaseline",
-    "SourceConfig",
-    "Where",
-    "format_duration",
-    "load_config",
-    "parse_config",
-    "parse_duration",
-    "parse_percent",
-    "schema_text",
-]
-
-SCHEMA_PATH = Path(__file__).with_name("schema.json")
-
-
-# ---------------------------------------------------------------------------
-# The error users see
-
-
-class ConfigError(LlmcError):
-    """An invalid config: `file:line:col: path: what is wrong`, on one line."""
-
-    def __init__(self, file: str, pos: Pos | None, path: str, message: str) -> None:
-        self.file = file
-        self.line = pos.line if pos else None
-        self.col = pos.col if pos else None
-        self.path = path  # "checks[2].max"; "" for the document itself
-        self.message = " ".join(message.split())  # one line, whatever went in
-        self._pos = pos
-        where = f"{file}:{pos.line}:{pos.col}" if pos else file
-        super().__init__(f"{where}: {path}: {self.message}" if path else f"{where}: {self.message}")
-
-    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, Pos | None, str, str]]:
-        # Exceptions pickle as cls(*args); ours takes its parts (pytest-xdist pickles errors).
-        return (ConfigError, (self.file, self._pos, self.path, self.message))
-
-
-def _fail(message: str, *at: str | int, key: bool = False) -> PydanticCustomError:
-    """A validation error whose text we control (pydantic leaves `{message}` alone).
-
-    `at` extends the error's location below the validated object (a model validator
-    can point at `max` rather than the whole check); `key` reports the position of
-    that key rather than of its value.
-    """
-    return PydanticCustomError("llmc", "{message}", {"message": message, "at": at, "key": key})
-
-
-def _describe(value: object) -> str:
-    """What kind of thing a value is, never the value itself (it may be a secret)."""
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__}"
-
-
-def _suggest(word: str, options: Iterable[str]) -> str:
-    """'; did you mean …?' for a near miss, else the valid options."""
-    opts = list(options)
-    close = difflib.get_close_matches(word, opts, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean '{close[0]}'?"
-    return "; expected one of: " + ", ".join(opts)
-
+from llmc_checks.model import BaselineRequest, Cluster, Level
+from llmc_checks.units import (
+    DURATION_HELP,
+    DURATION_PATTERN,
+    NUMBER_RE,
+    PERCENT_PATTERN,
+    format_duration,
+    format_number,
+    format_percent,
+    parse_duration,
+    parse_percent,
+)
 
 # ---------------------------------------------------------------------------
 # Scalars: numbers, percents, durations
-
-_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_PERCENT_RE = re.compile(rf"\s*({_NUMBER})\s*%\s*")
-_NUMBER_RE = re.compile(rf"\s*{_NUMBER}\s*")
-PERCENT_PATTERN = rf"^\s*{_NUMBER}\s*%\s*$"
-
-
-def parse_percent(text: str) -> float:
-    """'5%' → 0.05, '12.5%' → 0.125; ValueError otherwise.
-
-    Goes through Decimal so '0.1%' is the float nearest 0.001, not 0.1/100's rounding.
-    """
-    m = _PERCENT_RE.fullmatch(text)
-    if m is None:
-        raise ValueError(f"invalid percent {text!r}; write a number followed by %, like '5%'")
-    return float(Decimal(m.group(1)) / 100)
 
 
 class _Amount(NamedTuple):
@@ -182,7 +73,7 @@ def _amount(raw: object, what: str) -> _Amount:
                 amount = _Amount(parse_percent(raw), True)
             except ValueError as exc:
                 raise _fail(str(exc)) from None
-        elif _NUMBER_RE.fullmatch(raw):
+        elif NUMBER_RE.fullmatch(raw):
             amount = _Amount(float(Decimal(raw)), False)
         else:
             raise _fail(f"expected {what}, got {raw!r}")
@@ -196,51 +87,13 @@ def _amount(raw: object, what: str) -> _Amount:
     return amount
 
 
-_DURATION_UNITS: dict[str, int] = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
-DURATION_PATTERN = r"^(\d+(\.\d+)?[wdhms])+$"
-_DURATION_HELP = "use a number and a unit (s, m, h, d, w), e.g. 90s, 30m, 36h, 14d, 2w or 1d12h"
-
-
-def parse_duration(text: str) -> timedelta:
-    """'14d' → 14 days; parts combine largest unit first ('1d12h'). ValueError otherwise."""
-    s = text.strip()
-    if _NUMBER_RE.fullmatch(s):
-        raise ValueError(f"a duration needs a unit; {_DURATION_HELP}")
-    parts = _DURATION_PART.findall(s)
-    units = [u for _, u in parts]
-    ranks = [list(_DURATION_UNITS).index(u) for u in units]
-    if not parts or "".join(n + u for n, u in parts) != s or ranks != sorted(set(ranks)):
-        raise ValueError(f"invalid duration {text!r}; {_DURATION_HELP}")
-    seconds = sum(Decimal(n) * _DURATION_UNITS[u] for n, u in parts)
-    if seconds <= 0:
-        raise ValueError(f"duration must be positive, got {text!r}")
-    try:
-        return timedelta(seconds=float(seconds))
-    except OverflowError:
-        raise ValueError(f"duration {text!r} is too long") from None
-
-
-def format_duration(td: timedelta) -> str:
-    """The inverse of parse_duration for whole seconds: 14 days → '14d', 36 hours → '1d12h'."""
-    rest = td.total_seconds()
-    if rest <= 0 or rest != int(rest):
-        return f"{rest:g}s"
-    out = []
-    for unit in "dhms":  # days, not weeks: '14d' reads better than '2w'
-        n, rest = divmod(int(rest), _DURATION_UNITS[unit])
-        if n:
-            out.append(f"{n}{unit}")
-    return "".join(out)
-
-
 def _duration(raw: object) -> object:
     if isinstance(raw, timedelta):
         return raw
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise _fail(f"expected a duration like 14d, got {_describe(raw)}")
     if not isinstance(raw, str):
-        raise _fail(f"a duration needs a unit; {_DURATION_HELP}")
+        raise _fail(f"a duration needs a unit; {DURATION_HELP}")
     try:
         return parse_duration(raw)
     except ValueError as exc:
@@ -277,20 +130,8 @@ _BOUND_SCHEMA: dict[str, Any] = {
 }
 
 
-def _fmt_number(v: float) -> str:
-    return format(v, ".15g")
-
-
-def _fmt_percent(v: float) -> str:
-    return _fmt_number(v * 100) + "%"
-
-
 def _fmt_bound(v: float, info: MetricInfo) -> str:
-    return _fmt_percent(v) if info.is_ratio else _fmt_number(v)
-
-
-# ---------------------------------------------------------------------------
-# Models
+    return format_percent(v) if info.is_ratio else format_number(v)
 
 
 class _Model(BaseModel):
@@ -353,16 +194,6 @@ def _check_host(raw: str) -> str:
     if url.scheme == "http" and not is_loopback(url.hostname):
         raise _fail(f"https is required for {url.hostname} (http is allowed only on loopback)")
     return text
-
-
-def is_loopback(hostname: str) -> bool:
-    """Plain HTTP is allowed only to these hosts (a local PostHog or a test stand-in)."""
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
 
 
 class SourceConfig(_Model):
@@ -590,14 +421,14 @@ class Change(_Model):
     @model_serializer
     def _as_written(self) -> str | float:
         # Dumps back to config syntax, so a dumped config parses to an equal one.
-        return _fmt_percent(self.value) if self.relative else self.value
+        return format_percent(self.value) if self.relative else self.value
 
     def allowed(self, baseline_value: float) -> float:
         """The largest change allowed from `baseline_value`, in the metric's unit."""
         return abs(baseline_value) * self.value if self.relative else self.value
 
     def __str__(self) -> str:
-        return _fmt_percent(self.value) if self.relative else _fmt_number(self.value)
+        return format_percent(self.value) if self.relative else format_number(self.value)
 
 
 _CHANGE_SCHEMA: dict[str, Any] = {
@@ -789,7 +620,7 @@ class Check(_Model):
         parts: list[str] = [self.metric]
         for key, bound in (("min", self.min), ("max", self.max)):
             if bound is not None:
-                shown = _fmt_percent(bound) if key in self._percent else _fmt_number(bound)
+                shown = format_percent(bound) if key in self._percent else format_number(bound)
                 parts.append(f"{key} {shown}")
         for key, change in (
             ("max_increase", self.max_increase),
@@ -806,7 +637,7 @@ class Check(_Model):
             if self.where.title is not None:
                 extras.append(f"title /{self.where.title}/")
         if self.confidence is not None:
-            extras.append(f"confidence {_fmt_number(self.confidence)}")
+            extras.append(f"confidence {format_number(self.confidence)}")
         if extras:
             parts.append(f"({', '.join(extras)})")
         return " ".join(parts)
@@ -839,7 +670,7 @@ def _check_unit(amount: _Amount, metric: MetricInfo) -> None:
             raise _fail(f"must be between 0% and 100% ({metric.name} is a ratio)")
         raise _fail(
             f"must be between 0 and 1 ({metric.name} is a ratio; "
-            f"write {_fmt_number(amount.value)}% for a percentage)"
+            f"write {format_number(amount.value)}% for a percentage)"
         )
     if amount.value < 0:
         raise _fail(f"must not be negative ({metric.name} is {metric.unit_phrase})")
@@ -937,278 +768,3 @@ class Config(_Model):
         """This config reading `path` instead (--llmc-snapshot); `path` is taken as given."""
         source = SourceConfig(snapshot=str(path.absolute()))
         return self.model_copy(update={"source": source})
-
-
-# ---------------------------------------------------------------------------
-# Loading
-
-
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read, interpolate and validate a config file; ConfigError on any problem."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: tolerate a BOM
-    except OSError as exc:
-        raise ConfigError(str(path), None, "", f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            str(path),
-            None,
-            "",
-            f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
-        ) from None
-    config = parse_config(text, filename=str(path), env=env, base_dir=path.absolute().parent)
-    config._path = path
-    return config
-
-
-def parse_config(
-    text: str,
-    *,
-    filename: str = "checks.yaml",
-    env: Mapping[str, str] | None = None,
-    base_dir: Path | None = None,
-) -> Config:
-    """Validate config text; `filename` only labels error messages."""
-    try:
-        doc = _yaml.load(text)
-    except _yaml.YamlError as exc:
-        raise ConfigError(filename, exc.pos, _fmt_path(exc.path), exc.message) from None
-    expected = "expected a mapping with version, source and checks"
-    if doc is None:
-        raise ConfigError(filename, Pos(1, 1), "", f"the file is empty; {expected}")
-    if not isinstance(doc.data, dict):
-        raise ConfigError(
-            filename, doc.values[()], "", f"{expected} at the top level, got {_describe(doc.data)}"
-        )
-    secrets: set[str] = set()
-    data = _Interpolator(filename, doc, os.environ if env is None else env, secrets).tree()
-    _collect_api_key(data, secrets)
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        raise _to_config_error(exc, doc, filename, secrets) from None
-    config._base_dir = base_dir
-    for i, check in enumerate(config.checks):
-        check._location = doc.values.get(("checks", i))
-    return config
-
-
-# ${VAR}, ${VAR:-default}, $$ (a literal $); a lone $ stays as written.
-_REF = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<body>[^}]*)\}|(?P<open>\{))?")
-_REF_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
-# Values of variables named like these are redacted from every message.
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
-
-
-class _Interpolator:
-    """Resolves ${...} in every string value (not keys), before validation."""
-
-    def __init__(self, filename: str, doc: Document, env: Mapping[str, str], secrets: set[str]):
-        self._filename = filename
-        self._doc = doc
-        self._env = env
-        self._secrets = secrets
-
-    def tree(self) -> Any:
-        return self._walk(self._doc.data, ())
-
-    def _walk(self, value: Any, path: DocPath) -> Any:
-        if isinstance(value, dict):
-            return {k: self._walk(v, (*path, k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._walk(v, (*path, i)) for i, v in enumerate(value)]
-        if isinstance(value, str) and "$" in value:
-            return _REF.sub(lambda m: self._resolve(m, path), value)
-        return value
-
-    def _resolve(self, m: re.Match[str], path: DocPath) -> str:
-        if m["dollar"]:
-            return "$"
-        if m["open"]:
-            self._error(path, "unterminated '${' (write $$ for a literal $)")
-        body = m["body"]
-        if body is None:
-            return "$"
-        ref = _REF_BODY.fullmatch(body)
-        if ref is None:
-            self._error(
-                path, f"invalid reference '${{{body}}}'; write ${{NAME}} or ${{NAME:-default}}"
-            )
-        name, default = ref["name"], ref["default"]
-        value = self._env.get(name)
-        if default is not None and not value:  # like the shell: unset or empty
-            return default
-        if value is None:
-            self._error(path, f"environment variable {name} is not set")
-        if _SECRET_NAME.search(name):
-            self._secrets.add(value)
-        return value
-
-    def _error(self, path: DocPath, message: str) -> NoReturn:
-        raise ConfigError(self._filename, self._doc.values.get(path), _fmt_path(path), message)
-
-
-def _collect_api_key(data: dict[str, Any], secrets: set[str]) -> None:
-    source = data.get("source")
-    posthog = source.get("posthog") if isinstance(source, dict) else None
-    key = posthog.get("api_key") if isinstance(posthog, dict) else None
-    if isinstance(key, str):
-        secrets.add(key)
-
-
-def _fmt_path(path: Sequence[str | int]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _to_config_error(
-    exc: ValidationError, doc: Document, filename: str, secrets: set[str]
-) -> ConfigError:
-    """The first problem in document order, as one line."""
-    problems = [_locate(err, doc) for err in exc.errors(include_url=False)]
-    # A typo'd key also makes the real key "missing"; the typo is the useful report.
-    typo_in = {p.path for p in problems if p.kind == "extra_forbidden"}
-    problems = [p for p in problems if not (p.kind == "missing" and p.path in typo_in)]
-    first = min(problems, key=lambda p: p.pos)
-    message = first.message
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 4:  # redacting "1" would mangle the message, and guards nothing
-            message = message.replace(secret, "***")
-    return ConfigError(filename, first.pos, _fmt_path(first.path), message)
-
-
-class _Problem(NamedTuple):
-    path: DocPath  # the path shown: for a key problem, the mapping holding the key
-    pos: Pos
-    message: str
-    kind: str
-
-
-def _locate(err: ErrorDetails, doc: Document) -> _Problem:
-    ctx = err.get("ctx") or {}
-    loc: tuple[str | int, ...] = (*err["loc"], *ctx.get("at", ()))
-    # pydantic locations carry extra steps (union tags); keep those the document has.
-    path: DocPath = ()
-    for part in loc:
-        if (*path, part) in doc.values:
-            path = (*path, part)
-    kind = err["type"]
-    on_key = kind == "extra_forbidden" or bool(ctx.get("key"))
-    pos = doc.keys.get(path) if on_key else None
-    pos = pos or doc.values.get(path) or doc.values[()]
-    if kind == "missing":
-        return _Problem(path, pos, f"missing required key '{loc[-1]}'", kind)
-    if kind == "extra_forbidden":
-        key = str(loc[-1])
-        message = f"unknown key '{key}'{_suggest(key, _allowed_keys(loc[:-1]))}"
-        return _Problem(path[:-1], pos, message, kind)
-    return _Problem(path[:-1] if on_key else path, pos, _message(err), kind)
-
-
-_EXPECTED = {
-    "int_type": "an integer",
-    "int_parsing": "an integer",
-    "int_from_float": "a whole number",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "string_type": "a string",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-    "dict_type": "a mapping",
-    "tuple_type": "a list",
-    "list_type": "a list",
-}
-
-
-def _message(err: ErrorDetails) -> str:
-    kind, value = err["type"], err["input"]
-    ctx = err.get("ctx") or {}
-    if kind == "llmc":
-        return str(ctx["message"])
-    if kind in _EXPECTED:
-        got = _describe(value)
-        if kind.endswith("_parsing") and isinstance(value, str):
-            got = repr(value if len(value) <= 40 else value[:37] + "...")
-        elif kind == "int_from_float":
-            got = "a fraction"
-        return f"expected {_EXPECTED[kind]}, got {got}"
-    msg = err["msg"].removeprefix("Value error, ")
-    if msg.startswith("Input should be"):
-        msg = "must be" + msg.removeprefix("Input should be")
-    if kind == "literal_error" and isinstance(value, str):
-        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
-        if close:
-            msg += f"; did you mean '{close[0]}'?"
-    return msg
-
-
-def _allowed_keys(loc: Sequence[str | int]) -> list[str]:
-    """The keys valid in the mapping at `loc`, found by walking the models."""
-    model: type[BaseModel] = Config
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            break
-        inner = [t for t in _types_in(field.annotation) if issubclass(t, BaseModel)]
-        if len(inner) != 1:
-            break
-        model = inner[0]
-    return list(model.model_fields)
-
-
-def _types_in(annotation: object) -> Iterable[type]:
-    if isinstance(annotation, type):
-        yield annotation
-    for arg in getattr(annotation, "__args__", ()):
-        yield from _types_in(arg)
-
-
-# ---------------------------------------------------------------------------
-# The JSON Schema that ships with the package
-
-
-def schema_text() -> str:
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "llmc-checks config",
-        **{k: v for k, v in Config.model_json_schema().items() if k != "title"},
-    }
-    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m llmc_checks.config", description="Validate llmc-checks config files."
-    )
-    parser.add_argument(
-        "--write-schema", action="store_true", help=f"regenerate {SCHEMA_PATH.name}"
-    )
-    parser.add_argument("files", nargs="*", type=Path, help="config files to validate")
-    args = parser.parse_args(argv)
-    if args.write_schema:
-        SCHEMA_PATH.write_text(schema_text(), encoding="utf-8")
-        print(f"wrote {SCHEMA_PATH}")
-    status = 0
-    for file in args.files:
-        try:
-            config = load_config(file)
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
-            status = 1
-        else:
-            print(f"{file}: ok, {len(config.checks)} checks")
-    if not args.write_schema and not args.files:
-        parser.print_usage()
-        status = 2
-    return status
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

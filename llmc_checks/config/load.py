@@ -1,0 +1,129 @@
+"""Loading a checks file: YAML with positions, ${VAR} interpolation, then validation."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+from llmc_checks import _yaml
+from llmc_checks._yaml import DocPath, Document, Pos
+from llmc_checks.config.errors import ConfigError, _describe, _fmt_path, _to_config_error
+from llmc_checks.config.models import Config
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read, interpolate and validate a config file; ConfigError on any problem."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: tolerate a BOM
+    except OSError as exc:
+        raise ConfigError(str(path), None, "", f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            str(path),
+            None,
+            "",
+            f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
+        ) from None
+    config = parse_config(text, filename=str(path), env=env, base_dir=path.absolute().parent)
+    config._path = path
+    return config
+
+
+def parse_config(
+    text: str,
+    *,
+    filename: str = "checks.yaml",
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> Config:
+    """Validate config text; `filename` only labels error messages."""
+    try:
+        doc = _yaml.load(text)
+    except _yaml.YamlError as exc:
+        raise ConfigError(filename, exc.pos, _fmt_path(exc.path), exc.message) from None
+    expected = "expected a mapping with version, source and checks"
+    if doc is None:
+        raise ConfigError(filename, Pos(1, 1), "", f"the file is empty; {expected}")
+    if not isinstance(doc.data, dict):
+        raise ConfigError(
+            filename, doc.values[()], "", f"{expected} at the top level, got {_describe(doc.data)}"
+        )
+    secrets: set[str] = set()
+    data = _Interpolator(filename, doc, os.environ if env is None else env, secrets).tree()
+    _collect_api_key(data, secrets)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise _to_config_error(exc, doc, filename, secrets, Config) from None
+    config._base_dir = base_dir
+    for i, check in enumerate(config.checks):
+        check._location = doc.values.get(("checks", i))
+    return config
+
+
+# ${VAR}, ${VAR:-default}, $$ (a literal $); a lone $ stays as written.
+_REF = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<body>[^}]*)\}|(?P<open>\{))?")
+_REF_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
+# Values of variables named like these are redacted from every message.
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+
+
+class _Interpolator:
+    """Resolves ${...} in every string value (not keys), before validation."""
+
+    def __init__(self, filename: str, doc: Document, env: Mapping[str, str], secrets: set[str]):
+        self._filename = filename
+        self._doc = doc
+        self._env = env
+        self._secrets = secrets
+
+    def tree(self) -> Any:
+        return self._walk(self._doc.data, ())
+
+    def _walk(self, value: Any, path: DocPath) -> Any:
+        if isinstance(value, dict):
+            return {k: self._walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._walk(v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, str) and "$" in value:
+            return _REF.sub(lambda m: self._resolve(m, path), value)
+        return value
+
+    def _resolve(self, m: re.Match[str], path: DocPath) -> str:
+        if m["dollar"]:
+            return "$"
+        if m["open"]:
+            self._error(path, "unterminated '${' (write $$ for a literal $)")
+        body = m["body"]
+        if body is None:
+            return "$"
+        ref = _REF_BODY.fullmatch(body)
+        if ref is None:
+            self._error(
+                path, f"invalid reference '${{{body}}}'; write ${{NAME}} or ${{NAME:-default}}"
+            )
+        name, default = ref["name"], ref["default"]
+        value = self._env.get(name)
+        if default is not None and not value:  # like the shell: unset or empty
+            return default
+        if value is None:
+            self._error(path, f"environment variable {name} is not set")
+        if _SECRET_NAME.search(name):
+            self._secrets.add(value)
+        return value
+
+    def _error(self, path: DocPath, message: str) -> NoReturn:
+        raise ConfigError(self._filename, self._doc.values.get(path), _fmt_path(path), message)
+
+
+def _collect_api_key(data: dict[str, Any], secrets: set[str]) -> None:
+    source = data.get("source")
+    posthog = source.get("posthog") if isinstance(source, dict) else None
+    key = posthog.get("api_key") if isinstance(posthog, dict) else None
+    if isinstance(key, str):
+        secrets.add(key)
