@@ -5,56 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from llmc_checks import formatting
 from llmc_checks.matching import DEFAULT_TITLE_THRESHOLD
 from llmc_checks.metrics_catalog import BASELINE_ONLY_METRICS
 from llmc_checks.model import Cluster, Run
+from llmc_checks.results import CheckResult, ClusterRow, RowStatus, Status
 from llmc_checks.stats import difference_bounds, median, wilson_bounds
 
 if TYPE_CHECKING:
     from llmc_checks.config import Change, Check
     from llmc_checks.matching import Pairing
-
-Status = Literal["pass", "fail", "warn", "error", "skip"]
-RowStatus = Literal["pass", "fail", "not_evaluated"]
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterRow:
-    cluster_id: int
-    title: str
-    size: int
-    value: float | None
-    status: RowStatus
-    note: str = ""
-    baseline_value: float | None = None
-    baseline_title: str | None = None
-    url: str | None = None
-    margin: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    name: str
-    metric: str
-    scope: Literal["run", "cluster"]
-    status: Status
-    observed: float | None
-    expected: str
-    message: str
-    severity: Literal["fail", "warn"] = "fail"
-    clusters: tuple[ClusterRow, ...] = ()
-    worst: ClusterRow | None = None
-    baseline_value: float | None = None
-    # Headroom to the nearest limit as a fraction of it (negative: past it); for a
-    # cluster-scope check, the smallest over the evaluated clusters.
-    margin: float | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.status in ("pass", "warn", "skip")
 
 
 @dataclass(frozen=True, slots=True)

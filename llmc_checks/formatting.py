@@ -56,15 +56,6 @@ def value(metric: str, v: float | None) -> str:
     return "-" if v is None else formatter(metric)(v)
 
 
-def run_summary(run: Run) -> str:
-    """ "trace, window 2026-11-08 00:15 → 2026-11-15 00:15 UTC, 1,500 items, 8 clusters"."""
-    clusters = sum(1 for c in run.clusters if not c.is_noise)
-    return (
-        f"{run.level}, window {run.window_start:%Y-%m-%d %H:%M} → "
-        f"{run.window_end:%Y-%m-%d %H:%M} UTC, {run.items_analyzed:,} items, {clusters} clusters"
-    )
-
-
 def expected(check: Check) -> str:
     """The limits of a check in words: "≤ 5.0%", "0.50–0.90", "increase ≤ 20%"."""
     fmt = formatter(check.metric)

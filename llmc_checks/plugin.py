@@ -1,6 +1,6 @@
 """pytest hooks: options, one item per check, the summary table, the reports.
 
-Thin on purpose: everything it shows is computed by `session.Gate`. Without
+Thin on purpose: everything it shows is computed by `gate.Gate`. Without
 `--llmc-config` every hook returns at once and nothing heavy is imported.
 """
 
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from llmc_checks.checks import CheckResult
-    from llmc_checks.session import Gate
+    from llmc_checks.gate import Gate
+    from llmc_checks.results import CheckResult
 
 
 _STATUS_COLOUR: dict[str, dict[str, bool]] = {
@@ -186,8 +186,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not paths:
         return
     from llmc_checks.config import load_config
+    from llmc_checks.gate import Gate, Options
     from llmc_checks.model import LlmcError
-    from llmc_checks.session import Gate, Options
 
     options = Options(
         snapshot=_optional_path(config.getoption("llmc_snapshot")),
@@ -221,7 +221,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except OSError as exc:
             raise pytest.UsageError(f"{raw}: cannot read config ({exc.strerror})") from None
     if options.update_baseline:
-        from llmc_checks.session import baseline_files
+        from llmc_checks.gate import baseline_files
 
         for gate in gates.values():
             if not baseline_files(gate.config):

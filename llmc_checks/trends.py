@@ -1,4 +1,4 @@
-"""Run-scope metrics over the recent runs, drawn as sparklines (▁▂▃▄▅▆▇█)."""
+"""Run-scope metrics over the recent runs: the series trend lines draw (report/cells.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from itertools import pairwise
 from llmc_checks.checks import PAIRING_METRICS, pairing_value, run_value
 from llmc_checks.model import Run
 
-BARS = "▁▂▃▄▅▆▇█"
 # How many recent runs a trend line covers (the latest included).
 HISTORY_RUNS = 8
 # Metrics whose history says nothing: a run's age is measured from now.
@@ -44,21 +43,3 @@ def all_series(
                 ),
             )
     return out
-
-
-def sparkline(values: Sequence[float | None]) -> str:
-    """One bar per value, scaled between the series' min and max; a space for no value."""
-    known = [v for v in values if v is not None]
-    if len(known) < 2:
-        return ""
-    low, high = min(known), max(known)
-    span = high - low
-    bars = []
-    for v in values:
-        if v is None:
-            bars.append(" ")
-        elif span == 0:
-            bars.append(BARS[len(BARS) // 2])
-        else:
-            bars.append(BARS[min(len(BARS) - 1, int((v - low) / span * len(BARS)))])
-    return "".join(bars)

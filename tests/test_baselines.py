@@ -13,7 +13,8 @@ import pytest
 
 from llmc_checks import baseline_file
 from llmc_checks.config import parse_config
-from llmc_checks.session import Gate, Options, Outcome
+from llmc_checks.gate import Gate, Options
+from llmc_checks.results import Outcome
 from llmc_checks.synth import ALT_TOPICS, NewTopic, Scenario, Shift, Synth, generate, write_rows
 
 

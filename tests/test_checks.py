@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from llmc_checks.checks import CheckResult, Context, evaluate
+from llmc_checks.checks import Context, evaluate
 from llmc_checks.config import Check, parse_config
 from llmc_checks.matching import DEFAULT_TITLE_THRESHOLD, pair_runs
 from llmc_checks.model import Cluster, ClusterStats, Run
+from llmc_checks.results import CheckResult
 from llmc_checks.stats import wilson_bounds
 
 UTC = timezone.utc

@@ -9,9 +9,10 @@ import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from llmc_checks import markdown
 from llmc_checks.config import parse_config
-from llmc_checks.session import Gate, Options, Outcome
+from llmc_checks.gate import Gate, Options
+from llmc_checks.report import markdown
+from llmc_checks.results import Outcome
 from llmc_checks.synth import Scenario, Shift, Synth, generate, write_rows
 
 JOB = "job/with space&more"  # a job id that must be URL-encoded inside the run id

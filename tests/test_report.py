@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from llmc_checks import report
-from llmc_checks.checks import CheckResult, ClusterRow
 from llmc_checks.model import Cluster, Run
-from llmc_checks.session import BaselineView, Outcome
+from llmc_checks.results import BaselineView, CheckResult, ClusterRow, Outcome
 
 UTC = timezone.utc
 LONG_TITLE = "Extremely long cluster title about refund requests for damaged parcels in transit"

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from llmc_checks.config import parse_config
-from llmc_checks.session import Gate, Options
+from llmc_checks.gate import Gate, Options
+from llmc_checks.report.cells import sparkline
 from llmc_checks.synth import Scenario, generate, write_rows
-from llmc_checks.trends import HISTORY_RUNS, sparkline
+from llmc_checks.trends import HISTORY_RUNS
 
 
 def test_sparkline_scales_between_min_and_max() -> None:

@@ -21,7 +21,7 @@ import orjson
 from llmc_checks.model import SourceError
 
 if TYPE_CHECKING:
-    from llmc_checks.config import PostHogSource as PostHogConfig
+    from llmc_checks.sources.base import PostHogSettings as PostHogConfig
 
 QUERY_SCOPE = "query:read"
 JOBS_SCOPE = "llm_analytics:read"

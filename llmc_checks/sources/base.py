@@ -6,7 +6,7 @@ from typing import Protocol
 
 from llmc_checks.model import BaselineRequest, Loaded, RunRequest
 
-__all__ = ["BaselineRequest", "Loaded", "RunRequest", "Source"]
+__all__ = ["BaselineRequest", "Loaded", "PostHogSettings", "RunRequest", "Source"]
 
 
 class Source(Protocol):
@@ -17,3 +17,23 @@ class Source(Protocol):
     def describe(self) -> str:
         """A short, secret-free description for reports ("snapshot demo.jsonl.gz")."""
         ...
+
+
+class _Secret(Protocol):
+    def get_secret_value(self) -> str: ...
+
+
+class PostHogSettings(Protocol):
+    """What the live source reads of its settings (the config's `source.posthog`).
+
+    A protocol, so sources/ need not import the config package (nor it them).
+    """
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def project_id(self) -> int: ...
+    @property
+    def api_key(self) -> _Secret: ...
+    @property
+    def timeout_s(self) -> float: ...

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
@@ -56,11 +56,23 @@ from llmc_checks.sources._api import (
 )
 
 if TYPE_CHECKING:
-    from llmc_checks.config import PostHogSource as PostHogConfig
+    from llmc_checks.sources.base import PostHogSettings as PostHogConfig
 
-__all__ = ["MAX_RETRY_AFTER_S", "PostHogSource"]
+__all__ = ["MAX_RETRY_AFTER_S", "PostHogSource", "cluster_links"]
 
 _UTC = timezone.utc
+
+
+def cluster_links(config: PostHogConfig) -> Callable[[Run, int], str]:
+    """PostHog's URL scheme for a run's cluster pages (DESIGN §3 Reports)."""
+    host = config.host.rstrip("/")
+    project = config.project_id
+
+    def link(run: Run, cluster_id: int) -> str:
+        run_id = quote(run.run_id, safe="")
+        return f"{host}/project/{project}/ai-observability/clusters/{run_id}/{cluster_id}"
+
+    return link
 
 
 def _utc_now() -> datetime:

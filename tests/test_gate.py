@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from llmc_checks import session
+from llmc_checks import gate
 from llmc_checks.config import parse_config
+from llmc_checks.gate import Gate, Options
 from llmc_checks.model import Cluster, Loaded, NoRunFound, Run, RunRequest
-from llmc_checks.session import Gate, Options
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 DEPLOY = NOW - timedelta(hours=1)
@@ -58,7 +58,7 @@ class FakeClock:
 def _gate(
     monkeypatch: pytest.MonkeyPatch, source: FakeSource, clock: FakeClock, wait: timedelta | None
 ) -> Gate:
-    monkeypatch.setattr(session, "make_source", lambda config, options: source)
+    monkeypatch.setattr(gate, "make_source", lambda config, options: source)
     config = parse_config(CONFIG, filename="checks.yaml", base_dir=Path("."))
     options = Options(after=DEPLOY, wait=wait)
     return Gate(config, Path("checks.yaml"), options, sleep=clock.sleep, clock=clock)

@@ -1,20 +1,21 @@
-"""One gate per config file: read the source once, evaluate every check, keep the outcome.
+"""One gate per config file: request → load (+ wait) → evaluate → record / write baseline.
 
-pytest items, the terminal table and the reports all read the same `Outcome`;
-nothing here knows about pytest.
+Everything is read first (the source once, the baseline files), then `evaluate_gate`
+judges purely; pytest items, the terminal table and the reports all read the same
+`Outcome` (results.py). Nothing here knows about pytest.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from llmc_checks import checks as checks_mod
+from llmc_checks import results as results_mod
 from llmc_checks import trends as trends_mod
 from llmc_checks.config import FileBaseline, RunIdBaseline
 from llmc_checks.metrics_catalog import metric as metric_info
@@ -28,6 +29,7 @@ from llmc_checks.model import (
     Run,
     RunRequest,
 )
+from llmc_checks.results import BaselineView, Outcome
 from llmc_checks.sources.base import Source
 from llmc_checks.trends import HISTORY_RUNS
 from llmc_checks.units import format_duration
@@ -49,33 +51,6 @@ class Options:
     after: datetime | None = None
     wait: timedelta | None = None
     record: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BaselineView:
-    """The runs one baseline spec resolved to, and the pairing with the latest run."""
-
-    label: str
-    runs: tuple[Run, ...]
-    pairings: tuple[Pairing, ...] = ()
-    missing_reason: str = ""
-    missing_is_error: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    config_path: Path
-    source: str
-    results: tuple[checks_mod.CheckResult, ...]
-    latest: Run | None = None
-    baseline: BaselineView | None = None
-    error: str | None = None
-    link: Callable[[Run, int], str | None] = field(default=lambda run, cid: None)
-    # Side effects worth telling the user about ("baseline written to ...").
-    notes: tuple[str, ...] = ()
-    # Per check index: its metric over the recent runs (run-scope checks only).
-    trends: Mapping[int, tuple[float | None, ...]] = field(default_factory=dict)
-    history: tuple[str, ...] = ()  # the run ids the trends cover, oldest first
 
 
 class Gate:
@@ -112,8 +87,9 @@ class Gate:
         try:
             request = build_request(self.config, self.options)
             loaded = self._load(source, request)
+            files = read_baseline_files(self.config)
             outcome = evaluate_gate(
-                self.config, self.path, loaded, self.options, source.describe(), link
+                self.config, self.path, loaded, self.options, source.describe(), link, files
             )
             notes = list(outcome.notes)
             if self.options.update_baseline:
@@ -181,10 +157,23 @@ def baseline_files(config: Config) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def _error_result(check: Check, message: str) -> checks_mod.CheckResult:
+def read_baseline_files(config: Config) -> dict[Path, tuple[Run, ...]]:
+    """The load phase's second half: every baseline file a check compares with, read.
+
+    Only files some check uses are read (an unused default baseline is not);
+    a missing file reads as no runs.
+    """
+    from llmc_checks import baseline_file
+
+    specs = [config.baseline_for(c) for c in config.checks if c.needs_baseline]
+    paths = [config.resolve(s.file) for s in specs if isinstance(s, FileBaseline)]
+    return {path: baseline_file.read(path) for path in dict.fromkeys(paths)}
+
+
+def _error_result(check: Check, message: str) -> results_mod.CheckResult:
     from llmc_checks import formatting
 
-    return checks_mod.CheckResult(
+    return results_mod.CheckResult(
         name=check.display_name,
         metric=check.metric,
         scope=check.scope,
@@ -210,17 +199,13 @@ def make_source(config: Config, options: Options) -> Source:
 
 
 def link_builder(config: Config) -> Callable[[Run, int], str | None]:
+    """Links to the run's clusters in PostHog; none for a snapshot (no host to link to)."""
     posthog = config.source.posthog
     if posthog is None:
         return lambda run, cid: None
-    host = posthog.host.rstrip("/")
-    project = posthog.project_id
+    from llmc_checks.sources.posthog import cluster_links  # httpx: only for a live source
 
-    def link(run: Run, cluster_id: int) -> str:
-        run_id = quote(run.run_id, safe="")
-        return f"{host}/project/{project}/ai-observability/clusters/{run_id}/{cluster_id}"
-
-    return link
+    return cluster_links(posthog)
 
 
 def build_request(config: Config, options: Options) -> RunRequest:
@@ -262,17 +247,18 @@ def evaluate_gate(
     options: Options,
     source: str,
     link: Callable[[Run, int], str | None],
+    files: Mapping[Path, tuple[Run, ...]],
 ) -> Outcome:
-    """Pure: the loaded runs and the config in, every check's result out."""
+    """Pure: the loaded runs (and baseline `files`, read) and the config in, every result out."""
     views: dict[str, BaselineView] = {}
 
     def view_for(spec: BaselineSpec) -> BaselineView:
         key = spec.label
         if key not in views:
-            views[key] = _resolve_baseline(config, spec, loaded)
+            views[key] = _resolve_baseline(config, spec, loaded, files)
         return views[key]
 
-    results: list[checks_mod.CheckResult] = []
+    results: list[results_mod.CheckResult] = []
     for check in config.checks:
         view = view_for(config.baseline_for(check)) if check.needs_baseline else None
         ctx = checks_mod.Context(
@@ -312,15 +298,15 @@ def evaluate_gate(
     )
 
 
-def _resolve_baseline(config: Config, spec: BaselineSpec, loaded: Loaded) -> BaselineView:
+def _resolve_baseline(
+    config: Config, spec: BaselineSpec, loaded: Loaded, files: Mapping[Path, tuple[Run, ...]]
+) -> BaselineView:
     request = spec.as_request()
     if request is not None:
         runs = loaded.baselines.get(request, ())
     else:
-        from llmc_checks import baseline_file
-
         assert isinstance(spec, FileBaseline)
-        runs = baseline_file.read(config.resolve(spec.file))
+        runs = files[config.resolve(spec.file)]
     if not runs:
         return BaselineView(
             spec.label,

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from llmc_checks import formatting
-from llmc_checks.checks import CheckResult, ClusterRow
-from llmc_checks.report import (
+from llmc_checks.report.cells import (
     is_near_miss,
     latest_pairing,
     margin_text,
     observed_text,
     overall_status,
     pairing_rows,
+    run_summary,
     trend_text,
 )
-from llmc_checks.session import Outcome
+from llmc_checks.results import CheckResult, ClusterRow, Outcome
 
 _ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "error": "🛑", "skip": "⏭️"}
 _VERDICT = {
@@ -57,7 +57,7 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
     ]
     run = outcome.latest
     if run is not None:
-        summary = formatting.run_summary(run)
+        summary = run_summary(run)
         lines.append(f"Run `{run.run_id}` ({summary}) from {cell(outcome.source)}.")
     if outcome.baseline is not None and outcome.baseline.runs:
         ids = ", ".join(f"`{r.run_id}`" for r in outcome.baseline.runs)

@@ -1,0 +1,128 @@
+"""Cells every renderer shares: the texts of values, margins, changes and trend lines.
+
+Renderers (terminal, json, markdown) compose these; none of them evaluates anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from llmc_checks import formatting
+from llmc_checks.matching import Pairing
+from llmc_checks.model import Cluster, Run
+from llmc_checks.results import CheckResult, Outcome
+
+BARS = "▁▂▃▄▅▆▇█"
+_TITLE_WIDTH = 40
+
+
+def cut(text: str, width: int = _TITLE_WIDTH) -> str:
+    """Shorten to `width`, at a word boundary when one is near the end."""
+    if len(text) <= width:
+        return text
+    head = text[: width - 1]
+    space = head.rfind(" ")
+    if space >= width * 2 // 3:
+        head = head[:space]
+    return head.rstrip(" ,;:-") + "…"
+
+
+def run_summary(run: Run) -> str:
+    """ "trace, window 2026-11-08 00:15 → 2026-11-15 00:15 UTC, 1,500 items, 8 clusters"."""
+    clusters = sum(1 for c in run.clusters if not c.is_noise)
+    return (
+        f"{run.level}, window {run.window_start:%Y-%m-%d %H:%M} → "
+        f"{run.window_end:%Y-%m-%d %H:%M} UTC, {run.items_analyzed:,} items, {clusters} clusters"
+    )
+
+
+def margin_text(result: CheckResult) -> str:
+    """Headroom to the limit: "+23%" left, "-12%" past it; empty without a verdict."""
+    if result.margin is None or result.status in ("error", "skip"):
+        return ""
+    return f"{result.margin:+.0%}"
+
+
+def is_near_miss(result: CheckResult, within: float = 0.10) -> bool:
+    """A passing check within 10% of its limit: worth a look before it fails."""
+    return result.status == "pass" and result.margin is not None and result.margin < within
+
+
+def trend_text(outcome: Outcome, index: int) -> str:
+    return sparkline(outcome.trends.get(index, ()))
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    """One bar per value, scaled between the series' min and max; a space for no value."""
+    known = [v for v in values if v is not None]
+    if len(known) < 2:
+        return ""
+    low, high = min(known), max(known)
+    span = high - low
+    bars = []
+    for v in values:
+        if v is None:
+            bars.append(" ")
+        elif span == 0:
+            bars.append(BARS[len(BARS) // 2])
+        else:
+            bars.append(BARS[min(len(BARS) - 1, int((v - low) / span * len(BARS)))])
+    return "".join(bars)
+
+
+def observed_text(result: CheckResult) -> str:
+    """The observed value; for a relative check, the worst cluster's change."""
+    metric, observed, base = result.metric, result.observed, result.baseline_value
+    if observed is None:
+        return "-"
+    if base is None:
+        return formatting.value(metric, observed)
+    worst = result.worst
+    if worst is not None and worst.value is not None:
+        return formatting.change(metric, worst.value, base)
+    return f"{formatting.value(metric, observed)} ({formatting.change(metric, observed, base)})"
+
+
+def overall_status(results: Sequence[CheckResult]) -> str:
+    for status in ("error", "fail", "warn"):
+        if any(r.status == status for r in results):
+            return status
+    return "pass"
+
+
+def latest_pairing(outcome: Outcome) -> Pairing | None:
+    view = outcome.baseline
+    return view.pairings[-1] if view is not None and view.pairings else None
+
+
+def _cluster_ref(cluster: Cluster) -> dict[str, Any]:
+    return {"cluster_id": cluster.cluster_id, "title": cluster.title, "size": cluster.size}
+
+
+def pairing_rows(pairing: Pairing) -> list[dict[str, Any]]:
+    """Stable, renamed, new and vanished clusters, biggest first within each kind."""
+    rows: list[dict[str, Any]] = []
+    for pair in sorted(pairing.pairs, key=lambda p: (p.renamed, -p.latest.size)):
+        rows.append(
+            {
+                "change": "renamed" if pair.renamed else "stable",
+                "latest": _cluster_ref(pair.latest),
+                "baseline": _cluster_ref(pair.baseline),
+                "similarity": round(pair.similarity, 3),
+            }
+        )
+    for cluster in sorted(pairing.new, key=lambda c: -c.size):
+        rows.append(
+            {"change": "new", "latest": _cluster_ref(cluster), "baseline": None, "similarity": ""}
+        )
+    for cluster in sorted(pairing.vanished, key=lambda c: -c.size):
+        rows.append(
+            {
+                "change": "vanished",
+                "latest": None,
+                "baseline": _cluster_ref(cluster),
+                "similarity": None,
+            }
+        )
+    return rows

@@ -1,0 +1,40 @@
+"""The edge of the report package: the only place report files are written."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from llmc_checks.report import markdown
+from llmc_checks.report.json import json_document
+from llmc_checks.results import Outcome
+
+
+def write_all(
+    outcomes: Sequence[tuple[Outcome, Sequence[int]]], paths: Sequence[Path]
+) -> list[str]:
+    """Write every requested report; returns the problems (never raises for I/O)."""
+    problems = []
+    for path in paths:
+        suffix = path.suffix.lower()
+        try:
+            if suffix == ".json":
+                text = json.dumps(json_document(outcomes), indent=2, ensure_ascii=False) + "\n"
+            else:
+                text = markdown.render(outcomes)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            problems.append(f"cannot write report {path}: {exc.strerror or exc}")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(markdown.render(outcomes))
+        except OSError as exc:
+            problems.append(f"cannot append to $GITHUB_STEP_SUMMARY: {exc.strerror or exc}")
+    return problems

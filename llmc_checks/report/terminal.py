@@ -1,0 +1,108 @@
+"""Outcomes → the summary table a user reads in the terminal. Renders; never evaluates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+from llmc_checks import formatting
+from llmc_checks.report.cells import (
+    cut,
+    latest_pairing,
+    margin_text,
+    observed_text,
+    pairing_rows,
+    run_summary,
+    trend_text,
+)
+from llmc_checks.results import CheckResult, Outcome
+
+_STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "error": "ERROR", "skip": "SKIP"}
+
+
+def _worst(result: CheckResult) -> str:
+    row = result.worst
+    if row is None:
+        return ""
+    shown = formatting.value(result.metric, row.value)
+    return f"{cut(row.title)} (#{row.cluster_id}, n={row.size}): {shown}"
+
+
+def _plain(word: str, status: str) -> str:
+    return word
+
+
+def terminal(
+    outcome: Outcome, indexes: Sequence[int], paint: Callable[[str, str], str] = _plain
+) -> str:
+    """The summary table a user reads after the run; `paint` colours a status word."""
+    lines = []
+    run = outcome.latest
+    if run is not None:
+        lines.append(f"run {run.run_id} ({run_summary(run)}) from {outcome.source}")
+    if outcome.baseline is not None and outcome.baseline.runs:
+        ids = ", ".join(r.run_id for r in outcome.baseline.runs)
+        lines.append(f"baseline {outcome.baseline.label}: {ids}")
+    if outcome.error is not None:
+        lines.append(f"ERROR: {outcome.error}")
+    rows = []
+    for index in indexes:
+        r = outcome.results[index]
+        rows.append(
+            [
+                r.name,
+                r.scope,
+                observed_text(r),
+                r.expected,
+                margin_text(r),
+                trend_text(outcome, index),
+                paint(_STATUS_WORD[r.status], r.status),
+                _worst(r),
+            ]
+        )
+    headers = [
+        "check",
+        "scope",
+        "observed",
+        "expected",
+        "margin",
+        "trend",
+        "status",
+        "worst cluster",
+    ]
+    lines.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+    counts: dict[str, int] = {}
+    for index in indexes:
+        status = outcome.results[index].status
+        counts[status] = counts.get(status, 0) + 1
+    order = ("fail", "error", "warn", "skip", "pass")
+    lines.append(", ".join(f"{counts[s]} {s}" for s in order if s in counts))
+    pairing = latest_pairing(outcome)
+    if pairing is not None:
+        lines.append("")
+        lines.append(f"clusters vs baseline {pairing.baseline_run_id}:")
+        lines.append(
+            tabulate(
+                [
+                    [r["change"], _side(r["latest"]), _side(r["baseline"]), _sim(r["similarity"])]
+                    for r in pairing_rows(pairing)
+                ],
+                headers=["change", "latest (size)", "baseline (size)", "similarity"],
+                tablefmt="simple",
+                disable_numparse=True,
+            )
+        )
+    lines.extend(outcome.notes)
+    return "\n".join(lines)
+
+
+def _sim(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def _side(cluster: dict[str, Any] | None) -> str:
+    if cluster is None:
+        return ""
+    return f"{cut(cluster['title'])} ({cluster['size']})"

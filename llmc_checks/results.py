@@ -1,0 +1,84 @@
+"""What a gate produces and every renderer reads: results per check, the outcome per gate.
+
+Renderers (report/) import this module, never the gate that fills it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from llmc_checks.model import Run
+
+if TYPE_CHECKING:
+    from llmc_checks.matching import Pairing
+
+__all__ = ["BaselineView", "CheckResult", "ClusterRow", "Outcome", "RowStatus", "Status"]
+
+Status = Literal["pass", "fail", "warn", "error", "skip"]
+RowStatus = Literal["pass", "fail", "not_evaluated"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRow:
+    cluster_id: int
+    title: str
+    size: int
+    value: float | None
+    status: RowStatus
+    note: str = ""
+    baseline_value: float | None = None
+    baseline_title: str | None = None
+    url: str | None = None
+    margin: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    metric: str
+    scope: Literal["run", "cluster"]
+    status: Status
+    observed: float | None
+    expected: str
+    message: str
+    severity: Literal["fail", "warn"] = "fail"
+    clusters: tuple[ClusterRow, ...] = ()
+    worst: ClusterRow | None = None
+    baseline_value: float | None = None
+    # Headroom to the nearest limit as a fraction of it (negative: past it); for a
+    # cluster-scope check, the smallest over the evaluated clusters.
+    margin: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status in ("pass", "warn", "skip")
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineView:
+    """The runs one baseline spec resolved to, and the pairing with the latest run."""
+
+    label: str
+    runs: tuple[Run, ...]
+    pairings: tuple[Pairing, ...] = ()
+    missing_reason: str = ""
+    missing_is_error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    config_path: Path
+    source: str
+    results: tuple[CheckResult, ...]
+    latest: Run | None = None
+    baseline: BaselineView | None = None
+    error: str | None = None
+    link: Callable[[Run, int], str | None] = field(default=lambda run, cid: None)
+    # Side effects worth telling the user about ("baseline written to ...").
+    notes: tuple[str, ...] = ()
+    # Per check index: its metric over the recent runs (run-scope checks only).
+    trends: Mapping[int, tuple[float | None, ...]] = field(default_factory=dict)
+    history: tuple[str, ...] = ()  # the run ids the trends cover, oldest first
