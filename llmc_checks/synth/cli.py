@@ -1,0 +1,77 @@
+"""`python -m llmc_checks.synth`: write a generated snapshot file."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import datetime
+
+from llmc_checks.model import LEVELS
+from llmc_checks.synth.build import generate, scenario_for_size, write_rows
+from llmc_checks.synth.scenario import DEFAULT_END, DEFAULT_JOB_ID, Job, Scenario
+
+
+def _parse_end(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m llmc_checks.synth",
+        description="Write a synthetic PostHog LLM-analytics snapshot (event rows).",
+    )
+    ap.add_argument("--out", required=True, help=".jsonl, .jsonl.gz, .json or .json.gz")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--days", type=int, default=3, help="daily runs per job")
+    ap.add_argument("--traces-per-day", type=int, default=300)
+    ap.add_argument(
+        "--events", type=int, help="size the traffic to about this many AI events in all"
+    )
+    ap.add_argument("--level", choices=LEVELS, default="trace", help="the primary job's level")
+    ap.add_argument(
+        "--extra-level",
+        choices=LEVELS,
+        action="append",
+        default=[],
+        help="add a 'Default - <level>' job (repeatable)",
+    )
+    ap.add_argument("--max-samples", type=int, default=1500)
+    ap.add_argument("--team-id", type=int, default=1)
+    ap.add_argument("--end", type=_parse_end, default=DEFAULT_END, help="last window end, ISO")
+    ap.add_argument("--noise-share", type=float, default=0.08)
+    ap.add_argument("--no-baked-metrics", action="store_true")
+    ap.add_argument("--legacy-runs", type=int, default=0)
+    ap.add_argument("--clusters-as-string", type=float, default=0.0, metavar="SHARE")
+    ap.add_argument("--duplicate-emission", type=float, default=0.0, metavar="SHARE")
+    a = ap.parse_args(argv)
+    extra = tuple(
+        Job(lvl, f"{DEFAULT_JOB_ID[:-2]}{n + 2:02d}", f"Default - {lvl}")
+        for n, lvl in enumerate(a.extra_level)
+    )
+    traces_per_day = a.traces_per_day
+    if a.events is not None:
+        traces_per_day = scenario_for_size(a.events, a.max_samples, a.days).traces_per_day
+    try:
+        s = Scenario(
+            seed=a.seed,
+            days=a.days,
+            traces_per_day=traces_per_day,
+            level=a.level,
+            extra_jobs=extra,
+            max_samples=a.max_samples,
+            team_id=a.team_id,
+            end=a.end,
+            noise_share=a.noise_share,
+            baked_metrics=not a.no_baked_metrics,
+            legacy_runs=a.legacy_runs,
+            clusters_as_string=a.clusters_as_string,
+            duplicate_emission=a.duplicate_emission,
+        )
+    except ValueError as exc:
+        ap.error(str(exc))
+    synth = generate(s)
+    n = write_rows(synth.iter_rows(), a.out)
+    print(f"wrote {n} rows ({synth.n_ai_events} AI events, {len(synth.runs)} runs) to {a.out}")
+    for r in synth.runs:
+        print(f"  {r.run_id}: {r.items_analyzed} items, {len(r.clusters)} clusters")
+    return 0
