@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from llmc_checks._values import is_true, number
-from llmc_checks.model import ClusterStats, Level, Run
+from llmc_checks.model import ClusterStats, DataError, Level, Run
 from llmc_checks.stats import quantile_inclusive
 
 AI_EVENTS = ("$ai_generation", "$ai_embedding", "$ai_span")
@@ -115,6 +115,15 @@ def baked_stats(baked: Mapping[str, float | None]) -> ClusterStats:
 def baked_suffices(run: Run, needed: frozenset[str]) -> bool:
     """True when every cluster carries baked metrics covering every needed stat."""
     return all(c.baked is not None and needed <= c.baked.keys() for c in run.clusters)
+
+
+def no_events_to_compute(run_id: str, stats: frozenset[str]) -> DataError:
+    """Stats a run's baked metrics lack, at evaluation level: no AI events to fall back on."""
+    missing = ", ".join(sorted(stats))
+    return DataError(
+        f"run {run_id}: evaluation-level runs have no AI events to compute "
+        f"{missing} from, and this run's clusters carry no baked metrics for them"
+    )
 
 
 def with_event_stats(run: Run, totals: Mapping[str, Totals]) -> Run:

@@ -27,21 +27,17 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from llmc_checks import metrics
-from llmc_checks._values import epoch_us, parse_timestamp
 from llmc_checks.model import (
     CLUSTER_EVENTS,
     RECORD_SUFFIXES,
-    DataError,
-    Level,
     LlmcError,
     Loaded,
     RunRequest,
 )
-from llmc_checks.runs import build_run, deduplicate, read_run_event
+from llmc_checks.runs import lenient_properties
 from llmc_checks.sources._hogql import EXPORT_PROPERTIES
 from llmc_checks.sources.base import Source
-from llmc_checks.sources.snapshot import SNAPSHOT_MARKER, SnapshotSource
+from llmc_checks.sources.snapshot import SNAPSHOT_MARKER
 
 Row = dict[str, Any]
 
@@ -70,7 +66,7 @@ _ITEM_DROP = frozenset({"x", "y"})
 
 @runtime_checkable
 class Exporter(Protocol):
-    """A source that can fetch the rows behind what it loaded (the live source)."""
+    """A source that can hand back the rows behind what it loaded (both sources can)."""
 
     def export_rows(self, loaded: Loaded) -> Iterator[Row]: ...
 
@@ -84,9 +80,7 @@ def record(source: Source, request: RunRequest, loaded: Loaded, path: Path) -> i
     name = path.name
     if not name.endswith(RECORD_SUFFIXES):
         raise LlmcError(f"--llmc-record {path}: expected a .jsonl or .jsonl.gz path")
-    if isinstance(source, SnapshotSource):
-        rows: Iterable[Row] = _from_snapshot(source.path, loaded)
-    elif isinstance(source, Exporter):
+    if isinstance(source, Exporter):
         rows = source.export_rows(loaded)
     else:
         raise LlmcError(f"--llmc-record: cannot record from {source.describe()}")
@@ -97,7 +91,7 @@ def record(source: Source, request: RunRequest, loaded: Loaded, path: Path) -> i
 def trim_row(row: Mapping[str, Any]) -> Row:
     """A row reduced to what a snapshot replay reads (see the module docstring)."""
     event = str(row.get("event", ""))
-    props = _object(row.get("properties"))
+    props = lenient_properties(row.get("properties"))
     if event in CLUSTER_EVENTS:
         kept = {k: v for k, v in props.items() if k in RUN_PROPERTIES}
         if "$ai_clusters" in kept:
@@ -122,16 +116,6 @@ def marker(loaded: Loaded) -> Row:
         "distinct_id": DISTINCT_ID,
         "properties": {},
     }
-
-
-def _object(raw: object) -> dict[str, Any]:
-    """Event properties: an object, or a string holding one; {} when unreadable."""
-    if isinstance(raw, str):
-        try:
-            raw = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return {}
-    return raw if isinstance(raw, dict) else {}
 
 
 def _trim_clusters(raw: object) -> object:
@@ -162,80 +146,6 @@ def _trim_cluster(cluster: object) -> object:
             for item, entry in traces.items()
         }
     return out
-
-
-# -- from a snapshot file ------------------------------------------------------------------
-
-
-def _from_snapshot(path: Path, loaded: Loaded) -> Iterator[Row]:
-    """The file's rows behind `loaded`: two passes, as SnapshotSource reads it."""
-    selected = {
-        loaded.latest.run_id,
-        *(r.run_id for runs in loaded.baselines.values() for r in runs),
-    }
-    wanted = selected | {r.run_id for r in loaded.history}
-    cluster_rows = [
-        row for row in _rows(path) if row.get("event") in CLUSTER_EVENTS and _run_id(row) in wanted
-    ]
-    yield from cluster_rows
-    level: Level = loaded.latest.level
-    if level == "evaluation":
-        return
-    # AI events only for the selected runs: trend runs draw on baked stats alone.
-    owners = _owners([row for row in cluster_rows if _run_id(row) in selected], path)
-    for row in _rows(path):
-        event = row.get("event")
-        if event not in metrics.AI_EVENTS:
-            continue
-        props = _object(row.get("properties"))
-        key = metrics.item_key(level, str(event), row, props)
-        windows = owners.get(key) if key is not None else None
-        if not windows:
-            continue
-        at = epoch_us(parse_timestamp(str(row.get("timestamp"))))
-        if any(start <= at < end for start, end in windows):
-            yield row
-
-
-def _run_id(row: Mapping[str, Any]) -> object:
-    return _object(row.get("properties")).get("$ai_clustering_run_id")
-
-
-def _owners(cluster_rows: list[Row], path: Path) -> dict[str, list[tuple[int, int]]]:
-    """Item id → the windows of the recorded runs that cluster it."""
-    where = path.name
-    owners: dict[str, list[tuple[int, int]]] = {}
-    for event in deduplicate(read_run_event(r, where) for r in cluster_rows):
-        run = build_run(event, where)
-        window = (epoch_us(run.window_start), epoch_us(run.window_end))
-        for cluster in run.clusters:
-            for item in cluster.item_ids:
-                owners.setdefault(item, []).append(window)
-    return owners
-
-
-def _rows(path: Path) -> Iterator[Row]:
-    """Every event row of a .jsonl / .jsonl.gz / .json snapshot."""
-    name = path.name
-    try:
-        if name.endswith(".json"):
-            data = orjson.loads(path.read_bytes())
-            yield from (r for r in data if isinstance(r, dict)) if isinstance(data, list) else ()
-            return
-        opener: Any = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rb") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    row = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    raise DataError(f"{path}:{lineno}: not valid JSON") from None
-                if isinstance(row, dict):
-                    yield row
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read snapshot ({exc})") from None
 
 
 # -- writing -------------------------------------------------------------------------------

@@ -59,6 +59,16 @@ def properties_of(row: Mapping[str, Any], where: str) -> Mapping[str, Any]:
     return props
 
 
+def lenient_properties(raw: object) -> dict[str, Any]:
+    """Event properties: an object, or a string holding one; {} when unreadable."""
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return {}
+    return raw if isinstance(raw, dict) else {}
+
+
 def read_run_event(row: Mapping[str, Any], where: str) -> RunEvent:
     """The header of a `$ai_*_clusters` event; `where` names the row in errors."""
     event = row.get("event")
@@ -178,11 +188,15 @@ def _pinned(events: list[RunEvent], request: RunRequest) -> RunEvent:
     if found is None:
         raise NoRunFound(f"run {request.run_id} not found")
     if found.level != request.level:
-        raise DataError(
-            f"run {found.run_id} is a {found.level}-level run; the config asks for "
-            f"{request.level} (run.level)"
-        )
+        raise level_mismatch(found.run_id, found.level, request)
     return found
+
+
+def level_mismatch(run_id: str, level: Level, request: RunRequest) -> DataError:
+    """A pinned run (--llmc-run) of another level than the config's, in both sources' words."""
+    return DataError(
+        f"run {run_id} is a {level}-level run; the config asks for {request.level} (run.level)"
+    )
 
 
 def pick_baselines(runs: Sequence[R], latest: R, spec: BaselineRequest) -> tuple[R, ...]:
@@ -208,11 +222,17 @@ def pick_baselines(runs: Sequence[R], latest: R, spec: BaselineRequest) -> tuple
     return tuple(earlier[-count:])
 
 
-def _nothing_found(events: list[RunEvent], request: RunRequest, since: datetime) -> str:
+def no_run_text(request: RunRequest, since: datetime) -> str:
+    """ "no trace-level run of job 'x' with a window ending after ...": both sources' words."""
     job = f" of job {request.job!r}" if request.job else ""
     what = f"no {request.level}-level run{job} with a window ending after {since:%Y-%m-%d %H:%M}Z"
     if request.after is not None:
         what += f" and after {request.after:%Y-%m-%d %H:%M:%S}Z"
+    return what
+
+
+def _nothing_found(events: list[RunEvent], request: RunRequest, since: datetime) -> str:
+    what = no_run_text(request, since)
     same = [e for e in events if e.level == request.level and e.matches_job(request.job)]
     if same:
         newest = same[-1]

@@ -44,7 +44,14 @@ from llmc_checks.model import (
     RunRequest,
     SourceError,
 )
-from llmc_checks.runs import build_run, pick_baselines, pick_history, read_run_event
+from llmc_checks.runs import (
+    build_run,
+    level_mismatch,
+    no_run_text,
+    pick_baselines,
+    pick_history,
+    read_run_event,
+)
 from llmc_checks.sources import _hogql
 from llmc_checks.sources._api import (
     JOBS_MAX_PAGES,
@@ -156,7 +163,7 @@ class PostHogSource:
         mode = _hogql.metrics_mode(request.level, bool(request.stats))
         first = self._query_latest(request, now, mode)
         use_events = mode != "none" and (_force_events(request) or not first.baked_complete)
-        latest = _finish([first], mode, use_events)[0]
+        latest = _finish([first], mode, use_events, request.stats)[0]
         baselines: dict[BaselineRequest, tuple[Run, ...]] = {}
         history: tuple[Run, ...] = ()
         if request.baselines or request.history > 0:
@@ -195,23 +202,14 @@ class PostHogSource:
             self._no_run(request, since)
         found = fetched[-1]
         if request.run_id is not None and found.run.level != request.level:
-            raise DataError(
-                f"run {found.run.run_id} is a {found.run.level}-level run; the config asks for "
-                f"{request.level} (run.level)"
-            )
+            raise level_mismatch(found.run.run_id, found.run.level, request)
         return found
 
     def _no_run(self, request: RunRequest, since: datetime) -> NoReturn:
         """NoRunFound, cheap: `--llmc-wait` polls on it. A misspelt job is a DataError."""
         if request.run_id is not None:
             raise NoRunFound(f"run {request.run_id} not found in {self._where}")
-        job = f" of job {request.job!r}" if request.job else ""
-        what = (
-            f"no {request.level}-level run{job} with a window ending after {since:%Y-%m-%d %H:%M}Z"
-        )
-        if request.after is not None:
-            what += f" and after {request.after:%Y-%m-%d %H:%M:%S}Z"
-        what += f" in {self._where}"
+        what = f"{no_run_text(request, since)} in {self._where}"
         if request.job:
             what += self._check_job(request)
         raise NoRunFound(what)
@@ -319,7 +317,7 @@ class PostHogSource:
         trend_only = [f.run for f in answered if not f.full]
         complete = all(f.baked_complete for f in fetched)
         use_events = mode != "none" and (latest_used_events or not complete)
-        by_id = {r.run_id: r for r in _finish(fetched, mode, use_events)}
+        by_id = {r.run_id: r for r in _finish(fetched, mode, use_events, request.stats)}
         if not (include_latest and use_events):
             by_id[latest.run_id] = latest
         elif latest.run_id not in by_id:
@@ -492,7 +490,9 @@ def _event_stats(row: Row) -> ClusterStats:
     )
 
 
-def _finish(fetched: list[_Fetched], mode: _hogql.Metrics, use_events: bool) -> list[Run]:
+def _finish(
+    fetched: list[_Fetched], mode: _hogql.Metrics, use_events: bool, stats: frozenset[str]
+) -> list[Run]:
     """Attach stats as the snapshot source does: baked for all runs, or events for all."""
     if mode == "none":
         return [f.run for f in fetched]
@@ -501,10 +501,7 @@ def _finish(fetched: list[_Fetched], mode: _hogql.Metrics, use_events: bool) -> 
     out = []
     for f in fetched:
         if f.event_stats is None:  # evaluation level: no AI events to compute from
-            raise DataError(
-                f"run {f.run.run_id}: evaluation-level runs have no AI events to compute "
-                "stats from, and this run's clusters carry no baked metrics for them"
-            )
+            raise metrics.no_events_to_compute(f.run.run_id, stats)
         clusters = tuple(
             replace(c, stats=s) for c, s in zip(f.run.clusters, f.event_stats, strict=True)
         )

@@ -25,9 +25,16 @@ from typing import IO, Any
 import orjson
 
 from llmc_checks import metrics
-from llmc_checks._values import parse_timestamp
+from llmc_checks._values import epoch_us, parse_timestamp
 from llmc_checks.model import CLUSTER_EVENTS, DataError, Level, Loaded, NoRunFound, Run, RunRequest
-from llmc_checks.runs import RunEvent, build_run, deduplicate, read_run_event, select_runs
+from llmc_checks.runs import (
+    RunEvent,
+    build_run,
+    deduplicate,
+    lenient_properties,
+    read_run_event,
+    select_runs,
+)
 from llmc_checks.sources._blocks import (
     Block,
     Irregular,
@@ -74,6 +81,47 @@ class SnapshotSource:
         latest = by_id[selection.latest.run_id]
         return Loaded(now=now, latest=latest, baselines=baselines, history=history)
 
+    def export_rows(self, loaded: Loaded) -> Iterator[dict[str, Any]]:
+        """The file's rows behind `loaded`, for --llmc-record (two passes, as `load` reads).
+
+        The clustering events of the selected runs and of the trend runs, then (below
+        evaluation level) the AI events of the selected runs' items inside their windows;
+        trend runs draw on baked stats alone.
+        """
+        selected = {
+            loaded.latest.run_id,
+            *(r.run_id for runs in loaded.baselines.values() for r in runs),
+        }
+        wanted = selected | {r.run_id for r in loaded.history}
+        cluster_rows = [
+            row
+            for row in self._rows()
+            if row.get("event") in CLUSTER_EVENTS and _run_id(row) in wanted
+        ]
+        yield from cluster_rows
+        level: Level = loaded.latest.level
+        if level == "evaluation":
+            return
+        # AI events only for the selected runs: trend runs draw on baked stats alone.
+        owners = _owners([row for row in cluster_rows if _run_id(row) in selected], self.path)
+        for row in self._rows():
+            event = row.get("event")
+            if event not in metrics.AI_EVENTS:
+                continue
+            props = lenient_properties(row.get("properties"))
+            key = metrics.item_key(level, str(event), row, props)
+            windows = owners.get(key) if key is not None else None
+            if not windows:
+                continue
+            at = epoch_us(parse_timestamp(str(row.get("timestamp"))))
+            if any(start <= at < end for start, end in windows):
+                yield row
+
+    def _rows(self) -> Iterator[dict[str, Any]]:
+        """Every event row, parsed: the reader `load` falls back to, line by line."""
+        for lineno, raw in self._lines():
+            yield _parse(raw, self.path, lineno)
+
     def _where(self, event: RunEvent) -> str:
         return f"{self.path.name} ({event.run_id})"
 
@@ -108,11 +156,7 @@ class SnapshotSource:
             return [metrics.with_baked_stats(r) for r in runs]
         for r in runs:
             if r.level == "evaluation":
-                missing = ", ".join(sorted(request.stats))
-                raise DataError(
-                    f"run {r.run_id}: evaluation-level runs have no AI events to compute "
-                    f"{missing} from, and this run's clusters carry no baked metrics for them"
-                )
+                raise metrics.no_events_to_compute(r.run_id, request.stats)
         totals = self._fold_events(runs, kept)
         return [metrics.with_event_stats(r, t) for r, t in zip(runs, totals, strict=True)]
 
@@ -189,6 +233,23 @@ class SnapshotSource:
             if not isinstance(row, dict):
                 raise DataError(f"{self.path}:{index}: an event row must be a JSON object")
             yield index, orjson.dumps(row)
+
+
+def _run_id(row: Mapping[str, Any]) -> object:
+    return lenient_properties(row.get("properties")).get("$ai_clustering_run_id")
+
+
+def _owners(cluster_rows: list[dict[str, Any]], path: Path) -> dict[str, list[tuple[int, int]]]:
+    """Item id → the windows of the recorded runs that cluster it."""
+    where = path.name
+    owners: dict[str, list[tuple[int, int]]] = {}
+    for event in deduplicate(read_run_event(r, where) for r in cluster_rows):
+        run = build_run(event, where)
+        window = (epoch_us(run.window_start), epoch_us(run.window_end))
+        for cluster in run.clusters:
+            for item in cluster.item_ids:
+                owners.setdefault(item, []).append(window)
+    return owners
 
 
 def _checked_lines(fh: IO[bytes], path: Path) -> Iterator[tuple[int, bytes]]:
