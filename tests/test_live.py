@@ -17,6 +17,7 @@ import httpx
 import orjson
 import pytest
 from pydantic import SecretStr
+from standin import StandIn
 
 from llmc_checks.config import PostHogSource as PostHogConfig
 from llmc_checks.model import (
@@ -32,11 +33,6 @@ from llmc_checks.model import (
 from llmc_checks.sources import _hogql
 from llmc_checks.sources.posthog import MAX_RETRY_AFTER_S, PostHogSource
 from llmc_checks.synth import DEFAULT_JOB_ID, Job, Scenario, generate
-
-try:  # tests/ without __init__.py puts tests/ on sys.path; with one, the repo root
-    from standin import StandIn
-except ImportError:  # pragma: no cover
-    from tests.standin import StandIn
 
 KEY = "phx_live_SECRET_k3y_0123456789"
 PID = 1

@@ -16,17 +16,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
 
 from llmc_checks._values import number
 from llmc_checks.model import BaselineRequest, ClusterStats, Level, Loaded, Run, RunRequest
 from llmc_checks.sources.snapshot import SnapshotSource
 from llmc_checks.stats import quantile_inclusive
 from llmc_checks.synth import Scenario, generate, write_rows
-
-try:  # tests/ has no __init__.py: pytest puts it on sys.path
-    from conftest import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
-except ImportError:  # pragma: no cover
-    from tests.conftest import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
 
 Row = dict[str, Any]
 

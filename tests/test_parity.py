@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from standin import StandIn
 
 from llmc_checks import metrics
 from llmc_checks._values import parse_timestamp
@@ -24,11 +25,6 @@ from llmc_checks.model import STAT_FIELDS, BaselineRequest, Loaded, Run, RunRequ
 from llmc_checks.sources.posthog import PostHogSource
 from llmc_checks.sources.snapshot import SNAPSHOT_MARKER, SnapshotSource
 from llmc_checks.synth import DEFAULT_JOB_ID, Job, Scenario, Synth, generate, write_rows
-
-try:  # tests/ without __init__.py puts tests/ on sys.path; with one, the repo root
-    from standin import StandIn
-except ImportError:  # pragma: no cover
-    from tests.standin import StandIn
 
 KEY = "phx_parity_key"
 GEN_JOB = Job("generation", "gen-job-1", "Default - generation")

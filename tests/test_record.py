@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+from standin import StandIn
 
 from llmc_checks import record as record_mod
 from llmc_checks.config import PostHogSource as PostHogConfig
@@ -31,11 +32,6 @@ from llmc_checks.sources import _hogql
 from llmc_checks.sources.posthog import PostHogSource
 from llmc_checks.sources.snapshot import SNAPSHOT_MARKER, SnapshotSource
 from llmc_checks.synth import Job, Scenario, Synth, generate, write_rows
-
-try:  # tests/ without __init__.py puts tests/ on sys.path; with one, the repo root
-    from standin import StandIn
-except ImportError:  # pragma: no cover
-    from tests.standin import StandIn
 
 KEY = "phx_record_SECRET_9876"
 PREVIOUS = BaselineRequest("previous")

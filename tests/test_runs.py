@@ -8,14 +8,10 @@ from typing import Any
 
 import orjson
 import pytest
+from helpers import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
 
 from llmc_checks.model import BaselineRequest, DataError, Loaded, Run, RunRequest
 from llmc_checks.sources.snapshot import SnapshotSource
-
-try:  # tests/ has no __init__.py: pytest puts it on sys.path
-    from conftest import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
-except ImportError:  # pragma: no cover
-    from tests.conftest import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
 
 Row = dict[str, Any]
 UTC = timezone.utc
@@ -131,7 +127,7 @@ def test_run_header_fields(selection_file: Path) -> None:
     assert run.window_start == datetime(2026, 11, 8, 0, 15, 3, 104000, tzinfo=UTC)
     assert run.window_end == END
     assert run.emitted_at == END + timedelta(minutes=5)
-    assert run.items_analyzed == 6  # 3 + 2 + 1 (conftest: sum of sizes)
+    assert run.items_analyzed == 6  # 3 + 2 + 1 (helpers: sum of sizes)
 
 
 def legacy_row(event: str, run_id: str, **props: Any) -> Row:

@@ -10,14 +10,10 @@ from typing import Any
 
 import orjson
 import pytest
+from helpers import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
 
 from llmc_checks.model import STAT_FIELDS, DataError, Loaded, RunRequest
 from llmc_checks.sources.snapshot import SnapshotSource
-
-try:  # tests/ has no __init__.py: pytest puts it on sys.path
-    from conftest import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
-except ImportError:  # pragma: no cover
-    from tests.conftest import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
 
 Row = dict[str, Any]
 UTC = timezone.utc

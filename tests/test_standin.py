@@ -12,11 +12,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-
-try:  # tests/ without __init__.py puts tests/ on sys.path; with one, the repo root
-    from standin import HogQLError, StandIn, translate
-except ImportError:  # pragma: no cover
-    from tests.standin import HogQLError, StandIn, translate
+from standin import HogQLError, StandIn, translate
 
 PID = 1
 KEY = "phx_test"

@@ -1,0 +1,89 @@
+"""Shared test helpers (tests/ is on sys.path: `from helpers import ...`).
+
+Row builders (prefixed `llmc_`) used by test_metrics / test_runs / test_snapshot:
+PostHog event rows as plain dicts, and a writer for `.jsonl` snapshots.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+Row = dict[str, Any]
+
+LLMC_WINDOW_START = "2026-11-08T00:15:03.104+00:00"
+LLMC_WINDOW_END = "2026-11-15T00:15:03.104+00:00"
+LLMC_EMITTED = "2026-11-15T00:20:00.000000+00:00"
+
+_llmc_seq = itertools.count(1)
+
+
+def llmc_event(event: str, timestamp: str, props: dict[str, Any], uuid: str = "") -> Row:
+    """One PostHog event row; the uuid defaults to a unique, readable one."""
+    return {
+        "uuid": uuid or f"ev-{next(_llmc_seq):05d}",
+        "event": event,
+        "timestamp": timestamp,
+        "distinct_id": "user-1",
+        "properties": props,
+    }
+
+
+def llmc_cluster(
+    cluster_id: int,
+    items: list[str] | tuple[str, ...],
+    title: str | None = None,
+    metrics: dict[str, Any] | None = None,
+    description: str = "",
+) -> Row:
+    """One entry of `$ai_clusters` (size = number of items)."""
+    cluster: Row = {
+        "cluster_id": cluster_id,
+        "size": len(items),
+        "title": title if title is not None else f"Topic {cluster_id}",
+        "description": description,
+        "traces": {
+            item: {"distance_to_centroid": 0.1, "rank": r, "x": 0.0, "y": 0.0}
+            for r, item in enumerate(items)
+        },
+        "centroid": [] if cluster_id == -1 else [0.0, 0.0],
+    }
+    if metrics is not None:
+        cluster["metrics"] = metrics
+    return cluster
+
+
+def llmc_run_event(
+    run_id: str,
+    clusters: list[Row],
+    *,
+    level: str = "trace",
+    window_start: str = LLMC_WINDOW_START,
+    window_end: str = LLMC_WINDOW_END,
+    emitted: str = LLMC_EMITTED,
+    job_id: str = "job-1",
+    job_name: str = "Default - trace",
+    uuid: str = "",
+    **extra: Any,
+) -> Row:
+    """A modern `$ai_<level>_clusters` event; `extra` adds or overrides properties."""
+    props: Row = {
+        "$ai_clustering_run_id": run_id,
+        "$ai_clustering_level": level,
+        "$ai_clustering_job_id": job_id,
+        "$ai_clustering_job_name": job_name,
+        "$ai_window_start": window_start,
+        "$ai_window_end": window_end,
+        "$ai_total_items_analyzed": sum(c["size"] for c in clusters),
+        "$ai_clusters": clusters,
+    }
+    props.update(extra)
+    return llmc_event(f"$ai_{level}_clusters", emitted, props, uuid=uuid or f"uuid-{run_id}")
+
+
+def llmc_write_jsonl(path: Path, rows: list[Row]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    return path
