@@ -25,7 +25,7 @@ class Context:
 
     now: datetime
     latest: Run
-    # Baseline runs per check are resolved by the session; this is the default set.
+    # Baseline runs per check are resolved by the gate; this is the default set.
     baselines: tuple[Run, ...] = ()
     no_baseline_reason: str = "no baseline run"
     # An explicitly named baseline run that doesn't exist is an error, not a first run.

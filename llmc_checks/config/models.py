@@ -246,7 +246,7 @@ class _Baseline(_Model):
         return str(self)
 
     def as_request(self) -> BaselineRequest | None:
-        """What a source must load; None for a baseline file, which the session reads."""
+        """What a source must load; None for a baseline file, which the gate reads."""
         raise NotImplementedError
 
 
@@ -737,7 +737,7 @@ class Config(_Model):
             check._display_name = name
         return self
 
-    # -- for the session ------------------------------------------------------
+    # -- for the gate ------------------------------------------------------
 
     @property
     def path(self) -> Path | None:

@@ -1,12 +1,15 @@
-"""The contract every source fulfils: a request in, the selected runs out."""
+"""The contract every source fulfils: a request in, the selected runs out.
+
+The request and answer types (RunRequest, BaselineRequest, Loaded) live in model.py.
+"""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from llmc_checks.model import BaselineRequest, Loaded, RunRequest
+from llmc_checks.model import Loaded, RunRequest
 
-__all__ = ["BaselineRequest", "Loaded", "PostHogSettings", "RunRequest", "Source"]
+__all__ = ["PostHogSettings", "Source"]
 
 
 class Source(Protocol):
