@@ -7,11 +7,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from llmc_checks import formatting
+from llmc_checks import formatting, metrics
 from llmc_checks.matching import DEFAULT_TITLE_THRESHOLD
 from llmc_checks.metrics_catalog import BASELINE_ONLY_METRICS
-from llmc_checks.model import Cluster, Run
-from llmc_checks.results import CheckResult, ClusterRow, RowStatus, Status
+from llmc_checks.model import Cluster, Evidence, Measure, Member, Run
+from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, ClusterRow, RowStatus, Status
 from llmc_checks.stats import difference_bounds, median, wilson_bounds
 
 if TYPE_CHECKING:
@@ -34,6 +34,10 @@ class Context:
     pairings: tuple[Pairing, ...] = ()
     title_threshold: float = DEFAULT_TITLE_THRESHOLD
     link: Callable[[Run, int], str | None] = field(default=lambda run, cid: None)
+    # Evidence: items shown per failing, warning or near-miss cluster (0: none), and
+    # the link to an item's trace page (None without a PostHog host).
+    evidence: int = 0
+    item_link: Callable[[Run, Member], str | None] = field(default=lambda run, member: None)
 
 
 class NoData(Exception):
@@ -126,6 +130,48 @@ def new_cluster_counts(pairing: Pairing, latest: Run) -> tuple[int, int]:
     """(items in new clusters, items) behind new_cluster_share, for confidence bounds."""
     total = max(latest.items_analyzed, sum(c.size for c in latest.clusters))
     return sum(c.size for c in pairing.new), total
+
+
+def evidence_measure(check: Check) -> Measure | None:
+    """What a check's worst items rank by: its metric's per-item number, when the check
+    has a ceiling (max, max_increase) that large values break. Floors only: none (the
+    smallest items are not fetched), so its evidence is representative items alone."""
+    if check.max is None and check.max_increase is None:
+        return None
+    return check.metric_info.item_measure
+
+
+def _evidence(check: Check, ctx: Context, cluster: Cluster) -> tuple[Evidence, ...]:
+    shown = check.metric_info.item_measure
+    picked = metrics.pick_evidence(cluster.candidates, evidence_measure(check), ctx.evidence)
+    return tuple(
+        Evidence(
+            item_id=m.item_id,
+            why=why,
+            value=m.values.of(shown) if shown is not None and m.values is not None else None,
+            timestamp=m.timestamp,
+            url=ctx.item_link(ctx.latest, m),
+        )
+        for m, why in picked
+    )
+
+
+def _with_evidence(check: Check, ctx: Context, rows: list[ClusterRow]) -> list[ClusterRow]:
+    """Evidence under the failing clusters, else under the near misses."""
+    if ctx.evidence <= 0:
+        return rows
+    failing = any(r.status == "fail" for r in rows)
+
+    def named(r: ClusterRow) -> bool:
+        if failing:
+            return r.status == "fail"
+        return r.status == "pass" and r.margin is not None and r.margin < NEAR_MISS_MARGIN
+
+    by_id = {c.cluster_id: c for c in ctx.latest.clusters}
+    return [
+        replace(r, evidence=_evidence(check, ctx, by_id[r.cluster_id])) if named(r) else r
+        for r in rows
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -393,6 +439,9 @@ def _cluster_check(
         row = replace(row, margin=headroom(check, value, counts, base_value, base_counts))
         rows.append(row)
         scored.append((severity_key, row))
+    rows = _with_evidence(check, ctx, rows)
+    by_id = {r.cluster_id: r for r in rows}
+    scored = [(key, by_id[row.cluster_id]) for key, row in scored]
     if not scored:
         reasons = {r.note for r in rows}
         return _result(
@@ -417,7 +466,9 @@ def _cluster_check(
         lines = [
             f"{len(failing)} of {evaluated} clusters fail {metric} {formatting.expected(check)}:"
         ]
-        lines += [_row_line(r, fmt) for r in failing]
+        for r in failing:
+            lines.append(_row_line(r, fmt))
+            lines += [f"      {formatting.evidence_line(metric, ev)}" for ev in r.evidence]
         return _result(
             check,
             "fail",

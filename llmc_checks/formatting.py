@@ -9,7 +9,7 @@ from llmc_checks.metrics_catalog import metric as metric_info
 
 if TYPE_CHECKING:
     from llmc_checks.config import Check
-    from llmc_checks.model import Cluster, Run
+    from llmc_checks.model import Cluster, Evidence, Run
 
 
 def _ratio(v: float) -> str:
@@ -112,3 +112,57 @@ def _what(metric: str) -> str:
         "p95_latency_s": "latency",
         "avg_tokens": "tokens",
     }.get(metric, metric)
+
+
+# ---------------------------------------------------------------------------
+# Evidence: one line per item a cluster's verdict rests on
+
+_MEASURE_FORMATS: dict[str, Callable[[float], str]] = {
+    "cost": _usd,
+    "latency": _seconds,
+    "tokens": lambda v: f"{v:,.0f} tokens",
+    "errors": lambda v: f"{v:,.0f} error event{'' if v == 1 else 's'}",
+}
+
+
+def item_value(metric: str, v: float | None) -> str:
+    """An item's own number for `metric` ("$0.41", "12.3s", "2 error events"); "" if none."""
+    measure = metric_info(metric).item_measure
+    if v is None or measure is None:
+        return ""
+    return _MEASURE_FORMATS[measure](v)
+
+
+def printable(text: str) -> str:
+    """Untrusted text (ids come from the data) without control characters."""
+    return "".join(ch for ch in text if ch.isprintable())
+
+
+def short_id(item_id: str, *, linked: bool) -> str:
+    """An item id for a log line: 8 characters when a link carries the whole id; else
+    whole up to a UUID's length (it is the only way to find the item)."""
+    text = printable(item_id)
+    width = 8 if linked else 36
+    return text if len(text) <= width + 1 else text[:width] + "…"
+
+
+def item_time(timestamp: str) -> str:
+    """ "2026-11-14 09:12Z" from the item's ISO timestamp; "" when absent or unreadable."""
+    from llmc_checks._values import parse_timestamp
+
+    try:
+        return f"{parse_timestamp(timestamp):%Y-%m-%d %H:%M}Z" if timestamp else ""
+    except ValueError:
+        return ""
+
+
+def evidence_line(metric: str, ev: Evidence) -> str:
+    """ "most expensive $0.41 · 3f2a9c1e… · 2026-11-14 09:12Z · <url>"."""
+    shown = item_value(metric, ev.value)
+    parts = [f"{ev.why} {shown}" if shown else ev.why, short_id(ev.item_id, linked=bool(ev.url))]
+    when = item_time(ev.timestamp)
+    if when:
+        parts.append(when)
+    if ev.url:
+        parts.append(ev.url)
+    return " · ".join(parts)

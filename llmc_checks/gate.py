@@ -25,6 +25,7 @@ from llmc_checks.model import (
     BaselineRequest,
     LlmcError,
     Loaded,
+    Member,
     NoRunFound,
     Run,
     RunRequest,
@@ -89,7 +90,14 @@ class Gate:
             loaded = self._load(source, request)
             files = read_baseline_files(self.config)
             outcome = evaluate_gate(
-                self.config, self.path, loaded, self.options, source.describe(), link, files
+                self.config,
+                self.path,
+                loaded,
+                self.options,
+                source.describe(),
+                link,
+                files,
+                item_link=item_link_builder(self.config),
             )
             notes = list(outcome.notes)
             if self.options.update_baseline:
@@ -208,6 +216,16 @@ def link_builder(config: Config) -> Callable[[Run, int], str | None]:
     return cluster_links(posthog)
 
 
+def item_link_builder(config: Config) -> Callable[[Run, Member], str | None]:
+    """Links to an item's trace page in PostHog; none for a snapshot config."""
+    posthog = config.source.posthog
+    if posthog is None:
+        return lambda run, member: None
+    from llmc_checks.sources.posthog import trace_links
+
+    return trace_links(posthog)
+
+
 def build_request(config: Config, options: Options) -> RunRequest:
     needed: set[str] = set()
     baselines: list[BaselineRequest] = []
@@ -227,6 +245,9 @@ def build_request(config: Config, options: Options) -> RunRequest:
         # The written baseline should serve any later relative check, not just today's:
         # every stat, p95 included (never baked), except where only baked ones exist.
         needed |= set(BAKED_KEYS.values() if config.run.level == "evaluation" else STAT_FIELDS)
+    k = config.report.evidence
+    cluster_checks = [c for c in config.checks if c.scope == "cluster"]
+    measures = {m for c in cluster_checks if (m := checks_mod.evidence_measure(c)) is not None}
     return RunRequest(
         level=config.run.level,
         job=config.run.job,
@@ -237,6 +258,9 @@ def build_request(config: Config, options: Options) -> RunRequest:
         need_items=need_items,
         after=options.after,
         history=HISTORY_RUNS if trend_wanted else 0,
+        evidence=k if cluster_checks else 0,
+        # Evaluation-level runs have no AI events: their evidence is representative only.
+        evidence_measures=frozenset(measures if config.run.level != "evaluation" else ()),
     )
 
 
@@ -248,6 +272,7 @@ def evaluate_gate(
     source: str,
     link: Callable[[Run, int], str | None],
     files: Mapping[Path, tuple[Run, ...]],
+    item_link: Callable[[Run, Member], str | None] = lambda run, member: None,
 ) -> Outcome:
     """Pure: the loaded runs (and baseline `files`, read) and the config in, every result out."""
     views: dict[str, BaselineView] = {}
@@ -271,6 +296,8 @@ def evaluate_gate(
             pairings=view.pairings if view else (),
             title_threshold=config.match.title_similarity,
             link=link,
+            evidence=config.report.evidence,
+            item_link=item_link,
         )
         result = checks_mod.evaluate(check, ctx)
         if options.strict and result.status == "warn":

@@ -9,12 +9,23 @@ Generation level: the generation event's own values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import heapq
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from llmc_checks._values import is_true, number
-from llmc_checks.model import ClusterStats, DataError, Level, Run
+from llmc_checks.model import (
+    REPRESENTATIVE,
+    WHY,
+    ClusterStats,
+    DataError,
+    ItemValues,
+    Level,
+    Measure,
+    Member,
+    Run,
+)
 from llmc_checks.stats import quantile_inclusive
 
 AI_EVENTS = ("$ai_generation", "$ai_embedding", "$ai_span")
@@ -144,6 +155,104 @@ def trend_run(run: Run) -> Run:
 def with_baked_stats(run: Run) -> Run:
     clusters = tuple(
         replace(c, stats=baked_stats(c.baked) if c.baked is not None else None)
+        for c in run.clusters
+    )
+    return replace(run, clusters=clusters)
+
+
+# ---------------------------------------------------------------------------
+# Evidence: the items behind a cluster's number (DESIGN §3 "Evidence")
+
+
+def item_values(totals: Totals) -> ItemValues:
+    """One item's numbers, as `cluster_stats` reads them."""
+    return ItemValues(cost=totals[0], latency=totals[1], tokens=totals[2], errors=int(totals[3]))
+
+
+def _by_rank(m: Member) -> tuple[bool, int, str]:
+    # The cluster's centre first, as PostHog lists them; unranked items last.
+    return (m.rank is None, m.rank if m.rank is not None else 0, m.item_id)
+
+
+def _worst_key(measure: Measure) -> Callable[[Member], tuple[float, str]]:
+    def key(m: Member) -> tuple[float, str]:
+        # Ties by item id, so both sources (and every rerun) pick the same items.
+        return (-(m.values.of(measure) if m.values is not None else 0.0), m.item_id)
+
+    return key
+
+
+def representatives(members: Iterable[Member], k: int) -> list[Member]:
+    """The `k` lowest-rank items (ties by item id)."""
+    return heapq.nsmallest(k, members, key=_by_rank)
+
+
+def worst(members: Iterable[Member], measure: Measure, k: int) -> list[Member]:
+    """The `k` items with the largest `measure` > 0 (ties by item id)."""
+    scored = (m for m in members if m.values is not None and m.values.of(measure) > 0)
+    return heapq.nsmallest(k, scored, key=_worst_key(measure))
+
+
+def evidence_pool(
+    members: Collection[Member], measures: Iterable[Measure], k: int
+) -> tuple[Member, ...]:
+    """The union of the `k` best items of each kind: all any check can pick from.
+
+    Picking from the pool gives what picking from every member would, so a source
+    need only keep (or fetch) the pool: bytes grow with clusters × k, not items.
+    """
+    chosen = {m.item_id: m for m in representatives(members, k)}
+    for measure in measures:
+        chosen.update((m.item_id, m) for m in worst(members, measure, k))
+    return tuple(sorted(chosen.values(), key=_by_rank))
+
+
+def with_values(members: Iterable[Member], totals: Mapping[str, Totals]) -> list[Member]:
+    """The members with their numbers from the folded AI events."""
+    out = []
+    for m in members:
+        t = totals.get(m.item_id)
+        out.append(replace(m, values=item_values(t)) if t is not None else m)
+    return out
+
+
+def pick_evidence(
+    pool: Collection[Member], measure: Measure | None, k: int
+) -> list[tuple[Member, str]]:
+    """Up to `k` items and why: the worst for `measure` first (the larger half), then
+    the most representative; either kind fills what the other cannot."""
+    if k <= 0 or not pool:
+        return []
+    bad = worst(pool, measure, k) if measure is not None else []
+    reps = representatives(pool, k)
+    take_bad = k - k // 2 if bad else 0
+    picked: dict[str, tuple[Member, str]] = {}
+    why = WHY[measure] if measure is not None else REPRESENTATIVE
+    for m in bad[:take_bad]:
+        picked[m.item_id] = (m, why)
+    for group, label in ((reps, REPRESENTATIVE), (bad, why)):
+        for m in group:
+            if len(picked) >= k:
+                break
+            picked.setdefault(m.item_id, (m, label))
+    return list(picked.values())
+
+
+def with_candidates(
+    run: Run, totals: Mapping[str, Totals] | None, measures: Iterable[Measure], k: int
+) -> Run:
+    """The run with each cluster's members (from runs.build_run) cut to its evidence pool,
+    valued from `totals` (None: no AI events read, so no values)."""
+    wanted = tuple(measures)
+    clusters = tuple(
+        replace(
+            c,
+            candidates=evidence_pool(
+                with_values(c.candidates, totals) if totals is not None else c.candidates,
+                wanted,
+                k,
+            ),
+        )
         for c in run.clusters
     )
     return replace(run, clusters=clusters)

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from llmc_checks.model import Measure
+
 Scope = Literal["run", "cluster"]
 Unit = Literal["count", "ratio", "usd", "seconds", "tokens", "hours"]
 
@@ -60,6 +62,9 @@ class MetricInfo:
     proportion: bool = False
     # ClusterStats fields the metric reads; empty = computed from the run's clusters alone.
     stats: frozenset[str] = frozenset()
+    # The per-item number the metric aggregates, by which evidence ranks a cluster's
+    # worst items (model.Measure); None: no per-item value (size, shares).
+    item_measure: Measure | None = None
 
     @property
     def is_ratio(self) -> bool:
@@ -79,8 +84,11 @@ def _m(
     baseline_only: bool = False,
     proportion: bool = False,
     stats: tuple[str, ...] = (),
+    item_measure: Measure | None = None,
 ) -> MetricInfo:
-    return MetricInfo(name, scope, unit, description, baseline_only, proportion, frozenset(stats))
+    return MetricInfo(
+        name, scope, unit, description, baseline_only, proportion, frozenset(stats), item_measure
+    )
 
 
 _ALL: tuple[MetricInfo, ...] = (
@@ -137,6 +145,7 @@ _ALL: tuple[MetricInfo, ...] = (
         "usd",
         "Mean cost per item in USD, over items with a cost > 0.",
         stats=("avg_cost_usd",),
+        item_measure="cost",
     ),
     _m(
         "total_cost_usd",
@@ -144,6 +153,7 @@ _ALL: tuple[MetricInfo, ...] = (
         "usd",
         "Total cost of the cluster's items in USD.",
         stats=("total_cost_usd",),
+        item_measure="cost",
     ),
     _m(
         "avg_latency_s",
@@ -151,6 +161,7 @@ _ALL: tuple[MetricInfo, ...] = (
         "seconds",
         "Mean latency per item in seconds, over items with a latency > 0.",
         stats=("avg_latency_s",),
+        item_measure="latency",
     ),
     _m(
         "p95_latency_s",
@@ -158,6 +169,7 @@ _ALL: tuple[MetricInfo, ...] = (
         "seconds",
         "95th percentile of item latency in seconds (linear interpolation), over items > 0.",
         stats=("p95_latency_s",),
+        item_measure="latency",
     ),
     _m(
         "avg_tokens",
@@ -165,6 +177,7 @@ _ALL: tuple[MetricInfo, ...] = (
         "tokens",
         "Mean input + output tokens per item, over items with tokens > 0.",
         stats=("avg_tokens",),
+        item_measure="tokens",
     ),
     _m(
         "error_rate",
@@ -173,6 +186,7 @@ _ALL: tuple[MetricInfo, ...] = (
         "Share of the cluster's items with at least one error event.",
         proportion=True,
         stats=("error_rate", "error_count", "item_count"),
+        item_measure="errors",
     ),
     _m(
         "error_count",
@@ -180,6 +194,7 @@ _ALL: tuple[MetricInfo, ...] = (
         "count",
         "Items in the cluster with at least one error event.",
         stats=("error_count",),
+        item_measure="errors",
     ),
 )
 

@@ -50,6 +50,20 @@ BAKED_KEYS: Mapping[str, str] = {
 }
 
 
+# What one item contributes under the gate's semantics, by measure (metrics_catalog's
+# `item_measure`): the evidence kinds besides "representative" rank by these.
+Measure = Literal["cost", "latency", "tokens", "errors"]
+MEASURES: tuple[Measure, ...] = ("cost", "latency", "tokens", "errors")
+# Why an item is shown as evidence, by the measure it was ranked on.
+WHY: Mapping[Measure, str] = {
+    "cost": "most expensive",
+    "latency": "slowest",
+    "tokens": "most tokens",
+    "errors": "errored",
+}
+REPRESENTATIVE = "representative"
+
+
 class LlmcError(Exception):
     """A problem the user must act on; its message is one line, safe to print."""
 
@@ -90,6 +104,43 @@ class ClusterStats:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemValues:
+    """One item's numbers under the gate's semantics (metrics.py); 0 = none."""
+
+    cost: float = 0.0
+    latency: float = 0.0
+    tokens: float = 0.0
+    errors: int = 0
+
+    def of(self, measure: Measure) -> float:
+        return float(getattr(self, measure))
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One item of a cluster's `traces` map, as evidence shows and links it."""
+
+    item_id: str
+    rank: int | None = None  # 0 = the cluster's centre (PostHog shows #rank+1)
+    timestamp: str = ""  # the map's ISO timestamp, "" when PostHog found none
+    trace_id: str = ""  # the item's own trace (generation level: the generation's)
+    generation_id: str = ""
+    # None: no AI event of the item in the run's window (or none read).
+    values: ItemValues | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """An item shown behind a cluster's verdict: why it was picked, its value, a link."""
+
+    item_id: str
+    why: str  # "representative", "errored", "most expensive", "slowest", "most tokens"
+    value: float | None  # under the check's metric; None where it has no per-item value
+    timestamp: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Cluster:
     cluster_id: int
     title: str
@@ -101,6 +152,9 @@ class Cluster:
     baked: Mapping[str, float | None] | None = None
     # Filled by a source once per-item metrics are known.
     stats: ClusterStats | None = None
+    # The items evidence may show (latest run only, when asked): for each wanted kind,
+    # its `RunRequest.evidence` best items (metrics.evidence_pool), in no set order.
+    candidates: tuple[Member, ...] = ()
 
     @property
     def is_noise(self) -> bool:
@@ -178,6 +232,10 @@ class RunRequest:
     # How many recent runs (the latest included) to return for trend lines; their
     # clusters come without item ids and with baked stats only.
     history: int = 0
+    # Evidence: per cluster of the latest run, the `evidence` best items of each kind
+    # (representative always, plus these measures) as `Cluster.candidates`; 0 = none.
+    evidence: int = 0
+    evidence_measures: frozenset[Measure] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,9 +59,11 @@ RUN_PROPERTIES: frozenset[str] = frozenset(
         "$ai_clustering_params",
     }
 )
-# Per-cluster and per-item fields dropped: plot geometry, no metric reads it.
+# Per-cluster fields dropped: plot geometry, no metric reads it.
 _CLUSTER_DROP = frozenset({"centroid", "centroid_x", "centroid_y"})
-_ITEM_DROP = frozenset({"x", "y"})
+# Per-item fields kept: what evidence picks and links by (runs.member); plot
+# coordinates and distances are dropped.
+ITEM_FIELDS = frozenset({"rank", "timestamp", "trace_id", "generation_id"})
 
 
 @runtime_checkable
@@ -139,7 +141,7 @@ def _trim_cluster(cluster: object) -> object:
     if isinstance(traces, dict):
         out["traces"] = {
             item: (
-                {k: v for k, v in entry.items() if k not in _ITEM_DROP}
+                {k: v for k, v in entry.items() if k in ITEM_FIELDS}
                 if isinstance(entry, dict)
                 else entry
             )

@@ -10,15 +10,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from llmc_checks.model import Run
+from llmc_checks.model import Evidence, Run
 
 if TYPE_CHECKING:
     from llmc_checks.matching import Pairing
 
-__all__ = ["BaselineView", "CheckResult", "ClusterRow", "Outcome", "RowStatus", "Status"]
+__all__ = [
+    "NEAR_MISS_MARGIN",
+    "BaselineView",
+    "CheckResult",
+    "ClusterRow",
+    "Outcome",
+    "RowStatus",
+    "Status",
+]
 
 Status = Literal["pass", "fail", "warn", "error", "skip"]
 RowStatus = Literal["pass", "fail", "not_evaluated"]
+
+# A passing check (or cluster) within this share of its limit is a near miss.
+NEAR_MISS_MARGIN = 0.10
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +44,8 @@ class ClusterRow:
     baseline_title: str | None = None
     url: str | None = None
     margin: float | None = None
+    # The items behind the verdict (failing, warning or near-miss clusters only).
+    evidence: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from llmc_checks.model import (
     Cluster,
     DataError,
     Level,
+    Member,
     NoRunFound,
     Run,
     RunRequest,
@@ -246,8 +247,12 @@ def _nothing_found(events: list[RunEvent], request: RunRequest, since: datetime)
     return what + hint
 
 
-def build_run(event: RunEvent, where: str) -> Run:
-    """Parse the `$ai_clusters` payload of a selected run."""
+def build_run(event: RunEvent, where: str, *, members: bool = False) -> Run:
+    """Parse the `$ai_clusters` payload of a selected run.
+
+    `members`: also read each item's entry of the `traces` maps (rank, timestamp,
+    trace and generation ids) into `Cluster.candidates`, for evidence.
+    """
     props = event.properties
     raw = props.get("$ai_clusters")
     if isinstance(raw, str):
@@ -261,7 +266,7 @@ def build_run(event: RunEvent, where: str) -> Run:
         raise DataError(f"{where}: run {event.run_id}: $ai_clusters is missing or not a list")
     if not raw:
         raise DataError(f"{where}: run {event.run_id} has no clusters")
-    clusters = tuple(_cluster(c, i, event.run_id, where) for i, c in enumerate(raw))
+    clusters = tuple(_cluster(c, i, event.run_id, where, members) for i, c in enumerate(raw))
     ids = [c.cluster_id for c in clusters]
     dup = next((i for i in ids if ids.count(i) > 1), None)
     if dup is not None:
@@ -295,7 +300,7 @@ def _items_analyzed(props: Mapping[str, Any], run_id: str, where: str) -> int | 
     return int(value)
 
 
-def _cluster(raw: object, index: int, run_id: str, where: str) -> Cluster:
+def _cluster(raw: object, index: int, run_id: str, where: str, members: bool) -> Cluster:
     at = f"{where}: run {run_id}: $ai_clusters[{index}]"
     if not isinstance(raw, dict):
         raise DataError(f"{at} is not an object")
@@ -320,6 +325,21 @@ def _cluster(raw: object, index: int, run_id: str, where: str) -> Cluster:
         size=size,
         item_ids=tuple(traces),
         baked=_baked(metrics) if metrics is not None else None,
+        candidates=tuple(member(k, v) for k, v in traces.items()) if members else (),
+    )
+
+
+def member(item_id: str, info: object) -> Member:
+    """An item's entry of a `traces` map; a field of the wrong type reads as absent."""
+    if not isinstance(info, dict):
+        return Member(item_id)
+    rank = info.get("rank")
+    return Member(
+        item_id,
+        rank=rank if isinstance(rank, int) and not isinstance(rank, bool) else None,
+        timestamp=_text(info.get("timestamp")),
+        trace_id=_text(info.get("trace_id")),
+        generation_id=_text(info.get("generation_id")),
     )
 
 

@@ -19,6 +19,7 @@ from llmc_checks import record as record_mod
 from llmc_checks.config import PostHogSource as PostHogConfig
 from llmc_checks.model import (
     CLUSTER_EVENTS,
+    MEASURES,
     STAT_FIELDS,
     BaselineRequest,
     LlmcError,
@@ -27,7 +28,7 @@ from llmc_checks.model import (
     RunRequest,
     SourceError,
 )
-from llmc_checks.record import AI_PROPERTIES, DISTINCT_ID, RUN_PROPERTIES, record
+from llmc_checks.record import AI_PROPERTIES, DISTINCT_ID, ITEM_FIELDS, RUN_PROPERTIES, record
 from llmc_checks.sources import _hogql
 from llmc_checks.sources.posthog import PostHogSource
 from llmc_checks.sources.snapshot import SNAPSHOT_MARKER, SnapshotSource
@@ -169,7 +170,8 @@ def test_a_recording_holds_only_what_the_metrics_read(live: PostHogSource, tmp_p
             seen_runs.add(props["$ai_clustering_run_id"])
             for cluster in props["$ai_clusters"]:
                 for entry in cluster["traces"].values():
-                    assert "x" not in entry and "y" not in entry
+                    # What evidence replays (rank, timestamp, trace and generation ids).
+                    assert set(entry) <= ITEM_FIELDS
         elif row["event"] != SNAPSHOT_MARKER:
             assert set(props) <= AI_PROPERTIES
     assert seen_runs == selected  # the gate's runs, and no others
@@ -202,6 +204,22 @@ def test_a_snapshot_recording_replays_exactly(tmp_path: Path, history: int) -> N
             path = tmp_path / f"{level}.jsonl.gz"
             assert record(source, req, loaded, path) < len(SYNTH.rows)
             assert SnapshotSource(path).load(req) == loaded
+
+
+def test_a_recording_replays_the_same_evidence(tmp_path: Path) -> None:
+    source_path = tmp_path / "all.jsonl"
+    write_rows(SYNTH.rows, source_path)
+    source = SnapshotSource(source_path)
+    for level in ("trace", "generation", "evaluation"):
+        req = request(level, evidence=3, evidence_measures=frozenset(MEASURES))
+        loaded = source.load(req)
+        pools = [c.candidates for c in loaded.latest.clusters]
+        assert all(pools) and all(len(p) <= 3 * (1 + len(MEASURES)) for p in pools)
+        valued = [m.values is not None for p in pools for m in p]
+        assert any(valued) == (level != "evaluation")
+        path = tmp_path / f"{level}.jsonl.gz"
+        record(source, req, loaded, path)
+        assert SnapshotSource(path).load(req) == loaded
 
 
 # -- history: trend runs are recorded, headers and baked metrics are all they need ----------

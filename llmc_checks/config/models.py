@@ -370,6 +370,21 @@ class MatchConfig(_Model):
     )
 
 
+# PostHog's cluster page lists a cluster's first 20 items; evidence is a few of those.
+MAX_EVIDENCE = 20
+
+
+class ReportConfig(_Model):
+    """What the failure messages and reports show beyond the verdicts."""
+
+    evidence: Annotated[int, Field(ge=0, le=MAX_EVIDENCE), BeforeValidator(_not_bool)] = Field(
+        3,
+        description="Items (traces or generations) shown, with links, under each cluster a "
+        "check names (failing, warning or near miss): the worst for the check's metric and "
+        "the most representative. 0 turns evidence off.",
+    )
+
+
 class Where(_Model):
     """Which clusters a cluster-scope check looks at."""
 
@@ -688,6 +703,9 @@ class Config(_Model):
         "{file: PATH} or {median_of: N}.",
     )
     match: MatchConfig = Field(MatchConfig(), description="Cross-run cluster matching.")
+    report: ReportConfig = Field(
+        ReportConfig(), description="What failure messages and reports show."
+    )
     checks: tuple[Check, ...] = Field(
         description="The expectations; each becomes one pytest item.",
         json_schema_extra={"minItems": 1},

@@ -11,7 +11,7 @@ from typing import Any
 from llmc_checks import formatting
 from llmc_checks.matching import Pairing
 from llmc_checks.model import Cluster, Run
-from llmc_checks.results import CheckResult, Outcome
+from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, Outcome
 
 BARS = "▁▂▃▄▅▆▇█"
 _TITLE_WIDTH = 40
@@ -44,7 +44,7 @@ def margin_text(result: CheckResult) -> str:
     return f"{result.margin:+.0%}"
 
 
-def is_near_miss(result: CheckResult, within: float = 0.10) -> bool:
+def is_near_miss(result: CheckResult, within: float = NEAR_MISS_MARGIN) -> bool:
     """A passing check within 10% of its limit: worth a look before it fails."""
     return result.status == "pass" and result.margin is not None and result.margin < within
 

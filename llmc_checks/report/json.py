@@ -80,6 +80,16 @@ def _check_json(r: CheckResult) -> dict[str, Any]:
                 "baseline_value": c.baseline_value,
                 "baseline_title": c.baseline_title,
                 "url": c.url,
+                "evidence": [
+                    {
+                        "item_id": e.item_id,
+                        "why": e.why,
+                        "value": e.value,
+                        "url": e.url,
+                        "timestamp": e.timestamp or None,
+                    }
+                    for e in c.evidence
+                ],
             }
             for c in r.clusters
         ],

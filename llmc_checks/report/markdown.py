@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from llmc_checks import formatting
+from llmc_checks.formatting import item_time, item_value, short_id
 from llmc_checks.report.cells import (
     is_near_miss,
     latest_pairing,
@@ -78,11 +79,15 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
     near = [r for r in results if is_near_miss(r)]
     if near:
         lines += ["", "**Near misses** (passing, within 10% of the limit):", ""]
-        lines += [
-            f"- {cell(r.name)}: {observed_text(r)} against {cell(r.expected)} "
-            f"(margin {margin_text(r)})"
-            for r in near
-        ]
+        for r in near:
+            lines.append(
+                f"- {cell(r.name)}: {observed_text(r)} against {cell(r.expected)} "
+                f"(margin {margin_text(r)})"
+            )
+            for c in r.clusters:
+                if c.evidence:
+                    lines.append(f"  - {_link(c.title, c.url)}")
+                    lines += [f"  {line}" for line in _evidence_items(r.metric, c)]
     failing = [r for r in results if r.status in ("fail", "warn", "error")]
     for r in failing:
         lines += ["", f"### {_ICON[r.status]} {cell(r.name)}", ""]
@@ -95,6 +100,7 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
             "|---|---|---|---|",
         ]
         lines += [_cluster_line(r.metric, c) for c in rows]
+        lines += _evidence_lists(r.metric, rows)
     pairing = latest_pairing(outcome)
     if pairing is not None:
         lines += [
@@ -115,6 +121,31 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
         lines += ["", "</details>"]
     lines += ["", *(f"_{cell(n)}_" for n in outcome.notes)] if outcome.notes else []
     return "\n".join(lines)
+
+
+def _evidence_lists(metric: str, rows: Sequence[ClusterRow]) -> list[str]:
+    """Under a failing check's table: per cluster, its evidence as a compact list."""
+    shown = [c for c in rows if c.evidence]
+    if not shown:
+        return []
+    lines = ["", "Evidence:", ""]
+    for c in shown:
+        lines.append(f"- {_link(c.title, c.url)}")
+        lines += _evidence_items(metric, c)
+    return lines
+
+
+def _evidence_items(metric: str, c: ClusterRow) -> list[str]:
+    """ "  - [`34cf7c69…`](url) most expensive $0.125, 2026-11-14 19:01Z"."""
+    lines = []
+    for e in c.evidence:
+        label = f"`{short_id(e.item_id, linked=bool(e.url)).replace('`', chr(39))}`"
+        ref = f"[{label}]({e.url})" if e.url else label
+        shown = item_value(metric, e.value)
+        when = item_time(e.timestamp)
+        text = f"{e.why}" + (f" {shown}" if shown else "") + (f", {when}" if when else "")
+        lines.append(f"  - {ref} {cell(text)}")
+    return lines
 
 
 def _side(cluster: dict[str, object] | None) -> str:

@@ -26,19 +26,22 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import httpx
 import orjson
 
 from llmc_checks import metrics
 from llmc_checks._net import is_loopback
+from llmc_checks._values import parse_timestamp
 from llmc_checks.model import (
     BAKED_KEYS,
     BaselineRequest,
     ClusterStats,
     DataError,
+    Level,
     Loaded,
+    Member,
     NoRunFound,
     Run,
     RunRequest,
@@ -65,7 +68,7 @@ from llmc_checks.sources._api import (
 if TYPE_CHECKING:
     from llmc_checks.sources.base import PostHogSettings as PostHogConfig
 
-__all__ = ["MAX_RETRY_AFTER_S", "PostHogSource", "cluster_links"]
+__all__ = ["MAX_RETRY_AFTER_S", "PostHogSource", "cluster_links", "trace_links", "trace_url"]
 
 _UTC = timezone.utc
 
@@ -80,6 +83,58 @@ def cluster_links(config: PostHogConfig) -> Callable[[Run, int], str]:
         return f"{host}/project/{project}/ai-observability/clusters/{run_id}/{cluster_id}"
 
     return link
+
+
+def trace_links(config: PostHogConfig) -> Callable[[Run, Member], str | None]:
+    """PostHog's URL scheme for an item's trace page (DESIGN §3 Evidence)."""
+    base = f"{config.host.rstrip('/')}/project/{config.project_id}"
+    return lambda run, member: trace_url(base, run.level, member)
+
+
+def trace_url(base: str, level: Level, member: Member) -> str | None:
+    """The link PostHog's cluster page puts on an item (ClusterTraceList.tsx), or None.
+
+    Trace level: the item is the trace. Generation level: the item's trace, with the
+    generation as `event`. Evaluation level: the judged trace, which the page knows
+    only once resolved; here, when the `traces` map names a trace other than the item.
+    The path segment is encoded twice, as PostHog's `urls.aiObservabilityTrace` does
+    (kea-router decodes the path once before matching); the query is form-encoded by
+    URLSearchParams, in its order: tab, event, timestamp (UTC, milliseconds, "Z").
+    """
+    event = ""
+    if level == "trace":
+        trace = member.item_id
+    elif level == "generation":
+        trace, event = member.trace_id, member.generation_id or member.item_id
+    else:
+        trace = member.trace_id if member.trace_id != member.item_id else ""
+        event = member.generation_id
+    if not trace:
+        return None
+    params = [("tab", "summary")]
+    if event:
+        params.append(("event", event))
+    when = _iso_ms(member.timestamp)
+    if when:
+        params.append(("timestamp", when))
+    query = "&".join(f"{k}={_form(v)}" for k, v in params)
+    return f"{base}/ai-observability/traces/{quote(quote(trace, safe=''), safe='')}?{query}"
+
+
+def _iso_ms(text: str) -> str:
+    """dayjs.utc(text).toISOString(): UTC, milliseconds (cut, not rounded), "Z"."""
+    if not text:
+        return ""
+    try:
+        dt = parse_timestamp(text)
+    except ValueError:
+        return ""  # dayjs would make an "Invalid Date"; PostHog's page would break
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _form(value: str) -> str:
+    """application/x-www-form-urlencoded as URLSearchParams writes it (keeps `*-._`)."""
+    return quote_plus(value, safe="*").replace("~", "%7E")
 
 
 def _utc_now() -> datetime:

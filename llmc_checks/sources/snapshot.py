@@ -71,8 +71,15 @@ class SnapshotSource:
         kept = KeptText() if request.stats and self._gzipped() and self._line_file() else None
         events, now = self._scan_runs(kept)
         selection = select_runs(deduplicate(events), request, now)
-        runs = [build_run(e, self._where(e)) for e in selection.events()]
-        by_id = {r.run_id: r for r in self._attach_stats(runs, request, kept)}
+        latest_id = selection.latest.run_id
+        runs = [
+            build_run(e, self._where(e), members=request.evidence > 0 and e.run_id == latest_id)
+            for e in selection.events()
+        ]
+        runs, totals = self._attach_stats(runs, request, kept)
+        if request.evidence > 0:
+            runs = self._attach_evidence(runs, latest_id, totals, request, kept)
+        by_id = {r.run_id: r for r in runs}
         baselines = {
             spec: tuple(by_id[e.run_id] for e in chosen)
             for spec, chosen in selection.baselines.items()
@@ -149,16 +156,42 @@ class SnapshotSource:
 
     def _attach_stats(
         self, runs: list[Run], request: RunRequest, kept: KeptText | None = None
-    ) -> list[Run]:
+    ) -> tuple[list[Run], dict[str, dict[str, metrics.Totals]]]:
+        """The runs with stats, and the item totals by run id when AI events were read."""
         if not request.stats:
-            return runs
+            return runs, {}
         if all(metrics.baked_suffices(r, request.stats) for r in runs):
-            return [metrics.with_baked_stats(r) for r in runs]
+            return [metrics.with_baked_stats(r) for r in runs], {}
         for r in runs:
             if r.level == "evaluation":
                 raise metrics.no_events_to_compute(r.run_id, request.stats)
         totals = self._fold_events(runs, kept)
-        return [metrics.with_event_stats(r, t) for r, t in zip(runs, totals, strict=True)]
+        with_stats = [metrics.with_event_stats(r, t) for r, t in zip(runs, totals, strict=True)]
+        return with_stats, {r.run_id: t for r, t in zip(runs, totals, strict=True)}
+
+    def _attach_evidence(
+        self,
+        runs: list[Run],
+        latest_id: str,
+        folded: Mapping[str, dict[str, metrics.Totals]],
+        request: RunRequest,
+        kept: KeptText | None,
+    ) -> list[Run]:
+        """The latest run's evidence pools; its items' numbers from the AI events whenever
+        a check reads per-item numbers (the live source answers them alike)."""
+        out = []
+        for run in runs:
+            if run.run_id != latest_id:
+                out.append(run)
+                continue
+            totals = folded.get(run.run_id)
+            valued = run.level != "evaluation" and bool(request.stats or request.evidence_measures)
+            if totals is None and valued:
+                totals = self._fold_events([run], kept)[0]
+            out.append(
+                metrics.with_candidates(run, totals, request.evidence_measures, request.evidence)
+            )
+        return out
 
     def _fold_events(
         self, runs: list[Run], kept: KeptText | None = None
