@@ -13,6 +13,7 @@ from llmc_checks.metrics_catalog import BASELINE_ONLY_METRICS
 from llmc_checks.model import Cluster, Evidence, Measure, Member, Run
 from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, ClusterRow, RowStatus, Status
 from llmc_checks.stats import difference_bounds, median, wilson_bounds
+from llmc_checks.units import format_percent
 
 if TYPE_CHECKING:
     from llmc_checks.config import Change, Check
@@ -193,11 +194,11 @@ def judge_bounds(
         return _Verdict(not failed, "counts unknown: judged on the raw value")
     if confidence is not None and counts is not None:
         low_b, high_b = wilson_bounds(counts[0], counts[1], confidence)
-        pct = f"{confidence:.0%}"
+        pct = format_percent(confidence)
         if hi is not None and low_b > hi:
-            return _Verdict(False, f"{pct} lower bound {low_b:.2%} > {hi:.2%}")
+            return _Verdict(False, f"{pct} lower bound {low_b:.2%} > {format_percent(hi)}")
         if lo is not None and high_b < lo:
-            return _Verdict(False, f"{pct} upper bound {high_b:.2%} < {lo:.2%}")
+            return _Verdict(False, f"{pct} upper bound {high_b:.2%} < {format_percent(lo)}")
         return _Verdict(True, f"{pct} bounds {low_b:.2%}–{high_b:.2%}")
     if hi is not None and value > hi:
         return _Verdict(False)
@@ -241,7 +242,9 @@ def judge_change(
         change = tested_change(check, new, base, direction, counts, base_counts)
         if counted:
             if change > allowed:
-                return _Verdict(False, f"{check.confidence:.0%} bound on the change: {change:+.2%}")
+                return _Verdict(
+                    False, f"{format_percent(check.confidence)} bound on the change: {change:+.2%}"
+                )
             continue
         if limit.relative and base == 0:
             if change > 0:

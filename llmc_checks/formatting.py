@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from llmc_checks.metrics_catalog import metric as metric_info
+from llmc_checks.units import format_limit, format_percent
 
 if TYPE_CHECKING:
     from llmc_checks.config import Check
@@ -57,22 +58,23 @@ def value(metric: str, v: float | None) -> str:
 
 
 def expected(check: Check) -> str:
-    """The limits of a check in words: "≤ 5.0%", "0.50–0.90", "increase ≤ 20%"."""
-    fmt = formatter(check.metric)
+    """The limits of a check in words: "≤ 5%", "0.5–0.9", "increase ≤ 20%", each
+    exactly as configured (units.format_limit)."""
+    unit = metric_info(check.metric).unit
     parts: list[str] = []
     if check.min is not None and check.max is not None:
-        parts.append(f"{fmt(check.min)}–{fmt(check.max)}")
+        parts.append(f"{format_limit(check.min, unit)}–{format_limit(check.max, unit)}")
     elif check.max is not None:
-        parts.append(f"≤ {fmt(check.max)}")
+        parts.append(f"≤ {format_limit(check.max, unit)}")
     elif check.min is not None:
-        parts.append(f"≥ {fmt(check.min)}")
+        parts.append(f"≥ {format_limit(check.min, unit)}")
     for word, limit in (("increase", check.max_increase), ("decrease", check.max_decrease)):
         if limit is not None:
-            shown = f"{limit.value:.0%}" if limit.relative else fmt(limit.value)
+            shown = format_limit(limit.value, "ratio" if limit.relative else unit)
             parts.append(f"{word} ≤ {shown}")
     text = ", ".join(parts)
     if check.confidence is not None:
-        text += f" @{check.confidence:.0%}"
+        text += f" @{format_percent(check.confidence)}"
     return text
 
 

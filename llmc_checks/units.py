@@ -15,6 +15,7 @@ __all__ = [
     "NUMBER_RE",
     "PERCENT_PATTERN",
     "format_duration",
+    "format_limit",
     "format_number",
     "format_percent",
     "parse_duration",
@@ -76,9 +77,54 @@ def format_duration(td: timedelta) -> str:
     return "".join(out)
 
 
+def _exact(v: Decimal, grouped: bool = False) -> str:
+    """A decimal as written by a person: no exponent for ordinary magnitudes, no
+    trailing zeros ("12.5", not "12.50" or "1.25E+1")."""
+    if v == 0:
+        return "0"
+    v = v.normalize()
+    if not -12 <= v.adjusted() < 21:
+        return str(v)  # "1E+25": still read back by float() and by the config loader
+    return format(v, ",f" if grouped else "f")
+
+
 def format_number(v: float) -> str:
-    return format(v, ".15g")
+    """The shortest decimal that reads back as `v`: 0.1 → '0.1', 1e-05 → '0.00001'."""
+    return _exact(Decimal(repr(float(v))))
 
 
 def format_percent(v: float) -> str:
-    return format_number(v * 100) + "%"
+    """`v` as the percent that parses back to it: 0.125 → '12.5%', 0.005 → '0.5%'.
+
+    repr gives the shortest decimal that reads back as `v`; scaling it by 100 in
+    Decimal is exact, so parse_percent(format_percent(v)) == v for every finite v.
+    """
+    return _exact(Decimal(repr(float(v))) * 100) + "%"
+
+
+# How a limit is written next to its metric's unit ("usd" → "$0.08", "seconds" → "2.5s").
+_LIMIT_AFFIXES: dict[str, tuple[str, str, bool]] = {
+    "ratio": ("", "%", False),
+    "usd": ("$", "", True),
+    "count": ("", "", True),
+    "tokens": ("", "", True),
+    "seconds": ("", "s", False),
+    "hours": ("", "h", False),
+}
+
+
+def format_limit(v: float, unit: str | None = None) -> str:
+    """The one way a configured limit is shown (table, names, messages, reports): exactly
+    the value configured, in the metric's unit, never rounded ('0.5%', not '0%').
+
+    `unit`: a metric unit of metrics_catalog ("ratio" shows a percent), or None for a
+    plain number.
+    """
+    if unit is None:
+        return format_number(v)
+    if unit == "ratio":
+        return format_percent(v)
+    prefix, suffix, grouped = _LIMIT_AFFIXES[unit]
+    exact = Decimal(repr(float(v)))
+    sign = "-" if exact < 0 else ""
+    return f"{sign}{prefix}{_exact(abs(exact), grouped)}{suffix}"

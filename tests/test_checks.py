@@ -180,9 +180,9 @@ def test_confidence_30_of_200_fails_max_5pct() -> None:
     r = ev("- metric: error_rate\n  max: 5%\n  confidence: 0.95", run([errors(30, 200)]))
     assert r.status == "fail"
     assert r.observed == 0.15  # 30 / 200
-    assert r.expected == "≤ 5.0% @95%"
+    assert r.expected == "≤ 5% @95%"
     # lower bound 11.10% (hand value above) > 5%
-    assert "95% lower bound 11.10% > 5.00%" in r.message
+    assert "95% lower bound 11.10% > 5%" in r.message
 
 
 def test_confidence_1_of_3_does_not_fail_max_5pct() -> None:
@@ -326,7 +326,7 @@ def test_run_scope_metrics(body: str, status: str, observed: float) -> None:
 
 def test_run_scope_messages() -> None:
     assert ev("- metric: noise_share\n  max: 5%", RUN_SCOPE).message == (
-        "noise_share = 8.0%, expected ≤ 5.0%"
+        "noise_share = 8.0%, expected ≤ 5%"
     )
     assert ev("- metric: run_age_hours\n  max: 36", RUN_SCOPE).message == "run_age_hours = 30.0h"
 

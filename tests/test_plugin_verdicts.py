@@ -26,6 +26,7 @@ from plugin_helpers import (
 )
 
 from llmc_checks import formatting
+from llmc_checks.units import format_limit
 
 pytestmark = pytest.mark.usefixtures("_clean_env")
 
@@ -64,7 +65,7 @@ def test_a_failing_check_exits_1_and_names_the_offending_clusters(
         [
             "*llmc: Costly clusters*",
             f"Costly clusters failed: 1 of * clusters fail avg_cost_usd "
-            f"≤ {formatting.value('avg_cost_usd', limit)}:",
+            f"≤ {format_limit(limit, 'usd')}:",  # the limit exactly as configured
             f"*{top.title!r} (cluster {top.cluster_id}, {top.size} items): {value}*",
         ]
     )

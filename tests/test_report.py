@@ -74,7 +74,7 @@ def results() -> tuple[CheckResult, ...]:
             "run",
             "warn",
             0.24,
-            "≤ 10.0%",
+            "≤ 10%",
             "noise_share = 24.0%",
             severity="warn",
         ),
@@ -84,7 +84,7 @@ def results() -> tuple[CheckResult, ...]:
             "run",
             "skip",
             None,
-            "≥ 80.0%",
+            "≥ 80%",
             "skipped: no baseline yet",
         ),
         CheckResult(
@@ -93,7 +93,7 @@ def results() -> tuple[CheckResult, ...]:
             "cluster",
             "error",
             None,
-            "≤ 5.0%",
+            "≤ 5%",
             "no cluster could be evaluated",
         ),
         CheckResult(
