@@ -8,11 +8,11 @@ baseline is matched by titles and descriptions alone.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from llmc_checks._files import write_text
 from llmc_checks._values import number, parse_timestamp
 from llmc_checks.model import LEVELS, Cluster, ClusterStats, DataError, Run
 
@@ -39,10 +39,7 @@ def dumps(run: Run) -> str:
 
 
 def write(path: Path, run: Run) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps(run), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, dumps(run))
 
 
 def read(path: Path) -> tuple[Run, ...]:

@@ -242,9 +242,8 @@ def judge_change(
         change = tested_change(check, new, base, direction, counts, base_counts)
         if counted:
             if change > allowed:
-                return _Verdict(
-                    False, f"{format_percent(check.confidence)} bound on the change: {change:+.2%}"
-                )
+                pct = format_percent(check.confidence or 0.0)
+                return _Verdict(False, f"{pct} bound on the change: {change:+.2%}")
             continue
         if limit.relative and base == 0:
             if change > 0:

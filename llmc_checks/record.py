@@ -18,8 +18,6 @@ output, model input or person; every `distinct_id` becomes "llmc".
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 import uuid as uuid_mod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
+from llmc_checks._files import atomic_write
 from llmc_checks.model import (
     CLUSTER_EVENTS,
     RECORD_SUFFIXES,
@@ -154,25 +153,15 @@ def _trim_cluster(cluster: object) -> object:
 
 
 def _write(path: Path, chunks: Iterable[Iterable[Row]]) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as raw:
+        with atomic_write(path) as raw:
             if path.name.endswith(".gz"):
                 # mtime=0 and no file name: the same rows give the same bytes.
                 with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-                    count = _write_lines(gz.write, chunks)
-            else:
-                count = _write_lines(raw.write, chunks)
-        os.replace(tmp, path)
+                    return _write_lines(gz.write, chunks)
+            return _write_lines(raw.write, chunks)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise LlmcError(f"--llmc-record: cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return count
 
 
 def _write_lines(write: Callable[[bytes], object], chunks: Iterable[Iterable[Row]]) -> int:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from llmc_checks._files import write_text
 from llmc_checks.report import markdown
 from llmc_checks.report.json import json_document
 from llmc_checks.results import Outcome
@@ -24,10 +25,7 @@ def write_all(
                 text = json.dumps(json_document(outcomes), indent=2, ensure_ascii=False) + "\n"
             else:
                 text = markdown.render(outcomes)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
+            write_text(path, text)
         except OSError as exc:
             problems.append(f"cannot write report {path}: {exc.strerror or exc}")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
