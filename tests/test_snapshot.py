@@ -11,9 +11,16 @@ from typing import Any
 import orjson
 import pytest
 from helpers import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from llmc_checks._values import parse_timestamp
+from llmc_checks.config import load_config
+from llmc_checks.gate import Gate, Options
 from llmc_checks.model import STAT_FIELDS, DataError, Loaded, RunRequest
+from llmc_checks.sources import _blocks
 from llmc_checks.sources.snapshot import SnapshotSource
+from llmc_checks.synth import Scenario, generate, write_rows
 
 Row = dict[str, Any]
 UTC = timezone.utc
@@ -328,7 +335,7 @@ def test_properties_as_json_string(tmp_path: Path) -> None:
 # --- the snapshot clock ------------------------------------------------------------------------
 
 
-def test_now_is_the_newest_clustering_event(tmp_path: Path) -> None:
+def test_now_is_the_newest_event_of_any_kind(tmp_path: Path) -> None:
     older = llmc_run_event(
         "1_trace_20261114_001503",
         clusters(),
@@ -336,11 +343,93 @@ def test_now_is_the_newest_clustering_event(tmp_path: Path) -> None:
         window_end="2026-11-14T00:15:03.104+00:00",
         emitted="2026-11-14T00:21:00.000000+00:00",
     )
-    late_ai = gen("t1", 0.01, 1.0, ts="2026-11-15T05:00:00.000000+00:00")  # AI events don't count
+    late_ai = gen("t1", 0.01, 1.0, ts="2026-11-15T05:00:00.000000+00:00")
     rows = [*good_rows(), older, late_ai]  # run_event(): emitted 2026-11-15T00:20:00Z
-    loaded = load(llmc_write_jsonl(tmp_path / "events.jsonl", rows))
-    assert loaded.now == datetime(2026, 11, 15, 0, 20, tzinfo=UTC)
-    assert loaded.latest.run_id == RUN
+    for stats in (ALL_STATS, frozenset()):  # with and without the AI-event pass
+        loaded = load(llmc_write_jsonl(tmp_path / "events.jsonl", rows), stats)
+        assert loaded.now == datetime(2026, 11, 15, 5, 0, tzinfo=UTC)
+        assert loaded.latest.run_id == RUN
+
+
+def test_now_counts_events_the_gate_never_reads(tmp_path: Path) -> None:
+    # A pageview three days after the run: the export says it is three days later.
+    pageview = llmc_event("$pageview", "2026-11-18T00:20:00Z", {"$current_url": "/"})
+    path = llmc_write_jsonl(tmp_path / "events.jsonl", [*good_rows(), pageview])
+    assert load(path, frozenset()).now == datetime(2026, 11, 18, 0, 20, tzinfo=UTC)
+
+
+def test_now_ignores_a_timestamp_nested_in_properties(tmp_path: Path) -> None:
+    # Only a row's own timestamp counts; a property that happens to be called so doesn't.
+    nested = llmc_event("$pageview", "2026-11-15T01:00:00Z", {"timestamp": "2030-01-01T00:00:00Z"})
+    path = llmc_write_jsonl(tmp_path / "events.jsonl", [*good_rows(), nested])
+    assert load(path, frozenset()).now == datetime(2026, 11, 15, 1, 0, tzinfo=UTC)
+
+
+# Ways the same instant is written in exports (PostHog, ClickHouse, hand-made files).
+_WRITINGS = [
+    lambda t: t.isoformat(),  # +00:00, microseconds when non-zero
+    lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    lambda t: t.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],  # ClickHouse, naive = UTC
+    lambda t: t.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat(),
+    lambda t: t.astimezone(timezone(timedelta(hours=-7))).strftime("%Y-%m-%dT%H:%M:%S%z"),
+    lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-4] + "Z",  # 2 fraction digits
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5 * 86_400 * 1000),  # ms after the run was emitted
+            st.integers(0, len(_WRITINGS) - 1),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from([".jsonl", ".jsonl.gz"]),
+    st.sampled_from([64, 1 << 20]),  # tiny blocks: the newest may be in any of them
+)
+def test_now_is_the_newest_time_however_it_is_written(
+    tmp_path_factory: pytest.TempPathFactory,
+    later: list[tuple[int, int]],
+    suffix: str,
+    read_size: int,
+) -> None:
+    emitted = datetime(2026, 11, 15, 0, 20, tzinfo=UTC)
+    rows, times = list(good_rows()), [emitted]
+    for ms, how in later:
+        at = emitted + timedelta(milliseconds=ms)
+        if how == len(_WRITINGS) - 1:
+            at = at.replace(microsecond=at.microsecond // 10_000 * 10_000)
+        elif how == 4:
+            at = at.replace(microsecond=0)
+        rows.append(llmc_event("$pageview", _WRITINGS[how](at), {}))
+        times.append(at)
+    path = tmp_path_factory.mktemp("now") / f"events{suffix}"
+    write_rows(rows, path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_blocks, "_READ_SIZE", read_size)
+        patch.setattr(_blocks, "_GZIP_READ_SIZE", read_size)
+        assert load(path, frozenset()).now == max(times)
+
+
+def test_a_stale_run_fails_run_age_on_a_snapshot_without_marker(tmp_path: Path) -> None:
+    # The export's traffic runs three days past the last run: the run is 3 days old.
+    synth = generate(Scenario(days=1, traces_per_day=40, tail_hours=72))
+    path = tmp_path / "events.jsonl.gz"
+    write_rows(synth.rows, path)
+    newest = max(parse_timestamp(r["timestamp"]) for r in synth.rows)
+    text = (
+        "version: 1\nsource:\n  snapshot: events.jsonl.gz\n"
+        "checks:\n  - metric: run_age_hours\n    max: 36\n"
+    )
+    (tmp_path / "checks.yaml").write_text(text)
+    gate = Gate(load_config(tmp_path / "checks.yaml"), tmp_path / "checks.yaml", Options())
+    (result,) = gate.outcome().results
+    age = (newest - synth.latest().window_end).total_seconds() / 3600
+    assert age > 48  # most of the 72 h tail
+    assert result.status == "fail"
+    assert result.observed == pytest.approx(age)
 
 
 def test_marker_event_sets_now(tmp_path: Path) -> None:

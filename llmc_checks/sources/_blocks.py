@@ -15,6 +15,9 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from itertools import repeat
+from operator import itemgetter
 from typing import IO, Any
 
 import numpy as np
@@ -233,6 +236,49 @@ class ItemProbe:
 def _hash(rows: Any, weights: Any) -> Any:
     """A 64-bit hash of each row of bytes (wrapping arithmetic)."""
     return (rows.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+
+
+# A row's "timestamp" string, read as bytes (escaped values are left to the parser).
+_TIMESTAMP = re.compile(rb'"timestamp"\s*:\s*"([^"\\]*)"')
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
+
+
+def timestamps(text: bytes) -> list[bytes]:
+    """Every `"timestamp": "..."` value in `text`, as bytes, in order (nested ones too)."""
+    return _TIMESTAMP.findall(text)
+
+
+def newest_first(found: list[bytes], parse: Callable[[bytes], datetime | None]) -> Iterator[bytes]:
+    """The distinct values of `found`, newest first; unreadable ones (`parse` → None) left out.
+
+    When every value has one shape (the same non-digit bytes in the same places, and one
+    UTC offset), byte order is time order: the newest is `max`, found in C without a
+    single parse. Mixed shapes ("Z" and "+00:00", fractions of different lengths) are
+    parsed and ordered by time.
+    """
+    if _one_shape(found):
+        newest = max(found)
+        if parse(newest) is not None:
+            yield newest
+        for value in sorted(set(found), reverse=True):  # only when the newest is refused
+            if value != newest and parse(value) is not None:
+                yield value
+        return
+    dated = [(at, value) for value in set(found) if (at := parse(value)) is not None]
+    dated.sort(reverse=True)
+    for _, value in dated:
+        yield value
+
+
+def _one_shape(found: list[bytes]) -> bool:
+    shapes = set(map(bytes.translate, found, repeat(_DIGITS_AS_ZERO)))
+    if len(shapes) != 1:
+        return False
+    (shape,) = shapes
+    offset = max(shape.rfind(b"+"), shape.rfind(b"-"))
+    if offset <= 10:  # no offset after the date: "Z", or naive (UTC)
+        return True
+    return len(set(map(itemgetter(slice(offset, None)), found))) == 1
 
 
 def read_chunks(fh: IO[bytes]) -> Iterator[bytes]:

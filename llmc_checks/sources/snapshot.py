@@ -16,9 +16,10 @@ middle that belongs to no selected item is not reported (it cannot change a resu
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,7 +44,9 @@ from llmc_checks.sources._blocks import (
     finder,
     gc_paused,
     inflate,
+    newest_first,
     read_chunks,
+    timestamps,
     whole_lines,
 )
 
@@ -144,15 +147,19 @@ class SnapshotSource:
                 # whose reading (and error) is the reference.
                 scan = _RunScan(self.path)
                 for lineno, raw in self._lines():
-                    scan.visit(lineno, raw)
+                    scan.visit_alone(lineno, raw)
         else:
             for lineno, raw in self._lines():
-                scan.visit(lineno, raw)
+                scan.visit_alone(lineno, raw)
         scan.finish()
         if not scan.events:
             raise NoRunFound(f"{self.path}: no clustering events ($ai_*_clusters) in the snapshot")
+        if scan.marker is not None:
+            return scan.events, scan.marker
+        # No marker: the file's own newest event, of any kind, so that traffic exported
+        # days past the last run makes that run stale (run_age_hours).
         newest = max(e.emitted_at for e in scan.events)
-        return scan.events, scan.marker if scan.marker is not None else newest
+        return scan.events, max(newest, scan.newest) if scan.newest is not None else newest
 
     def _attach_stats(
         self, runs: list[Run], request: RunRequest, kept: KeptText | None = None
@@ -314,6 +321,13 @@ def _row_time(row: Mapping[str, Any], path: Path, lineno: int) -> datetime:
         raise DataError(f"{path}:{lineno}: unreadable timestamp {ts!r}") from None
 
 
+def _time_or_none(value: bytes) -> datetime | None:
+    try:
+        return parse_timestamp(value.decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, EOFError):
         return "the gzip stream ends early: truncated file"
@@ -337,12 +351,14 @@ _JSONDecodeError = orjson.JSONDecodeError
 
 
 class _RunScan:
-    """Pass 1, per line: collect the clustering events and the snapshot marker."""
+    """Pass 1, per line: collect the clustering events, the snapshot marker and the
+    newest event time."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.events: list[RunEvent] = []
         self.marker: datetime | None = None
+        self.newest: datetime | None = None
         self.last: tuple[int, bytes] | None = None
 
     def visit(self, lineno: int, raw: bytes) -> None:
@@ -355,6 +371,34 @@ class _RunScan:
                 self.events.append(read_run_event(row, f"{self.path.name}:{lineno}"))
             elif event == SNAPSHOT_MARKER:
                 self.marker = _row_time(row, self.path, lineno)
+
+    def visit_alone(self, lineno: int, raw: bytes) -> None:
+        """`visit` for a line read on its own (not in a block): its time is seen too."""
+        self.visit(lineno, raw)
+        self.see_times(raw, lambda at: (lineno, raw))
+
+    def see_times(self, text: bytes, line_at: Callable[[int], tuple[int, bytes]]) -> None:
+        """Move `newest` to the newest row timestamp in `text` (a line or a block).
+
+        The timestamps are read as bytes; only the newest candidate's line is parsed, to
+        confirm the value is its row's own `timestamp` and not a nested property (if
+        not, the next candidate is tried). `line_at(position)` → (line number, line).
+        """
+        found = timestamps(text)
+        if not found:
+            return
+        for value in newest_first(found, _time_or_none):
+            at = _time_or_none(value)
+            if at is None or (self.newest is not None and at <= self.newest):
+                return  # newest first: nothing later in this text is newer
+            needle = b'"' + value + b'"'
+            position = text.find(needle)
+            while position >= 0:
+                lineno, line = line_at(position)
+                if _parse(line.strip(), self.path, lineno).get("timestamp") == value.decode():
+                    self.newest = at
+                    return
+                position = text.find(needle, position + 1)
 
     def finish(self) -> None:
         # Lines no pass needs are only shape-checked, so parse the last one in full: a
@@ -430,10 +474,16 @@ def _scan_blocks(blocks: Iterable[Block], scan: _RunScan) -> None:
                 raw = _checked(line, scan.path, lineno + index)
                 if raw:
                     scan.visit(lineno + index, raw)
+        scan.see_times(block.text, partial(_line_at, block, lineno))
         lineno += len(block)
         last = _last_line(block)
         if last is not None:
             scan.last = (lineno - len(block) + last[0], last[1])
+
+
+def _line_at(block: Block, first: int, position: int) -> tuple[int, bytes]:
+    index = int(block.line_of(position))
+    return first + index, block.line(index)
 
 
 def _last_line(block: Block) -> tuple[int, bytes] | None:
