@@ -19,8 +19,10 @@ little. The stemmer is imported lazily: the plugin must stay cheap to import.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 # Letters and digits (any script); "_" is a word character for `\w` but not for us.
@@ -95,6 +97,11 @@ GENERIC_STEMS: frozenset[str] = frozenset(
     {
         # kind of exchange
         "request",
+        "ask",
+        "want",
+        "need",
+        "assistant",
+        "bot",
         "question",
         "inquiri",
         "help",
@@ -138,6 +145,8 @@ GENERIC_STEMS: frozenset[str] = frozenset(
         "failur",
         # fillers
         "relat",
+        "descript",
+        "content",
         "various",
         "general",
         "common",
@@ -145,6 +154,12 @@ GENERIC_STEMS: frozenset[str] = frozenset(
         "miscellan",
     }
 )
+
+# Lexicon concepts are tokens of their own, apart from any stem.
+CONCEPT_PREFIX = "="
+
+# Concepts any topic's label may use: "errors" and "generating" say little.
+GENERIC_CONCEPTS: frozenset[str] = frozenset({"=error", "=generate", "=person"})
 
 # Weight of a generic stem relative to an ordinary one (1.0). Tuned in
 # tests/test_matching.py::test_title_threshold_separates_corpus.
@@ -225,15 +240,110 @@ def words(text: str) -> list[str]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Lexicon:
+    surface: Mapping[str, str]  # word as listed → concept token
+    words: Mapping[str, str]  # stem → concept token
+    phrases: Mapping[tuple[str, ...], str]  # stems of a phrase → concept token
+    # Facet ("task", "language") → its concept tokens: two labels naming disjoint
+    # values of one facet contradict each other.
+    facets: Mapping[str, frozenset[str]]
+
+    @property
+    def all_facets(self) -> frozenset[str]:
+        return frozenset().union(*self.facets.values())
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> _Lexicon:
+    from llmc_checks._lexicon import CONCEPTS
+
+    surface: dict[str, str] = {}
+    single: dict[str, str] = {}
+    phrases: dict[tuple[str, ...], str] = {}
+    facets: dict[str, set[str]] = {}
+    for line in CONCEPTS.strip().splitlines():
+        head, _, body = line.partition(":")
+        *kind, name = head.split()
+        token = CONCEPT_PREFIX + name
+        for facet in kind:
+            facets.setdefault(facet, set()).add(token)
+        for entry in body.split():
+            parts = tuple(stem(w) for w in entry.split("_"))
+            if len(parts) == 1:
+                surface[entry] = token
+                single.setdefault(parts[0], token)
+            else:
+                phrases[parts] = token
+    return _Lexicon(
+        surface=surface,
+        words=single,
+        phrases=phrases,
+        facets={k: frozenset(v) for k, v in facets.items()},
+    )
+
+
+def _stemmed(text: str) -> list[tuple[str, str]]:
+    """(word, stem) for every word of `text`, stopwords included (phrases need them)."""
+    return [(w, stem(w)) for w in words(text)]
+
+
+@lru_cache(maxsize=16384)
+def tokens(text: str) -> tuple[str, ...]:
+    """Content tokens of `text`: lexicon concepts (`=name`) and the stems of other words.
+
+    Phrases of the lexicon ("small talk", "where is my order") are matched on stems
+    before stopwords go, longest first. Empty for a placeholder title.
+    """
+    if _PLACEHOLDER_TITLE.fullmatch(text):
+        return ()
+    pairs = _stemmed(text)
+    lexicon = _lexicon()
+    out: list[str] = []
+    i = 0
+    while i < len(pairs):
+        for span in (4, 3, 2):
+            key = tuple(s for _, s in pairs[i : i + span])
+            if len(key) == span and key in lexicon.phrases:
+                out.append(lexicon.phrases[key])
+                i += span
+                break
+        else:
+            word, stemmed = pairs[i]
+            i += 1
+            # Single letters are leftovers of punctuation ("user's" → "user", "s").
+            if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
+                continue
+            out.append(lexicon.surface.get(word) or lexicon.words.get(stemmed, stemmed))
+    return tuple(out)
+
+
 @lru_cache(maxsize=16384)
 def stems(text: str) -> frozenset[str]:
-    """The set of content-word stems of `text` (empty for a placeholder title)."""
-    if _PLACEHOLDER_TITLE.fullmatch(text):
-        return frozenset()
-    # Single letters are leftovers of punctuation ("user's" → "user", "s").
-    return frozenset(
-        stem(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())
-    )
+    """The set of content tokens of `text` (empty for a placeholder title)."""
+    return frozenset(tokens(text))
+
+
+@lru_cache(maxsize=16384)
+def label_tokens(title: str, description: str) -> frozenset[str]:
+    """The tokens of a whole label (title and description), one object per label."""
+    return stems(title) | stems(description)
+
+
+def subject(token_set: frozenset[str]) -> frozenset[str]:
+    """What a label is about: its tokens that name no task or language and are not
+    generic ("Appointment booking" → appointment)."""
+    facets = _lexicon().all_facets
+    return frozenset(t for t in token_set if t not in facets and weight(t) == 1.0)
+
+
+def contradict(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Whether two token sets name disjoint values of one facet (task, language)."""
+    for values in _lexicon().facets.values():
+        ours, theirs = a & values, b & values
+        if ours and theirs and not ours & theirs:
+            return True
+    return False
 
 
 def has_text(text: str) -> bool:
@@ -242,26 +352,91 @@ def has_text(text: str) -> bool:
 
 
 def weight(token: str) -> float:
-    return GENERIC_WEIGHT if token in GENERIC_STEMS else 1.0
+    return GENERIC_WEIGHT if token in GENERIC_STEMS or token in GENERIC_CONCEPTS else 1.0
+
+
+Weigh = Callable[[str], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """How many of a set of labels use each token: a word every cluster of a
+    product's runs uses ("customer" for a support bot) tells its clusters apart as
+    little as a generic word does."""
+
+    counts: Mapping[str, int]
+    labels: int
+    # Memo of `weight`: pairing asks for the same tokens many times.
+    _weights: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, labels: Iterable[frozenset[str]]) -> Vocabulary:
+        counts: dict[str, int] = {}
+        n = 0
+        for tokens_ in labels:
+            n += 1
+            for t in tokens_:
+                counts[t] = counts.get(t, 0) + 1
+        return cls(counts, n)
+
+    def weight(self, token: str) -> float:
+        """`weight(token)` times a smoothed inverse label frequency in (0, 1]."""
+        cached = self._weights.get(token)
+        if cached is None:
+            cached = self._weights[token] = self._weigh(token)
+        return cached
+
+    def _weigh(self, token: str) -> float:
+        if self.labels < 2:
+            return weight(token)
+        df = min(self.counts.get(token, 1), self.labels)
+        rarity = math.log((self.labels + 1) / df) / math.log(self.labels + 1)
+        return weight(token) * max(MIN_RARITY, rarity)
+
+
+# A token every label uses still counts this much: some clusters are alike.
+MIN_RARITY = 0.25
 
 
 def _related(a: str, b: str) -> bool:
     """Same stem, or one stem extends the other ("fail" / "failur")."""
     if a == b:
         return True
+    if a.startswith(CONCEPT_PREFIX) or b.startswith(CONCEPT_PREFIX):
+        return False
     short, long = (a, b) if len(a) <= len(b) else (b, a)
     return len(short) >= MIN_PREFIX_STEM and long.startswith(short)
 
 
-def _matched_weight(these: Iterable[str], others: frozenset[str]) -> float:
+@lru_cache(maxsize=8192)
+def _by_prefix(tokens: frozenset[str]) -> Mapping[str, tuple[str, ...]]:
+    """Stems of `tokens` by their first MIN_PREFIX_STEM letters: prefix-related stems
+    share them, so each token is compared with a handful, not all."""
+    out: dict[str, list[str]] = {}
+    for t in tokens:
+        if len(t) >= MIN_PREFIX_STEM and not t.startswith(CONCEPT_PREFIX):
+            out.setdefault(t[:MIN_PREFIX_STEM], []).append(t)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _matched_weight(these: Iterable[str], others: frozenset[str], w: Weigh) -> float:
     total = 0.0
+    buckets = _by_prefix(others)
     for token in these:
-        if token in others or any(_related(token, o) for o in others):
-            total += weight(token)
+        if token in others or any(
+            _related(token, o) for o in buckets.get(token[:MIN_PREFIX_STEM], ())
+        ):
+            total += w(token)
     return total
 
 
-def stem_similarity(a: frozenset[str], b: frozenset[str]) -> float:
+def covered(these: frozenset[str], others: frozenset[str], w: Weigh = weight) -> float:
+    """Weighted share of `these` tokens that find a related token in `others`."""
+    total = sum(w(t) for t in these)
+    return _matched_weight(these, others, w) / total if total else 0.0
+
+
+def stem_similarity(a: frozenset[str], b: frozenset[str], w: Weigh = weight) -> float:
     """Weighted, prefix-tolerant Dice coefficient of two stem sets, in [0, 1].
 
     Each side contributes the weight of its stems that find a related stem on the
@@ -271,9 +446,9 @@ def stem_similarity(a: frozenset[str], b: frozenset[str]) -> float:
     """
     if not a or not b:
         return 0.0
-    total = sum(weight(t) for t in a) + sum(weight(t) for t in b)
-    matched = _matched_weight(a, b) + _matched_weight(b, a)
-    return min(1.0, matched / total)
+    total = sum(w(t) for t in a) + sum(w(t) for t in b)
+    matched = _matched_weight(a, b, w) + _matched_weight(b, a, w)
+    return min(1.0, matched / total) if total else 0.0
 
 
 def text_similarity(a: str, b: str) -> float:

@@ -1,51 +1,113 @@
-"""Pair the clusters of two runs and measure how stable the clustering is.
+"""Pair the clusters of two runs and judge which still are the same usage pattern.
 
 Cluster ids, coordinates and distances are not comparable across runs (each run
-fits its own HDBSCAN/UMAP), so clusters are linked only by what survives a refit:
+fits its own HDBSCAN/UMAP), so a cluster's identity across runs rests on what
+survives a refit:
 
-- the title and the description, reworded by an LLM every run, compared as sets of
-  word stems (`llmc_checks._text`);
 - shared items. Consecutive daily runs overlap six days of seven, but each samples
-  at most 1500 items, so only some item ids appear in both runs. Membership is
-  therefore compared *within the items both runs analysed*: for a stable topic those
-  restricted sets coincide whatever the sampling rate, where a raw Jaccard index would
-  shrink with it.
+  at most 1500 items: a small team's consecutive runs share most items, a large
+  team's (1,500 of ~100k traces a week) about 1%. Membership is compared *within the
+  items both runs analysed*, as evidence that grows with their number: each such item
+  that sits in both clusters is a hit, each that sits in only one a miss.
+- the title and the description, written afresh by an LLM every run: lexicon
+  concepts and word stems (`llmc_checks._text`), scored by a small logistic model
+  fitted on the tuning half of tests/data/identity/corpus.yaml.
+- behaviour (cost, latency and tokens per item): only a tie-break between otherwise
+  equal partners. A deploy that doubles a topic's cost is what the gate must catch,
+  so behaviour may never decide that it is another topic.
 
-Pairing is a one-to-one optimal assignment over a weighted mean of those
-similarities; a pair below `min_similarity` does not count. Noise never pairs.
-Everything here is pure: two `Run`s in, a `Pairing` and numbers out.
+Both kinds of evidence add up as log-odds; `Evidence.score` is the resulting
+probability that the two clusters are one usage pattern. Pairing is a one-to-one
+optimal assignment over that score (`llmc_checks._assign`); a pair scoring at least
+the title threshold is *stable*, a weaker pair *renamed*, below `min_similarity` no
+pair at all. Noise never pairs. Everything here is pure: two `Run`s in, a `Pairing`
+and numbers out.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from llmc_checks._text import has_text, text_similarity
-from llmc_checks.model import Cluster, Run
+from llmc_checks._text import (
+    CONCEPT_PREFIX,
+    MIN_PREFIX_STEM,
+    Vocabulary,
+    contradict,
+    covered,
+    has_text,
+    label_tokens,
+    stem_similarity,
+    stems,
+    subject,
+    weight,
+)
+from llmc_checks.model import Cluster, DataError, Run
 
-# Tuned in tests/test_matching.py on a corpus of reworded topics: with this threshold
-# 83.6% of same-topic title pairs count as similar and 99.5% of cross-topic pairs do
-# not (the remainder share a meaningful word: "customer refunds" / "suggestions for
-# customers"). See test_title_threshold_separates_corpus for the figures.
-DEFAULT_TITLE_THRESHOLD = 0.3
+# Probability at which a pair counts as the same usage pattern (`match.title_similarity`).
+# Tuned on the tuning half of tests/data/identity/corpus.yaml for ≥ 98% of
+# different-topic pairs judged changed from text alone; see tests/test_identity.py.
+DEFAULT_TITLE_THRESHOLD = 0.8
 
-# Weights of the combined similarity, tuned with the synthetic-run accuracy tests in
-# tests/test_matching.py. Shared items are the strongest evidence when present (they do
-# not depend on wording); titles and descriptions weigh the same because rewordings
-# that defeat one often spare the other. A component without evidence (no shared
-# items, an empty description) is left out and the others renormalised.
-TITLE_WEIGHT = 0.3
-DESCRIPTION_WEIGHT = 0.3
-ITEMS_WEIGHT = 0.4
+# Below this a candidate is no pair at all: both clusters stay new / vanished.
+DEFAULT_MIN_SIMILARITY = 0.5
 
-# A pair whose combined similarity is below this is no pair: both clusters stay
-# new / vanished. Low on purpose: the assignment already picks the best partner, and
-# this only stops leftovers (a vanished and a new topic) from pairing on one shared
-# word. Accuracy is flat between 0.10 and 0.13; below, vanished topics pair with new
-# ones through stray shared items, above, text-only runs lose true pairs.
-DEFAULT_MIN_SIMILARITY = 0.12
+# The text model: log-odds = Σ weight · feature + bias over the features of
+# `_text_features`. Class-balanced logistic regression on the tuning half of the
+# corpus (tests/test_identity.py::test_text_model_is_the_fitted_one refits it).
+TEXT_WEIGHTS = (0.81, 8.99, 5.8, 2.62, 4.83, -13.02)
+TEXT_BIAS = -3.31
+# The most certain text can be: 0.98.
+TEXT_MAX_LOGIT = 4.0
+
+# Item evidence: an item both runs analysed that sits in one cluster lands in the
+# same pattern's cluster of the other run with probability ~SAME_HIT (the rest go to
+# noise or a neighbour), and in another pattern's cluster with ~OTHER_HIT.
+SAME_HIT = 0.7
+OTHER_HIT = 0.02
+_HIT = math.log(SAME_HIT / OTHER_HIT)
+_MISS = math.log((1 - SAME_HIT) / (1 - OTHER_HIT))
+
+# Behaviour only reorders near-equal candidates: a share of the score too small to
+# outweigh any real evidence.
+BEHAVIOUR_TIE_BREAK = 0.01
+_BEHAVIOUR_STATS = ("avg_cost_usd", "avg_latency_s", "avg_tokens")
+
+# Real runs have at most ~50 clusters (PostHog's minimum cluster size is 2% of the
+# sample). Past this many on one side pairing is refused: it would take minutes
+# and gigabytes and the data is not a clustering run PostHog makes.
+MAX_CLUSTERS = 1000
+# Candidate pairs come from shared words and items; a word more baseline clusters
+# than this use links no pair by itself, and in runs bigger than this (never a real
+# one) a cluster is scored against this many best candidates only.
+MAX_SHARED_KEY = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why a pair was judged as it was."""
+
+    # Probability from the titles and descriptions alone.
+    text: float
+    # Probability from all evidence (text and shared items): the pair's score.
+    score: float
+    title: float
+    description: float
+    # The titles name disjoint tasks or languages ("summaries" / "translation").
+    contradiction: bool = False
+    # Items in both clusters, and items of either cluster among those both runs
+    # analysed (0: no item evidence).
+    shared_items: int = 0
+    sample_items: int = 0
+    # Closeness of cost / latency / tokens per item in (0, 1]; None without stats.
+    behaviour: float | None = None
+
+    @property
+    def item_share(self) -> float | None:
+        """Share of the pair's items (among those both runs analysed) in both clusters."""
+        return self.shared_items / self.sample_items if self.sample_items else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +116,16 @@ class Pair:
 
     latest: Cluster
     baseline: Cluster
-    # Combined similarity the assignment maximised, in [0, 1].
+    # The score the assignment maximised, in [0, 1] (`Evidence.score`).
     similarity: float
     title_similarity: float
-    # The title changed beyond `Pairing.title_threshold` (same topic by items or text,
-    # but an unstable name).
+    # Paired, but not judged the same usage pattern (below `Pairing.title_threshold`).
     renamed: bool
     description_similarity: float = 0.0
     # Dice coefficient of the two clusters' items among those both runs analysed;
     # None when there was no item evidence for this pair.
     item_similarity: float | None = None
+    evidence: Evidence | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,17 +149,134 @@ class Pairing:
 
 
 def title_similarity(a: str, b: str) -> float:
-    """How alike two cluster titles are, in [0, 1], robust to LLM rewording.
+    """How alike two cluster titles are, in [0, 1]: weighted Dice of their tokens.
 
-    Weighted Dice coefficient of the titles' stem sets; generic words ("requests",
-    "help", "errors") weigh little. An empty or placeholder title ("Cluster 3") scores 0.
+    Lexicon synonyms count as one token ("Small talk" / "Greeting messages");
+    generic words ("requests", "help") weigh little. A placeholder title scores 0.
     """
-    return text_similarity(a, b)
+    return stem_similarity(stems(a), stems(b))
 
 
 def description_similarity(a: str, b: str) -> float:
     """Like `title_similarity`, for descriptions (longer, so scores run lower)."""
-    return text_similarity(a, b)
+    return stem_similarity(stems(a), stems(b))
+
+
+def text_features(
+    title_a: str,
+    description_a: str,
+    title_b: str,
+    description_b: str,
+    vocabulary: Vocabulary | None = None,
+) -> tuple[float, ...]:
+    """The text model's features of two labels, each in [0, 1] (see TEXT_WEIGHTS).
+
+    `vocabulary`: the labels of both runs, to weigh down words every cluster uses.
+    """
+    w = vocabulary.weight if vocabulary is not None else weight
+    ta, tb = stems(title_a), stems(title_b)
+    da, db = stems(description_a), stems(description_b)
+    # How much of each title's subject the other label (title or description) speaks
+    # of ("Appointment booking" / "Flight booking" share only the task), and of the
+    # whole title. A title without a subject is neutral.
+    sa, sb = subject(ta), subject(tb)
+    full_a, full_b = label_tokens(title_a, description_a), label_tokens(title_b, description_b)
+    on_a = covered(sa, full_b, w) if sa else 0.5
+    on_b = covered(sb, full_a, w) if sb else 0.5
+    title = stem_similarity(ta, tb, w)
+    # A missing description says nothing: it counts as agreeing as much as the titles.
+    description = stem_similarity(da, db, w) if da and db else title
+    return (
+        title,
+        description,
+        min(on_a, on_b),
+        max(on_a, on_b),
+        min(covered(ta, full_b, w), covered(tb, full_a, w)),
+        float(contradict(ta, tb)),
+    )
+
+
+def text_evidence(
+    title_a: str,
+    description_a: str,
+    title_b: str,
+    description_b: str,
+    vocabulary: Vocabulary | None = None,
+) -> tuple[float, float, float, bool]:
+    """(log-odds that two labels name one usage pattern, title and description
+    similarity, whether the titles contradict each other)."""
+    features = text_features(title_a, description_a, title_b, description_b, vocabulary)
+    logit = TEXT_BIAS + sum(w * f for w, f in zip(TEXT_WEIGHTS, features, strict=True))
+    clash = bool(features[5])
+    # Titles asking for disjoint tasks or languages ("Document summaries" / "Document
+    # translation") are different usage patterns, whatever else they share: only
+    # shared items can still pair them. And text is never certain (one run can hold
+    # two clusters labelled alike), so items that say otherwise can outweigh it.
+    logit = min(logit, TEXT_BIAS if clash else TEXT_MAX_LOGIT)
+    return logit, features[0], features[1], clash
+
+
+def item_evidence(shared: int, sample: int) -> float:
+    """Log-odds from items: `shared` in both clusters of `sample` in either."""
+    return shared * _HIT + (sample - shared) * _MISS
+
+
+def judge(
+    latest: Cluster,
+    baseline: Cluster,
+    analysed: frozenset[str] | None = None,
+    vocabulary: Vocabulary | None = None,
+) -> Evidence:
+    """All evidence that `latest` continues `baseline`; `analysed` = the item ids both
+    runs analysed (None: no item evidence), `vocabulary` = `label_vocabulary` of the
+    two runs."""
+    if not analysed:
+        return _judge(latest, baseline, frozenset(), frozenset(), vocabulary)
+    ours = analysed.intersection(latest.item_ids)
+    theirs = analysed.intersection(baseline.item_ids)
+    return _judge(latest, baseline, ours, theirs, vocabulary)
+
+
+def _judge(
+    latest: Cluster,
+    baseline: Cluster,
+    ours: frozenset[str],
+    theirs: frozenset[str],
+    vocabulary: Vocabulary | None,
+) -> Evidence:
+    """`judge`, given each cluster's items among those both runs analysed."""
+    logit, title, description, clash = text_evidence(
+        latest.title, latest.description, baseline.title, baseline.description, vocabulary
+    )
+    text_logit = logit if has_text(latest.title) and has_text(baseline.title) else TEXT_BIAS
+    shared = len(ours & theirs)
+    sample = len(ours) + len(theirs) - shared
+    total = text_logit + item_evidence(shared, sample)
+    return Evidence(
+        text=_sigmoid(text_logit),
+        score=_sigmoid(total),
+        title=title,
+        description=description,
+        contradiction=clash,
+        shared_items=shared,
+        sample_items=sample,
+        behaviour=behaviour_similarity(latest, baseline),
+    )
+
+
+def label_vocabulary(clusters: Iterable[Cluster]) -> Vocabulary:
+    """Token frequencies over the labels (title and description) of `clusters`."""
+    return Vocabulary.of(label_tokens(c.title, c.description) for c in clusters)
+
+
+def behaviour_similarity(a: Cluster, b: Cluster) -> float | None:
+    """exp(−mean |ln(a/b)|) over cost, latency and tokens per item; None without them."""
+    gaps = []
+    for name in _BEHAVIOUR_STATS:
+        x, y = _stat(a, name), _stat(b, name)
+        if x is not None and y is not None and x > 0 and y > 0:
+            gaps.append(abs(math.log(x / y)))
+    return math.exp(-sum(gaps) / len(gaps)) if gaps else None
 
 
 def pair_runs(
@@ -109,22 +288,37 @@ def pair_runs(
 ) -> Pairing:
     """Pair the non-noise clusters of `latest` with those of `baseline`, one to one.
 
-    Maximises the total combined similarity (title, description, shared items) over
-    all pairs whose similarity reaches `min_similarity`; the rest are new / vanished.
+    Maximises the total score over all pairs whose score reaches `min_similarity`;
+    the rest are new / vanished. Raises DataError past MAX_CLUSTERS on a side.
     """
     _check_fraction("title_threshold", title_threshold)
     _check_fraction("min_similarity", min_similarity)
     ours = _sorted_clusters(latest)
     theirs = _sorted_clusters(baseline)
-    shared = _shared_items(latest, baseline)
-    candidates = [[_candidate(lc, bc, shared, title_threshold) for bc in theirs] for lc in ours]
-    chosen = _assign(
-        [
-            [c.similarity if c.similarity >= min_similarity else 0.0 for c in row]
-            for row in candidates
-        ]
-    )
-    pairs = [candidates[i][j] for i, j in chosen]
+    for run, clusters in ((latest, ours), (baseline, theirs)):
+        if len(clusters) > MAX_CLUSTERS:
+            raise DataError(
+                f"run {run.run_id} has {len(clusters):,} clusters; cross-run pairing "
+                f"handles at most {MAX_CLUSTERS:,} (PostHog's runs have at most ~50)"
+            )
+    analysed = _shared_items(latest, baseline)
+    vocabulary = label_vocabulary([*ours, *theirs])
+    candidates: dict[tuple[int, int], Pair] = {}
+    weights: dict[tuple[int, int], float] = {}
+    # Each cluster's items among those both runs analysed, once per cluster.
+    items_of = {
+        id(c): analysed.intersection(c.item_ids) if analysed else frozenset()
+        for c in (*ours, *theirs)
+    }
+    for i, j in _candidate_pairs(ours, theirs, analysed):
+        pair = _pair(ours[i], theirs[j], items_of, analysed, vocabulary, title_threshold)
+        if pair.similarity >= min_similarity:
+            candidates[i, j] = pair
+            tie_break = pair.evidence.behaviour if pair.evidence else None
+            weights[i, j] = pair.similarity + BEHAVIOUR_TIE_BREAK * (tie_break or 0.0)
+    from llmc_checks._assign import maximize
+
+    pairs = [candidates[key] for key in maximize(weights)]
     paired_latest = {p.latest.cluster_id for p in pairs}
     paired_baseline = {p.baseline.cluster_id for p in pairs}
     return Pairing(
@@ -140,16 +334,16 @@ def pair_runs(
 
 
 def title_stability(pairing: Pairing, title_threshold: float | None = None) -> float | None:
-    """Size-weighted share of the baseline's clusters whose title survived.
+    """Size-weighted share of the baseline's clusters that are still the same pattern.
 
-    A baseline cluster is stable when it is paired and its partner's title is at
-    least `title_threshold` similar (default: the pairing's). Vanished clusters are
-    unstable. Weights are baseline sizes; if every size is 0 each cluster weighs the
+    A baseline cluster is stable when it is paired and the pair's score (text and
+    shared items) reaches `title_threshold` (default: the pairing's). Vanished
+    clusters are unstable. Weights are baseline sizes; if every size is 0 each cluster weighs the
     same. None when the baseline has no non-noise cluster.
     """
     threshold = pairing.title_threshold if title_threshold is None else title_threshold
     _check_fraction("title_threshold", threshold)
-    outcomes = [(p.baseline, p.title_similarity >= threshold) for p in pairing.pairs]
+    outcomes = [(p.baseline, p.similarity >= threshold) for p in pairing.pairs]
     outcomes += [(c, False) for c in pairing.vanished]
     if not outcomes:
         return None
@@ -244,59 +438,89 @@ def _shared_items(latest: Run, baseline: Run) -> frozenset[str] | None:
     return shared or None
 
 
-def _item_similarity(a: Cluster, b: Cluster, shared: frozenset[str]) -> float | None:
+def _item_similarity(ours: frozenset[str], theirs: frozenset[str]) -> float | None:
     """Dice coefficient of two clusters' items within the items both runs analysed.
 
     None when neither cluster has a shared item (e.g. a topic seen only on the day
     that left the window): absence of evidence, not evidence of difference.
     """
-    ours = shared.intersection(a.item_ids)
-    theirs = shared.intersection(b.item_ids)
     if not ours and not theirs:
         return None
     return 2 * len(ours & theirs) / (len(ours) + len(theirs))
 
 
-def _candidate(
-    latest: Cluster, baseline: Cluster, shared: frozenset[str] | None, title_threshold: float
+def _pair(
+    latest: Cluster,
+    baseline: Cluster,
+    items_of: dict[int, frozenset[str]],
+    analysed: frozenset[str] | None,
+    vocabulary: Vocabulary,
+    title_threshold: float,
 ) -> Pair:
-    title = title_similarity(latest.title, baseline.title)
-    description = description_similarity(latest.description, baseline.description)
-    items = None if shared is None else _item_similarity(latest, baseline, shared)
-    evidence = [
-        (TITLE_WEIGHT, title, has_text(latest.title) and has_text(baseline.title)),
-        (
-            DESCRIPTION_WEIGHT,
-            description,
-            has_text(latest.description) and has_text(baseline.description),
-        ),
-        (ITEMS_WEIGHT, items or 0.0, items is not None),
-    ]
-    weights = sum(w for w, _, present in evidence if present)
-    weighted = sum(w * value for w, value, present in evidence if present)
+    ours, theirs = items_of[id(latest)], items_of[id(baseline)]
+    evidence = _judge(latest, baseline, ours, theirs, vocabulary)
     return Pair(
         latest=latest,
         baseline=baseline,
-        similarity=weighted / weights if weights else 0.0,
-        title_similarity=title,
-        renamed=title < title_threshold,
-        description_similarity=description,
-        item_similarity=items,
+        similarity=evidence.score,
+        title_similarity=evidence.title,
+        renamed=evidence.score < title_threshold,
+        description_similarity=evidence.description,
+        item_similarity=_item_similarity(ours, theirs) if analysed else None,
+        evidence=evidence,
     )
 
 
-def _assign(scores: list[list[float]]) -> list[tuple[int, int]]:
-    """Row/column pairs maximising the total score; zero-score pairs are dropped.
+def _keys(cluster: Cluster, analysed: frozenset[str] | None) -> set[str]:
+    """What two clusters must share to be worth scoring: a token (or a stem's first
+    letters, as prefix-related stems match) or an item both runs analysed. A pair
+    sharing none scores at most sigmoid(TEXT_BIAS) < DEFAULT_MIN_SIMILARITY."""
+    keys = set()
+    for token in stems(cluster.title) | stems(cluster.description):
+        prefix = token.startswith(CONCEPT_PREFIX) or len(token) < MIN_PREFIX_STEM
+        keys.add("t" + (token if prefix else token[:MIN_PREFIX_STEM]))
+    if analysed:
+        keys.update("i" + i for i in analysed.intersection(cluster.item_ids))
+    return keys
 
-    Scores below the minimum are zeroed before this, so the optimiser never trades a
-    good pair for several sub-threshold ones.
+
+def _candidate_pairs(
+    ours: Sequence[Cluster], theirs: Sequence[Cluster], analysed: frozenset[str] | None
+) -> list[tuple[int, int]]:
+    """Index pairs (latest, baseline) worth scoring: those sharing a word or an item,
+    found through an inverted index instead of scoring all n × m pairs.
+
+    Past MAX_SHARED_KEY clusters a side (never in a real run), each latest cluster
+    keeps only its MAX_SHARED_KEY best candidates by shared keys, rarest first, so
+    that pairing stays near-linear in run size.
     """
-    if not scores or not scores[0]:
-        return []
-    # Lazy: scipy is heavy and only runs that compare against a baseline need it.
-    import numpy as np
-    from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
+    index: dict[str, list[int]] = defaultdict(list)
+    for j, cluster in enumerate(theirs):
+        for key in _keys(cluster, analysed):
+            index[key].append(j)
+    big = max(len(ours), len(theirs)) > MAX_SHARED_KEY
+    found: list[tuple[int, int]] = []
+    for i, cluster in enumerate(ours):
+        shared: dict[int, float] = defaultdict(float)
+        for key in _keys(cluster, analysed):
+            partners = index.get(key, ())
+            # A word this many clusters use cannot single out a partner.
+            if len(partners) <= MAX_SHARED_KEY:
+                for j in partners:
+                    shared[j] += 1.0 / len(partners)
+        best = sorted(shared, key=lambda j: (-shared[j], j))
+        found.extend((i, j) for j in (best[:MAX_SHARED_KEY] if big else best))
+    return sorted(found)
 
-    matrix = np.asarray(scores, dtype=float)
-    rows, cols = linear_sum_assignment(matrix, maximize=True)
-    return [(int(i), int(j)) for i, j in zip(rows, cols, strict=True) if matrix[i, j] > 0.0]
+
+def _stat(cluster: Cluster, name: str) -> float | None:
+    if cluster.stats is not None:
+        return cluster.stats.value(name)
+    return cluster.baked.get(name) if cluster.baked else None
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
