@@ -1,8 +1,13 @@
 """A committed baseline: the latest run's clusters and metrics in a small, reviewable file.
 
 Written by `--llmc-update-baseline`, read by `baseline: {file: ...}`. Item ids are
-left out on purpose (thousands of ids would drown the diff a reviewer reads); such a
-baseline is matched by titles and descriptions alone.
+not kept (1,500 ids would drown the diff a reviewer reads), but a fixed-size
+fingerprint is: the 12-hex-digit keys (`matching.item_key`) of a consistent hash
+sample of at most ITEM_SAMPLE items of the run, one line per cluster. Pairing compares
+the latest run's items through the same sample, so a baseline file younger than the
+7-day window still gets item evidence (decisive for a small team, whose runs share
+most items) at a size that does not grow with the run. Files without it (older ones,
+or runs read without item ids) are matched by titles and descriptions alone.
 """
 
 from __future__ import annotations
@@ -14,28 +19,40 @@ from typing import Any
 
 from llmc_checks._files import write_text
 from llmc_checks._values import number, parse_timestamp
+from llmc_checks.matching import ITEM_SAMPLE_PARAM, item_key
 from llmc_checks.model import LEVELS, Cluster, ClusterStats, DataError, Run
 
 FORMAT = "llmc-baseline/1"
+# Items a fingerprint keeps at most, over all clusters (noise included): ~85% of
+# them are shared with the next day's run of a small team, ~20 per cluster.
+ITEM_SAMPLE = 256
 _STAT_NAMES = tuple(f.name for f in fields(ClusterStats))
 
 
 def dumps(run: Run) -> str:
-    doc = {
-        "format": FORMAT,
-        "run": run.header(),
-        "clusters": [
-            {
-                "cluster_id": c.cluster_id,
-                "title": c.title,
-                "description": c.description,
-                "size": c.size,
-                "stats": asdict(c.stats) if c.stats is not None else None,
-            }
-            for c in sorted(run.clusters, key=lambda c: c.cluster_id)
-        ],
-    }
+    keys = {c.cluster_id: sorted({item_key(i) for i in c.item_ids}) for c in run.clusters}
+    every = sorted({k for ks in keys.values() for k in ks})
+    cutoff = every[min(len(every), ITEM_SAMPLE) - 1] if every else None
+    clusters: list[dict[str, Any]] = []
+    for c in sorted(run.clusters, key=lambda c: c.cluster_id):
+        entry: dict[str, Any] = {
+            "cluster_id": c.cluster_id,
+            "title": c.title,
+            "description": c.description,
+            "size": c.size,
+            "stats": asdict(c.stats) if c.stats is not None else None,
+        }
+        if cutoff is not None:
+            entry["item_sample"] = " ".join(k for k in keys[c.cluster_id] if k <= cutoff)
+        clusters.append(entry)
+    doc: dict[str, Any] = {"format": FORMAT, "run": run.header()}
+    if cutoff is not None:
+        doc["item_sample"] = {"hash": SAMPLE_HASH, "max": cutoff, "of_items": len(every)}
+    doc["clusters"] = clusters
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+SAMPLE_HASH = "blake2b-48"
 
 
 def write(path: Path, run: Run) -> None:
@@ -77,6 +94,13 @@ def _run(raw: object) -> Run:
     level = head["level"]
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}")
+    params: dict[str, object] = {}
+    sample = doc.get("item_sample")
+    if sample is not None:
+        sample = _object(sample, "item_sample")
+        if sample.get("hash") != SAMPLE_HASH or not _is_key(sample.get("max")):
+            raise ValueError(f"item_sample is not a {SAMPLE_HASH} sample")
+        params[ITEM_SAMPLE_PARAM] = sample["max"]
     return Run(
         run_id=str(head["run_id"]),
         level=level,
@@ -85,18 +109,32 @@ def _run(raw: object) -> Run:
         window_start=parse_timestamp(head["window_start"]),
         window_end=parse_timestamp(head["window_end"]),
         items_analyzed=int(head["items_analyzed"]),
-        clusters=tuple(_cluster(c) for c in doc["clusters"]),
+        clusters=tuple(_cluster(c, sampled=bool(params)) for c in doc["clusters"]),
+        params=params,
     )
 
 
-def _cluster(value: object) -> Cluster:
+def _is_key(value: object) -> bool:
+    return (
+        isinstance(value, str) and len(value) == 12 and all(c in "0123456789abcdef" for c in value)
+    )
+
+
+def _cluster(value: object, *, sampled: bool) -> Cluster:
     raw = _object(value, "a cluster")
     stats = raw.get("stats")
+    keys: tuple[str, ...] = ()
+    if sampled:
+        keys = tuple(str(raw.get("item_sample", "")).split())
+        if not all(_is_key(k) for k in keys):
+            raise ValueError(f"cluster {raw.get('cluster_id')}: item_sample holds a non-key")
     return Cluster(
         cluster_id=int(raw["cluster_id"]),
         title=str(raw["title"]),
         description=str(raw.get("description", "")),
         size=int(raw["size"]),
+        # The fingerprint's keys stand in for item ids (Run.params says so).
+        item_ids=keys,
         stats=_stats(_object(stats, "stats")) if stats is not None else None,
     )
 

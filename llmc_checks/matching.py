@@ -26,6 +26,7 @@ and numbers out.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -301,16 +302,12 @@ def pair_runs(
                 f"run {run.run_id} has {len(clusters):,} clusters; cross-run pairing "
                 f"handles at most {MAX_CLUSTERS:,} (PostHog's runs have at most ~50)"
             )
-    analysed = _shared_items(latest, baseline)
+    # Each cluster's items among those both runs analysed, once per cluster.
+    items_of, analysed = _items_both_analysed(latest, baseline)
     vocabulary = label_vocabulary([*ours, *theirs])
     candidates: dict[tuple[int, int], Pair] = {}
     weights: dict[tuple[int, int], float] = {}
-    # Each cluster's items among those both runs analysed, once per cluster.
-    items_of = {
-        id(c): analysed.intersection(c.item_ids) if analysed else frozenset()
-        for c in (*ours, *theirs)
-    }
-    for i, j in _candidate_pairs(ours, theirs, analysed):
+    for i, j in _candidate_pairs(ours, theirs, items_of):
         pair = _pair(ours[i], theirs[j], items_of, analysed, vocabulary, title_threshold)
         if pair.similarity >= min_similarity:
             candidates[i, j] = pair
@@ -429,13 +426,46 @@ def _sorted_clusters(run: Run) -> list[Cluster]:
     return sorted((c for c in run.clusters if not c.is_noise), key=lambda c: c.cluster_id)
 
 
-def _shared_items(latest: Run, baseline: Run) -> frozenset[str] | None:
-    """Item ids both runs analysed (noise included), or None when there is no such
-    evidence: a side without item ids, or runs whose windows share no sampled item."""
-    ours = {i for c in latest.clusters for i in c.item_ids}
-    theirs = {i for c in baseline.clusters for i in c.item_ids}
-    shared = frozenset(ours & theirs)
-    return shared or None
+def item_key(item_id: str) -> str:
+    """An item id's fingerprint key: 12 hex digits of its BLAKE2b hash. Baseline files
+    keep the keys of a consistent sample of their items: those at most a cutoff."""
+    return hashlib.blake2b(item_id.encode("utf-8"), digest_size=6).hexdigest()
+
+
+# Run.params key of a baseline file's item fingerprint: the cutoff of its sample.
+ITEM_SAMPLE_PARAM = "llmc_item_sample_max"
+
+
+def _items_both_analysed(
+    latest: Run, baseline: Run
+) -> tuple[dict[int, frozenset[str]], frozenset[str] | None]:
+    """Each cluster's items among those both runs analysed (noise included), and those
+    items; None when there is no such evidence (a side without item ids, or runs whose
+    windows share no sampled item).
+
+    A baseline file carries only the keys of a consistent hash sample of its items
+    (`item_key` at most its cutoff): the other run's items are then compared the same
+    way, so the evidence is that of the sample.
+    """
+    cutoff = next(
+        (
+            str(r.params[ITEM_SAMPLE_PARAM])
+            for r in (baseline, latest)
+            if ITEM_SAMPLE_PARAM in r.params
+        ),
+        None,
+    )
+
+    def ids(run: Run, cluster: Cluster) -> frozenset[str]:
+        if cutoff is None or ITEM_SAMPLE_PARAM in run.params:
+            return frozenset(cluster.item_ids)
+        return frozenset(k for k in map(item_key, cluster.item_ids) if k <= cutoff)
+
+    raw = {id(c): ids(r, c) for r in (latest, baseline) for c in r.clusters}
+    ours = frozenset().union(*(raw[id(c)] for c in latest.clusters))
+    theirs = frozenset().union(*(raw[id(c)] for c in baseline.clusters))
+    analysed = ours & theirs
+    return {k: v & analysed for k, v in raw.items()}, analysed or None
 
 
 def _item_similarity(ours: frozenset[str], theirs: frozenset[str]) -> float | None:
@@ -471,21 +501,20 @@ def _pair(
     )
 
 
-def _keys(cluster: Cluster, analysed: frozenset[str] | None) -> set[str]:
+def _keys(cluster: Cluster, items: frozenset[str]) -> set[str]:
     """What two clusters must share to be worth scoring: a token (or a stem's first
     letters, as prefix-related stems match) or an item both runs analysed. A pair
     sharing none scores at most sigmoid(TEXT_BIAS) < DEFAULT_MIN_SIMILARITY."""
     keys = set()
-    for token in stems(cluster.title) | stems(cluster.description):
+    for token in label_tokens(cluster.title, cluster.description):
         prefix = token.startswith(CONCEPT_PREFIX) or len(token) < MIN_PREFIX_STEM
         keys.add("t" + (token if prefix else token[:MIN_PREFIX_STEM]))
-    if analysed:
-        keys.update("i" + i for i in analysed.intersection(cluster.item_ids))
+    keys.update("i" + i for i in items)
     return keys
 
 
 def _candidate_pairs(
-    ours: Sequence[Cluster], theirs: Sequence[Cluster], analysed: frozenset[str] | None
+    ours: Sequence[Cluster], theirs: Sequence[Cluster], items_of: dict[int, frozenset[str]]
 ) -> list[tuple[int, int]]:
     """Index pairs (latest, baseline) worth scoring: those sharing a word or an item,
     found through an inverted index instead of scoring all n × m pairs.
@@ -496,13 +525,13 @@ def _candidate_pairs(
     """
     index: dict[str, list[int]] = defaultdict(list)
     for j, cluster in enumerate(theirs):
-        for key in _keys(cluster, analysed):
+        for key in _keys(cluster, items_of[id(cluster)]):
             index[key].append(j)
     big = max(len(ours), len(theirs)) > MAX_SHARED_KEY
     found: list[tuple[int, int]] = []
     for i, cluster in enumerate(ours):
         shared: dict[int, float] = defaultdict(float)
-        for key in _keys(cluster, analysed):
+        for key in _keys(cluster, items_of[id(cluster)]):
             partners = index.get(key, ())
             # A word this many clusters use cannot single out a partner.
             if len(partners) <= MAX_SHARED_KEY:

@@ -18,18 +18,22 @@ like `llmc_checks.synth`), and stray into a different topic's cluster with 0.02.
 from __future__ import annotations
 
 import itertools
+import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import yaml
 
-from llmc_checks import matching, synth
+from llmc_checks import baseline_file, matching, synth
 from llmc_checks._lexicon import CONCEPTS
 from llmc_checks._text import STOPWORDS, Vocabulary, stem, stems, words
-from llmc_checks.model import BAKED_KEYS, Cluster, Run
+from llmc_checks.model import BAKED_KEYS, Cluster, DataError, Run
+from llmc_checks.report.cells import pairing_rows, why
 
+T0 = datetime(2026, 11, 15, tzinfo=timezone.utc)
 CORPUS = Path(__file__).parent / "data" / "identity" / "corpus.yaml"
 
 # Share of a topic's items (among those both runs analysed) in its own cluster, and in
@@ -226,7 +230,7 @@ def test_small_team_targets_on_held_out() -> None:
 
 def test_large_team_targets_on_tuning_domains() -> None:
     """Where the lexicon knows the domain's words, ~1% shared items and text reach
-    the targets (measured 92.8% / 99.0%)."""
+    the targets (measured 92.3% / 99.0%)."""
     r = rates("tune", LARGE_TEAM)
     print(f"\ntuning, large team: same {r.same:.1%} of {r.n_same}, different {r.different:.1%}")
     assert r.same >= 0.90 and r.different >= 0.98
@@ -335,3 +339,138 @@ def test_generator_runs_large_team() -> None:
     right, total, overlap = judged_runs(14_000, range(2))
     print(f"\nsynth, large team ({overlap:.1%} shared): {right}/{total} stable and right")
     assert overlap < 0.02 and right >= 0.9 * total
+
+
+# --- baseline files keep a fingerprint ----------------------------------------------------------
+
+
+def test_baseline_file_fingerprint_is_bounded_and_read_back(tmp_path: Path) -> None:
+    baseline, _ = synth_pair(300, seed=3)
+    big = replace(
+        baseline,
+        clusters=tuple(
+            replace(c, item_ids=tuple(f"{i}-{n}" for n in range(3000)))
+            for i, c in enumerate(baseline.clusters)
+        ),
+    )
+    for run in (baseline, big):
+        path = tmp_path / "baseline.json"
+        baseline_file.write(path, run)
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        every = sorted({matching.item_key(i) for c in run.clusters for i in c.item_ids})
+        # The keys at most the cutoff: the ITEM_SAMPLE smallest of the run, whatever its size.
+        assert doc["item_sample"] == {
+            "hash": "blake2b-48",
+            "max": every[baseline_file.ITEM_SAMPLE - 1],
+            "of_items": len(every),
+        }
+        kept = [k for c in doc["clusters"] for k in c["item_sample"].split()]
+        assert sorted(kept) == every[: baseline_file.ITEM_SAMPLE]
+        (back,) = baseline_file.read(path)
+        assert back.params == {matching.ITEM_SAMPLE_PARAM: doc["item_sample"]["max"]}
+        by_id = {c.cluster_id: c for c in run.clusters}
+        for c in back.clusters:
+            want = {matching.item_key(i) for i in by_id[c.cluster_id].item_ids}
+            assert set(c.item_ids) == {k for k in want if k <= doc["item_sample"]["max"]}
+
+
+def test_old_baseline_files_still_read(tmp_path: Path) -> None:
+    baseline, _ = synth_pair(300, seed=3)
+    path = tmp_path / "old.json"
+    doc = json.loads(baseline_file.dumps(baseline))
+    del doc["item_sample"]
+    for c in doc["clusters"]:
+        del c["item_sample"]
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    (back,) = baseline_file.read(path)
+    assert back.params == {} and all(c.item_ids == () for c in back.clusters)
+    doc["item_sample"] = {"hash": "md5", "max": "0" * 12}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(DataError, match="not a blake2b-48 sample"):
+        baseline_file.read(path)
+
+
+def synth_pair(traces_per_day: int, seed: int) -> tuple[Run, Run]:
+    """(baseline, latest) of two consecutive synth runs, as a source reads them."""
+    baseline, latest = synth.generate(
+        synth.Scenario(seed=seed, days=2, traces_per_day=traces_per_day)
+    ).runs
+    return as_run(baseline), as_run(latest)
+
+
+def test_a_baseline_file_pairs_by_items_like_the_run_itself(tmp_path: Path) -> None:
+    """A small team's baseline file, a day old: its fingerprint gives the pairing item
+    evidence (256 sampled keys, ~85% shared) where titles alone could not decide."""
+    baseline, latest = synth_pair(300, seed=5)
+    # Every latest cluster reworded beyond recognition: only items can pair them.
+    strangers = replace(
+        latest,
+        clusters=tuple(
+            replace(c, title=f"Pattern {n}", description="") for n, c in enumerate(latest.clusters)
+        ),
+    )
+    path = tmp_path / "baseline.json"
+    baseline_file.write(path, baseline)
+    (from_file,) = baseline_file.read(path)
+    direct = matching.pair_runs(strangers, baseline)
+    filed = matching.pair_runs(strangers, from_file)
+    want = sorted((p.baseline.cluster_id, p.latest.cluster_id) for p in direct.pairs)
+    assert want == sorted((p.baseline.cluster_id, p.latest.cluster_id) for p in filed.pairs)
+    assert len(want) == sum(not c.is_noise for c in baseline.clusters)
+    assert matching.title_stability(filed) == 1.0
+    for pair in filed.pairs:
+        assert pair.evidence is not None and 0 < pair.evidence.sample_items < pair.latest.size
+    # Without the fingerprint (an old file) the same titles pair nothing.
+    old = replace(
+        from_file, params={}, clusters=tuple(replace(c, item_ids=()) for c in from_file.clusters)
+    )
+    assert matching.pair_runs(strangers, old).pairs == ()
+
+
+# --- the pairing table says why -----------------------------------------------------------
+
+
+def test_pairing_rows_say_why() -> None:
+    items = [f"t{i}" for i in range(10)]
+    baseline = Run(
+        "b",
+        "trace",
+        "j",
+        "job",
+        T0,
+        T0,
+        30,
+        (
+            Cluster(0, "Customer refund requests", "", 10, tuple(items)),
+            Cluster(1, "Document summaries", "", 10),
+            Cluster(2, "Invoice data extraction", "", 10),
+        ),
+    )
+    latest = Run(
+        "l",
+        "trace",
+        "j",
+        "job",
+        T0,
+        T0,
+        30,
+        (
+            Cluster(5, "Python debugging help", "", 10, tuple(items[:8])),
+            Cluster(6, "Document translation", "", 10),
+            Cluster(7, "Meeting scheduling", "", 10),
+            Cluster(-1, "Outliers", "", 2, tuple(items[8:])),
+        ),
+    )
+    rows = {
+        r["change"] + ":" + (r["latest"] or r["baseline"])["title"]: r
+        for r in pairing_rows(matching.pair_runs(latest, baseline))
+    }
+    # Both runs analysed t0..t9; 8 of them sit in cluster 5, 2 in the latest noise:
+    # 8 hits, 2 misses, while the titles say nothing.
+    stable = rows["stable:Python debugging help"]
+    assert stable["why"] == f"8 of 10 items shared, text {stable['evidence']['text']:.2f}"
+    assert stable["evidence"]["items_shared"] == 8 and stable["evidence"]["items_compared"] == 10
+    # Summaries vs translation: the tasks contradict, nothing pairs them.
+    assert rows["new:Document translation"]["why"] == "no baseline cluster matches"
+    assert rows["vanished:Document summaries"]["why"] == "no latest cluster matches"
+    assert why(matching.pair_runs(latest, baseline).pairs[0]) == stable["why"]

@@ -365,8 +365,9 @@ class MatchConfig(_Model):
         DEFAULT_TITLE_THRESHOLD,
         gt=0,
         le=1,
-        description="How similar two titles must be (0-1] for title_stability to count "
-        "the cluster as stable.",
+        description="How sure (0-1] the cross-run identity (shared items, titles, "
+        "descriptions) must be that a paired cluster is the same usage pattern for "
+        "title_stability to count it as stable.",
     )
 
 

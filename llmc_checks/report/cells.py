@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llmc_checks import formatting
-from llmc_checks.matching import Pairing
+from llmc_checks.matching import Pair, Pairing
 from llmc_checks.model import Cluster, Run
 from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, Outcome
 
@@ -101,20 +101,46 @@ def _cluster_ref(cluster: Cluster) -> dict[str, Any]:
 
 
 def pairing_rows(pairing: Pairing) -> list[dict[str, Any]]:
-    """Stable, renamed, new and vanished clusters, biggest first within each kind."""
+    """Stable, changed, new and vanished clusters, biggest first within each kind.
+
+    A paired cluster is *stable* when the identity judged it the same usage pattern,
+    *changed* when it is only the closest match; `why` says what decided.
+    """
     rows: list[dict[str, Any]] = []
     for pair in sorted(pairing.pairs, key=lambda p: (p.renamed, -p.latest.size)):
+        evidence = pair.evidence
         rows.append(
             {
-                "change": "renamed" if pair.renamed else "stable",
+                "change": "changed" if pair.renamed else "stable",
                 "latest": _cluster_ref(pair.latest),
                 "baseline": _cluster_ref(pair.baseline),
                 "similarity": round(pair.similarity, 3),
+                "why": why(pair),
+                "evidence": None
+                if evidence is None
+                else {
+                    "items_shared": evidence.shared_items,
+                    "items_compared": evidence.sample_items,
+                    "text": round(evidence.text, 3),
+                    "title": round(evidence.title, 3),
+                    "description": round(evidence.description, 3),
+                    "contradiction": evidence.contradiction,
+                    "behaviour": None
+                    if evidence.behaviour is None
+                    else round(evidence.behaviour, 3),
+                },
             }
         )
     for cluster in sorted(pairing.new, key=lambda c: -c.size):
         rows.append(
-            {"change": "new", "latest": _cluster_ref(cluster), "baseline": None, "similarity": ""}
+            {
+                "change": "new",
+                "latest": _cluster_ref(cluster),
+                "baseline": None,
+                "similarity": None,
+                "why": "no baseline cluster matches",
+                "evidence": None,
+            }
         )
     for cluster in sorted(pairing.vanished, key=lambda c: -c.size):
         rows.append(
@@ -123,6 +149,25 @@ def pairing_rows(pairing: Pairing) -> list[dict[str, Any]]:
                 "latest": None,
                 "baseline": _cluster_ref(cluster),
                 "similarity": None,
+                "why": "no latest cluster matches",
+                "evidence": None,
             }
         )
     return rows
+
+
+def why(pair: Pair) -> str:
+    """What the pair's judgement rests on: "31 of 34 items shared, text 0.42"."""
+    evidence = pair.evidence
+    if evidence is None:
+        return ""
+    parts = []
+    if evidence.sample_items:
+        parts.append(f"{evidence.shared_items} of {evidence.sample_items} items shared")
+    else:
+        parts.append("no shared items")
+    if evidence.contradiction:
+        parts.append("titles name different tasks")
+    else:
+        parts.append(f"text {evidence.text:.2f}")
+    return ", ".join(parts)

@@ -108,15 +108,15 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
             "<details><summary>Clusters vs baseline "
             f"<code>{pairing.baseline_run_id}</code></summary>",
             "",
-            "| change | latest (size) | baseline (size) | similarity |",
-            "|---|---|---|---|",
+            "| change | latest (size) | baseline (size) | similarity | why |",
+            "|---|---|---|---|---|",
         ]
         for row in pairing_rows(pairing):
             latest, base = row["latest"], row["baseline"]
             sim = row["similarity"]
             lines.append(
                 f"| {row['change']} | {_side(latest)} | {_side(base)} | "
-                f"{'' if sim is None else f'{sim:.2f}'} |"
+                f"{'' if sim is None else f'{sim:.2f}'} | {cell(row['why'])} |"
             )
         lines += ["", "</details>"]
     lines += ["", *(f"_{cell(n)}_" for n in outcome.notes)] if outcome.notes else []

@@ -86,10 +86,16 @@ def terminal(
         lines.append(
             tabulate(
                 [
-                    [r["change"], _side(r["latest"]), _side(r["baseline"]), _sim(r["similarity"])]
+                    [
+                        r["change"],
+                        _side(r["latest"]),
+                        _side(r["baseline"]),
+                        _sim(r["similarity"]),
+                        r["why"],
+                    ]
                     for r in pairing_rows(pairing)
                 ],
-                headers=["change", "latest (size)", "baseline (size)", "similarity"],
+                headers=["change", "latest (size)", "baseline (size)", "similarity", "why"],
                 tablefmt="simple",
                 disable_numparse=True,
             )
