@@ -2,7 +2,7 @@
 
 Written by `--llmc-update-baseline`, read by `baseline: {file: ...}`. Item ids are
 not kept (1,500 ids would drown the diff a reviewer reads), but a fixed-size
-fingerprint is: the 12-hex-digit keys (`matching.item_key`) of a consistent hash
+fingerprint is: the 12-hex-digit keys (`_fingerprint.item_key`) of a consistent hash
 sample of at most ITEM_SAMPLE items of the run, one line per cluster. Pairing compares
 the latest run's items through the same sample, so a baseline file younger than the
 7-day window still gets item evidence (decisive for a small team, whose runs share
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from llmc_checks._files import write_text
+from llmc_checks._fingerprint import ITEM_SAMPLE_PARAM, SAMPLE_HASH, is_key, item_key
 from llmc_checks._values import number, parse_timestamp
-from llmc_checks.matching import ITEM_SAMPLE_PARAM, item_key
 from llmc_checks.model import LEVELS, Cluster, ClusterStats, DataError, Run
 
 FORMAT = "llmc-baseline/1"
@@ -50,9 +50,6 @@ def dumps(run: Run) -> str:
         doc["item_sample"] = {"hash": SAMPLE_HASH, "max": cutoff, "of_items": len(every)}
     doc["clusters"] = clusters
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-
-
-SAMPLE_HASH = "blake2b-48"
 
 
 def write(path: Path, run: Run) -> None:
@@ -98,7 +95,7 @@ def _run(raw: object) -> Run:
     sample = doc.get("item_sample")
     if sample is not None:
         sample = _object(sample, "item_sample")
-        if sample.get("hash") != SAMPLE_HASH or not _is_key(sample.get("max")):
+        if sample.get("hash") != SAMPLE_HASH or not is_key(sample.get("max")):
             raise ValueError(f"item_sample is not a {SAMPLE_HASH} sample")
         params[ITEM_SAMPLE_PARAM] = sample["max"]
     return Run(
@@ -114,19 +111,13 @@ def _run(raw: object) -> Run:
     )
 
 
-def _is_key(value: object) -> bool:
-    return (
-        isinstance(value, str) and len(value) == 12 and all(c in "0123456789abcdef" for c in value)
-    )
-
-
 def _cluster(value: object, *, sampled: bool) -> Cluster:
     raw = _object(value, "a cluster")
     stats = raw.get("stats")
     keys: tuple[str, ...] = ()
     if sampled:
         keys = tuple(str(raw.get("item_sample", "")).split())
-        if not all(_is_key(k) for k in keys):
+        if not all(is_key(k) for k in keys):
             raise ValueError(f"cluster {raw.get('cluster_id')}: item_sample holds a non-key")
     return Cluster(
         cluster_id=int(raw["cluster_id"]),

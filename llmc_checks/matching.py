@@ -26,12 +26,12 @@ and numbers out.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from llmc_checks._fingerprint import ITEM_SAMPLE_PARAM, item_key
 from llmc_checks._text import (
     CONCEPT_PREFIX,
     MIN_PREFIX_STEM,
@@ -424,16 +424,6 @@ def _by_size(cluster: Cluster) -> tuple[int, int]:
 def _sorted_clusters(run: Run) -> list[Cluster]:
     # Sorted so that ties in the assignment resolve the same way whatever the input order.
     return sorted((c for c in run.clusters if not c.is_noise), key=lambda c: c.cluster_id)
-
-
-def item_key(item_id: str) -> str:
-    """An item id's fingerprint key: 12 hex digits of its BLAKE2b hash. Baseline files
-    keep the keys of a consistent sample of their items: those at most a cutoff."""
-    return hashlib.blake2b(item_id.encode("utf-8"), digest_size=6).hexdigest()
-
-
-# Run.params key of a baseline file's item fingerprint: the cutoff of its sample.
-ITEM_SAMPLE_PARAM = "llmc_item_sample_max"
 
 
 def _items_both_analysed(

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from llmc_checks import baseline_file, matching, synth
+from llmc_checks._fingerprint import ITEM_SAMPLE_PARAM, item_key
 from llmc_checks._lexicon import CONCEPTS
 from llmc_checks._text import STOPWORDS, Vocabulary, stem, stems, words
 from llmc_checks.model import BAKED_KEYS, Cluster, DataError, Run
@@ -357,7 +358,7 @@ def test_baseline_file_fingerprint_is_bounded_and_read_back(tmp_path: Path) -> N
         path = tmp_path / "baseline.json"
         baseline_file.write(path, run)
         doc = json.loads(path.read_text(encoding="utf-8"))
-        every = sorted({matching.item_key(i) for c in run.clusters for i in c.item_ids})
+        every = sorted({item_key(i) for c in run.clusters for i in c.item_ids})
         # The keys at most the cutoff: the ITEM_SAMPLE smallest of the run, whatever its size.
         assert doc["item_sample"] == {
             "hash": "blake2b-48",
@@ -367,10 +368,10 @@ def test_baseline_file_fingerprint_is_bounded_and_read_back(tmp_path: Path) -> N
         kept = [k for c in doc["clusters"] for k in c["item_sample"].split()]
         assert sorted(kept) == every[: baseline_file.ITEM_SAMPLE]
         (back,) = baseline_file.read(path)
-        assert back.params == {matching.ITEM_SAMPLE_PARAM: doc["item_sample"]["max"]}
+        assert back.params == {ITEM_SAMPLE_PARAM: doc["item_sample"]["max"]}
         by_id = {c.cluster_id: c for c in run.clusters}
         for c in back.clusters:
-            want = {matching.item_key(i) for i in by_id[c.cluster_id].item_ids}
+            want = {item_key(i) for i in by_id[c.cluster_id].item_ids}
             assert set(c.item_ids) == {k for k in want if k <= doc["item_sample"]["max"]}
 
 
