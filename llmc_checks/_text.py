@@ -1,21 +1,22 @@
 """Text normalisation for cross-run cluster matching.
 
 Cluster titles and descriptions are written by an LLM and reworded on every run
-("SQL query generation" one day, "Generating SQL queries" the next), so they are
-compared as bags of word stems, not as strings:
+("SQL query generation" one day, "Generating SQL queries" the next, "Small talk" /
+"Greeting messages"), so they are compared as sets of tokens, not as strings:
 
 1. lowercase, split on anything that is not a letter or digit;
 2. expand a few abbreviations and join split compounds ("sign in" → "login");
-3. drop English stopwords;
-4. fold British -ise spellings to -ize, then stem with Snowball (English);
-5. compare the stem sets with a weighted Dice coefficient in which two stems also
+3. fold British -ise spellings to -ize, then stem with Snowball (English);
+4. map words and phrases of the lexicon (`llmc_checks._lexicon`) to their concept
+   ("small talk", "greeting" → `=greeting`), then drop English stopwords;
+5. compare token sets with a weighted Dice coefficient in which two stems also
    match when one is a prefix of the other ("fail" / "failur", "summar" / "summari"),
    because Snowball does not conflate every derivation.
 
-Words that LLM titles use for any topic ("requests", "help", "issues",
-"generating") get a low weight, so sharing them says little and missing them costs
-little. The stemmer is imported lazily: the plugin must stay cheap to import.
-"""
+Words that LLM titles use for any topic ("requests", "help", "issues") get a low
+weight, so sharing them says little and missing them costs little; a `Vocabulary` of
+the runs' labels also weighs down words every cluster of a product uses. The stemmer
+is imported lazily: the plugin must stay cheap to import."""
 
 from __future__ import annotations
 

@@ -19,9 +19,10 @@ survives a refit:
 Both kinds of evidence add up as log-odds; `Evidence.score` is the resulting
 probability that the two clusters are one usage pattern. Pairing is a one-to-one
 optimal assignment over that score (`llmc_checks._assign`); a pair scoring at least
-the title threshold is *stable*, a weaker pair *renamed*, below `min_similarity` no
-pair at all. Noise never pairs. Everything here is pure: two `Run`s in, a `Pairing`
-and numbers out.
+the title threshold is *stable*, a weaker pair *changed* (`Pair.renamed`), below
+`min_similarity` no pair at all. Noise never pairs. A baseline file's items are a
+hash sample (`llmc_checks._fingerprint`); the other run is compared through the same
+sample. Everything here is pure: two `Run`s in, a `Pairing` and numbers out.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ DEFAULT_TITLE_THRESHOLD = 0.8
 DEFAULT_MIN_SIMILARITY = 0.5
 
 # The text model: log-odds = Σ weight · feature + bias over the features of
-# `_text_features`. Class-balanced logistic regression on the tuning half of the
+# `text_features`. Class-balanced logistic regression on the tuning half of the
 # corpus (tests/test_identity.py::test_text_model_is_the_fitted_one refits it).
 TEXT_WEIGHTS = (0.81, 8.99, 5.8, 2.62, 4.83, -13.02)
 TEXT_BIAS = -3.31
@@ -77,8 +78,8 @@ BEHAVIOUR_TIE_BREAK = 0.01
 _BEHAVIOUR_STATS = ("avg_cost_usd", "avg_latency_s", "avg_tokens")
 
 # Real runs have at most ~50 clusters (PostHog's minimum cluster size is 2% of the
-# sample). Past this many on one side pairing is refused: it would take minutes
-# and gigabytes and the data is not a clustering run PostHog makes.
+# sample). Past this many on one side pairing is refused: no PostHog run looks like
+# that, and time grows with size (1,000 a side takes seconds, bounded memory).
 MAX_CLUSTERS = 1000
 # Candidate pairs come from shared words and items; a word more baseline clusters
 # than this use links no pair by itself, and in runs bigger than this (never a real
