@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from llmc_checks import checks as checks_mod
 from llmc_checks import results as results_mod
 from llmc_checks import trends as trends_mod
-from llmc_checks.config import FileBaseline, RunIdBaseline
+from llmc_checks.config import FileBaseline, MedianBaseline, RunIdBaseline
 from llmc_checks.metrics_catalog import metric as metric_info
 from llmc_checks.model import (
     BAKED_KEYS,
@@ -38,6 +38,10 @@ from llmc_checks.units import format_duration
 if TYPE_CHECKING:
     from llmc_checks.config import BaselineSpec, Check, Config
     from llmc_checks.matching import Pairing
+
+
+def _quiet(line: str) -> None:
+    """The default reporter: tells nobody."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +71,19 @@ class Gate:
         path: Path,
         options: Options,
         *,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        notify: Callable[[str], None] = _quiet,
     ) -> None:
         self.config = config
         self.path = path
         self.options = options
-        self._sleep = sleep
-        self._clock = clock
+        # Looked up per gate (not bound at import), so a test can stand in for time.
+        self._sleep = sleep if sleep is not None else time.sleep
+        self._clock = clock if clock is not None else time.monotonic
+        # Long waits (polls, retries, backoff) say what they wait for: CI systems kill
+        # jobs that print nothing for too long.
+        self._notify = notify
         self._outcome: Outcome | None = None
 
     def outcome(self) -> Outcome:
@@ -83,7 +92,7 @@ class Gate:
         return self._outcome
 
     def _evaluate(self) -> Outcome:
-        source = make_source(self.config, self.options)
+        source = make_source(self.config, self.options, self._notify)
         link = link_builder(self.config)
         try:
             request = build_request(self.config, self.options)
@@ -139,7 +148,12 @@ class Gate:
                     raise NoRunFound(
                         f"{exc} (waited {format_duration(wait)}, {polls} polls)"
                     ) from None
-            self._sleep(min(self.POLL_INTERVAL_S, left))
+                pause = min(self.POLL_INTERVAL_S, left)
+                self._notify(
+                    f"{self.path}: poll {polls}: {exc}; polling again in {_seconds(pause)} "
+                    f"({_seconds(left)} of --llmc-wait {format_duration(wait)} left)"
+                )
+                self._sleep(pause)
             polls += 1
 
     def _write_baselines(self, latest: Run) -> tuple[str, ...]:
@@ -154,6 +168,11 @@ class Gate:
                 raise LlmcError(f"cannot write baseline {path}: {exc.strerror or exc}") from None
             notes.append(f"baseline {path} updated to run {latest.run_id}")
         return tuple(notes)
+
+
+def _seconds(value: float) -> str:
+    whole = round(value)
+    return format_duration(timedelta(seconds=whole)) if whole >= 1 else f"{value:.1f}s"
 
 
 def baseline_files(config: Config) -> list[Path]:
@@ -193,7 +212,7 @@ def _error_result(check: Check, message: str) -> results_mod.CheckResult:
     )
 
 
-def make_source(config: Config, options: Options) -> Source:
+def make_source(config: Config, options: Options, notify: Callable[[str], None] = _quiet) -> Source:
     from llmc_checks.sources.snapshot import SnapshotSource
 
     if options.snapshot is not None:
@@ -203,7 +222,7 @@ def make_source(config: Config, options: Options) -> Source:
     from llmc_checks.sources.posthog import PostHogSource
 
     assert config.source.posthog is not None
-    return PostHogSource(config.source.posthog)
+    return PostHogSource(config.source.posthog, notify=notify)
 
 
 def link_builder(config: Config) -> Callable[[Run, int], str | None]:
@@ -300,6 +319,8 @@ def evaluate_gate(
             item_link=item_link,
         )
         result = checks_mod.evaluate(check, ctx)
+        if view is not None and view.shortfall and view.runs:
+            result = replace(result, message=f"{result.message}\n({view.shortfall})")
         if options.strict and result.status == "warn":
             # Strictness is decided here so the table, the reports and the exit code agree.
             message = f"{result.message}\n(severity: warn; failing under --llmc-strict)"
@@ -313,6 +334,7 @@ def evaluate_gate(
     default = views.get(config.baseline.label)
     if default is None and any(c.needs_baseline for c in config.checks):
         default = next(iter(views.values()), None)
+    notes = tuple(v.shortfall for v in views.values() if v.shortfall and v.runs)
     return Outcome(
         path,
         source,
@@ -322,6 +344,7 @@ def evaluate_gate(
         link=link,
         trends=trends,
         history=tuple(r.run_id for r in loaded.history),
+        notes=notes,
     )
 
 
@@ -341,7 +364,15 @@ def _resolve_baseline(
             missing_reason=_missing(spec, loaded.latest),
             missing_is_error=isinstance(spec, RunIdBaseline),
         )
-    return BaselineView(spec.label, runs, _pair(loaded.latest, runs, config))
+    shortfall = ""
+    if isinstance(spec, MedianBaseline) and len(runs) < spec.median_of:
+        # Fewer earlier runs exist (in the lookback) than asked for: say what was used.
+        n = len(runs)
+        shortfall = (
+            f"baseline: median of {n} run{'s' if n != 1 else ''}, not {spec.median_of}: only "
+            f"{n} earlier run{'s' if n != 1 else ''} of the job were found"
+        )
+    return BaselineView(spec.label, runs, _pair(loaded.latest, runs, config), shortfall=shortfall)
 
 
 def _pair(latest: Run, runs: Sequence[Run], config: Config) -> tuple[Pairing, ...]:

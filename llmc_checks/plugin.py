@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,8 +72,29 @@ def _env_list(name: str) -> list[str]:
     return [part for part in raw.split(os.pathsep) if part] if raw else []
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
 def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+    """An LLMC_* switch; anything but a yes or a no is a usage error, never silently off."""
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise pytest.UsageError(
+        f"{name}={raw!r}: expected one of {', '.join(_TRUE)} (on) or "
+        f"{', '.join(v for v in _FALSE if v)} or empty (off)"
+    )
+
+
+def _flag(config: pytest.Config, option: str, env: str) -> bool:
+    # The option's default is None (not read at startup: a bad LLMC_* value must not break
+    # pytest runs that never use the plugin); the environment is read only when it is used.
+    value = config.getoption(option)
+    return True if value else _env_flag(env)
 
 
 def _timestamp(text: str) -> Any:
@@ -149,20 +171,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--llmc-strict",
         action="store_true",
-        default=_env_flag("LLMC_STRICT"),
-        help="checks with severity: warn fail the run too.",
+        default=None,
+        help="checks with severity: warn fail the run too. [LLMC_STRICT=1]",
     )
     group.addoption(
         "--llmc-update-baseline",
         action="store_true",
-        default=_env_flag("LLMC_UPDATE_BASELINE"),
-        help="write the latest run to the config's baseline file.",
+        default=None,
+        help="write the latest run to the config's baseline file. [LLMC_UPDATE_BASELINE=1]",
     )
     group.addoption(
         "--llmc-require-baseline",
         action="store_true",
-        default=_env_flag("LLMC_REQUIRE_BASELINE"),
-        help="a relative check with no baseline is an error, not a skip.",
+        default=None,
+        help="a relative check with no baseline is an error, not a skip. [LLMC_REQUIRE_BASELINE=1]",
     )
     group.addoption(
         "--llmc-after",
@@ -192,9 +214,9 @@ def pytest_configure(config: pytest.Config) -> None:
     options = Options(
         snapshot=_optional_path(config.getoption("llmc_snapshot")),
         run_id=config.getoption("llmc_run"),
-        strict=config.getoption("llmc_strict"),
-        require_baseline=config.getoption("llmc_require_baseline"),
-        update_baseline=config.getoption("llmc_update_baseline"),
+        strict=_flag(config, "llmc_strict", "LLMC_STRICT"),
+        require_baseline=_flag(config, "llmc_require_baseline", "LLMC_REQUIRE_BASELINE"),
+        update_baseline=_flag(config, "llmc_update_baseline", "LLMC_UPDATE_BASELINE"),
         after=config.getoption("llmc_after"),
         wait=config.getoption("llmc_wait"),
         record=_optional_path(config.getoption("llmc_record")),
@@ -215,11 +237,21 @@ def pytest_configure(config: pytest.Config) -> None:
             if options.record is not None and len(paths) > 1:
                 # One recording per gate: several configs must not overwrite one file.
                 gate_options = replace(options, record=_per_config(options.record, path))
-            gates[path.resolve()] = Gate(load_config(path), path, gate_options)
+            gates[path.resolve()] = Gate(
+                load_config(path), path, gate_options, notify=_terminal_notifier(config)
+            )
         except LlmcError as exc:
             raise pytest.UsageError(str(exc)) from None
         except OSError as exc:
             raise pytest.UsageError(f"{raw}: cannot read config ({exc.strerror})") from None
+    if options.wait is not None:
+        for gate in gates.values():
+            if options.snapshot is not None or gate.config.snapshot_path is not None:
+                raise pytest.UsageError(
+                    f"{gate.path}: --llmc-wait polls PostHog for a new run, but this gate reads "
+                    "a snapshot, a frozen file where none will appear; drop --llmc-wait "
+                    "(--llmc-after alone still requires a run after the deploy)"
+                )
     if options.update_baseline:
         from llmc_checks.gate import baseline_files
 
@@ -233,6 +265,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "llmc-checks-state")
     _add_config_paths_to_args(config, [str(p) for p in gates])
+
+
+def _terminal_notifier(config: pytest.Config) -> Callable[[str], None]:
+    """One line on pytest's terminal, on its own line, past output capturing.
+
+    Gates load during a check's setup, where pytest captures output; the line must reach
+    the terminal live (as live logging does), or a long wait looks like a hung job.
+    """
+
+    def notify(line: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+            reporter.ensure_newline()
+            reporter.write_line(f"llmc-checks: {line}")
+
+    return notify
 
 
 def _per_config(record: Path, config: Path) -> Path:

@@ -79,6 +79,8 @@ class BaselineView:
     pairings: tuple[Pairing, ...] = ()
     missing_reason: str = ""
     missing_is_error: bool = False
+    # Set when the runs fall short of what the spec asked for ("median of 3 runs, not 7").
+    shortfall: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import shutil
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -141,7 +142,7 @@ def test_error_carries_its_parts() -> None:
     assert err.message == "invalid percent '5x%'; write a number followed by %, like '5%'"
 
 
-def test_first_error_in_document_order() -> None:
+def test_every_error_in_document_order() -> None:
     text = SNAPSHOT_HEAD + (
         "checks:\n"
         "  - metric: error_rate\n"
@@ -150,7 +151,13 @@ def test_first_error_in_document_order() -> None:
         "    max: 1\n"
         "run: {level: bogus}\n"  # line 9
     )
-    assert error_of(text).startswith("checks.yaml:6:10: checks[0].max: invalid percent")
+    lines = error_of(text).splitlines()
+    assert [line.split(": ")[0] for line in lines] == [
+        "checks.yaml:6:10",
+        "checks.yaml:7:13",
+        "checks.yaml:9:14",
+    ]
+    assert lines[0].startswith("checks.yaml:6:10: checks[0].max: invalid percent")
 
 
 def test_typo_wins_over_the_missing_key_it_causes() -> None:
@@ -789,9 +796,13 @@ def test_main_writes_the_schema(
 
 
 def test_main_validates_files(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(CONFIGS)
+    good = tmp_path / "good"
+    (good / "snapshots").mkdir(parents=True)
+    shutil.copy(CONFIGS / "good" / "snapshot_minimal.yaml", good)
+    (good / "snapshots" / "events.jsonl.gz").write_bytes(b"")  # it must exist, nothing more
+    monkeypatch.chdir(tmp_path)
     assert config_mod.main(["good/snapshot_minimal.yaml"]) == 0
     assert "good/snapshot_minimal.yaml: ok, 1 checks" in capsys.readouterr().out
     monkeypatch.chdir(CONFIGS / "bad")

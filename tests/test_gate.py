@@ -58,7 +58,7 @@ class FakeClock:
 def _gate(
     monkeypatch: pytest.MonkeyPatch, source: FakeSource, clock: FakeClock, wait: timedelta | None
 ) -> Gate:
-    monkeypatch.setattr(gate, "make_source", lambda config, options: source)
+    monkeypatch.setattr(gate, "make_source", lambda config, options, notify: source)
     config = parse_config(CONFIG, filename="checks.yaml", base_dir=Path("."))
     options = Options(after=DEPLOY, wait=wait)
     return Gate(config, Path("checks.yaml"), options, sleep=clock.sleep, clock=clock)

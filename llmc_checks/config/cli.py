@@ -9,9 +9,23 @@ from pathlib import Path
 
 from llmc_checks.config.errors import ConfigError
 from llmc_checks.config.load import load_config
+from llmc_checks.config.models import Config
 from llmc_checks.config.schema import SCHEMA_PATH, schema_text
 
 __all__ = ["SCHEMA_PATH", "main"]
+
+
+def _check_files(config: Config, file: Path) -> None:
+    """What validation alone cannot see: the snapshot the config reads must exist.
+
+    (A `baseline: {file: ...}` may be missing: the first --llmc-update-baseline writes it.)
+    """
+    path = config.snapshot_path
+    if path is not None and not path.is_file():
+        problem = "does not exist" if not path.exists() else "is not a file"
+        raise ConfigError(
+            str(file), config.snapshot_position, "source.snapshot", f"{path} {problem}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for file in args.files:
         try:
             config = load_config(file)
+            _check_files(config, file)
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             status = 1

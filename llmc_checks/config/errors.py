@@ -17,22 +17,56 @@ from llmc_checks.model import LlmcError
 # The error users see
 
 
-class ConfigError(LlmcError):
-    """An invalid config: `file:line:col: path: what is wrong`, on one line."""
+# A file with many problems lists this many, then "… and N more".
+MAX_REPORTED = 20
 
-    def __init__(self, file: str, pos: Pos | None, path: str, message: str) -> None:
+
+class ConfigError(LlmcError):
+    """An invalid config: `file:line:col: path: what is wrong`, one line per problem.
+
+    The attributes describe the first problem in document order; `problems` holds every
+    problem found (this one first), so a user fixes a file in one round, not twenty.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        pos: Pos | None,
+        path: str,
+        message: str,
+        others: Sequence[ConfigError] = (),
+    ) -> None:
         self.file = file
         self.line = pos.line if pos else None
         self.col = pos.col if pos else None
         self.path = path  # "checks[2].max"; "" for the document itself
         self.message = " ".join(message.split())  # one line, whatever went in
         self._pos = pos
+        self._others = tuple(others)
         where = f"{file}:{pos.line}:{pos.col}" if pos else file
-        super().__init__(f"{where}: {path}: {self.message}" if path else f"{where}: {self.message}")
+        self.text = f"{where}: {path}: {self.message}" if path else f"{where}: {self.message}"
+        lines = [self.text, *(o.text for o in self._others[: MAX_REPORTED - 1])]
+        if len(self._others) >= MAX_REPORTED:
+            lines.append(f"… and {len(self._others) + 1 - MAX_REPORTED} more")
+        super().__init__("\n".join(lines))
 
-    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, Pos | None, str, str]]:
+    @property
+    def problems(self) -> tuple[ConfigError, ...]:
+        return (self, *self._others)
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[ConfigError], tuple[str, Pos | None, str, str, tuple[ConfigError, ...]]]:
         # Exceptions pickle as cls(*args); ours takes its parts (pytest-xdist pickles errors).
-        return (ConfigError, (self.file, self._pos, self.path, self.message))
+        return (ConfigError, (self.file, self._pos, self.path, self.message, self._others))
+
+
+def combine(filename: str, problems: Sequence[ConfigError]) -> ConfigError:
+    """One ConfigError listing `problems` in document order (positionless ones last)."""
+    ordered = sorted(problems, key=lambda p: (p._pos is None, p._pos or Pos(0, 0)))
+    unique = list({p.text: p for p in ordered}.values())
+    first = unique[0]
+    return ConfigError(filename, first._pos, first.path, first.message, unique[1:])
 
 
 def _fail(message: str, *at: str | int, key: bool = False) -> PydanticCustomError:
@@ -81,20 +115,30 @@ def _fmt_path(path: Sequence[str | int]) -> str:
     return out
 
 
-def _to_config_error(
-    exc: ValidationError, doc: Document, filename: str, secrets: set[str], root: type[BaseModel]
-) -> ConfigError:
-    """The first problem in document order, as one line."""
+def config_errors(
+    exc: ValidationError,
+    doc: Document,
+    filename: str,
+    secrets: set[str],
+    root: type[BaseModel],
+    skip: Iterable[DocPath] = (),
+) -> list[ConfigError]:
+    """Every problem, in document order, one line each."""
     problems = [_locate(err, doc, root) for err in exc.errors(include_url=False)]
     # A typo'd key also makes the real key "missing"; the typo is the useful report.
     typo_in = {p.path for p in problems if p.kind == "extra_forbidden"}
     problems = [p for p in problems if not (p.kind == "missing" and p.path in typo_in)]
-    first = min(problems, key=lambda p: p.pos)
-    message = first.message
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 4:  # redacting "1" would mangle the message, and guards nothing
-            message = message.replace(secret, "***")
-    return ConfigError(filename, first.pos, _fmt_path(first.path), message)
+    # A value whose ${VAR} failed is already reported; pydantic's view of it is noise.
+    skipped = tuple(skip)
+    problems = [p for p in problems if not any(p.path[: len(s)] == s for s in skipped)]
+    errors = []
+    for problem in problems:
+        message = problem.message
+        for secret in sorted(secrets, key=len, reverse=True):
+            if len(secret) >= 4:  # redacting "1" would mangle the message, and guards nothing
+                message = message.replace(secret, "***")
+        errors.append(ConfigError(filename, problem.pos, _fmt_path(problem.path), message))
+    return errors
 
 
 class _Problem(NamedTuple):
@@ -154,6 +198,8 @@ def _message(err: ErrorDetails) -> str:
         elif kind == "int_from_float":
             got = "a fraction"
         return f"expected {_EXPECTED[kind]}, got {got}"
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return "must not be empty"  # pydantic: "String should have at least 1 character"
     msg = err["msg"].removeprefix("Value error, ")
     if msg.startswith("Input should be"):
         msg = "must be" + msg.removeprefix("Input should be")

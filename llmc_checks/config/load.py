@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from llmc_checks import _yaml
 from llmc_checks._yaml import DocPath, Document, Pos
-from llmc_checks.config.errors import ConfigError, _describe, _fmt_path, _to_config_error
+from llmc_checks.config.errors import ConfigError, _describe, _fmt_path, combine, config_errors
 from llmc_checks.config.models import Config
 
 
@@ -53,14 +53,24 @@ def parse_config(
         raise ConfigError(
             filename, doc.values[()], "", f"{expected} at the top level, got {_describe(doc.data)}"
         )
+    # `x-` keys at the top level hold YAML anchors to reuse (as in compose files and
+    # GitHub workflows): not config, so neither interpolated nor validated.
+    top = {k: v for k, v in doc.data.items() if not str(k).startswith("x-")}
     secrets: set[str] = set()
-    data = _Interpolator(filename, doc, os.environ if env is None else env, secrets).tree()
+    interpolator = _Interpolator(filename, doc, os.environ if env is None else env, secrets)
+    data = interpolator.tree(top)
     _collect_api_key(data, secrets)
+    problems = list(interpolator.problems)
+    config: Config | None = None
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise _to_config_error(exc, doc, filename, secrets, Config) from None
+        skip = [path for path, _ in interpolator.failed]
+        problems += config_errors(exc, doc, filename, secrets, Config, skip)
+    if problems or config is None:
+        raise combine(filename, problems) from None
     config._base_dir = base_dir
+    config._snapshot_pos = doc.values.get(("source", "snapshot"))
     for i, check in enumerate(config.checks):
         check._location = doc.values.get(("checks", i))
     return config
@@ -81,9 +91,12 @@ class _Interpolator:
         self._doc = doc
         self._env = env
         self._secrets = secrets
+        # Every reference that failed, so all are reported at once with the other problems.
+        self.problems: list[ConfigError] = []
+        self.failed: list[tuple[DocPath, str]] = []
 
-    def tree(self) -> Any:
-        return self._walk(self._doc.data, ())
+    def tree(self, data: Any) -> Any:
+        return self._walk(data, ())
 
     def _walk(self, value: Any, path: DocPath) -> Any:
         if isinstance(value, dict):
@@ -91,7 +104,13 @@ class _Interpolator:
         if isinstance(value, list):
             return [self._walk(v, (*path, i)) for i, v in enumerate(value)]
         if isinstance(value, str) and "$" in value:
-            return _REF.sub(lambda m: self._resolve(m, path), value)
+            try:
+                return _REF.sub(lambda m: self._resolve(m, path), value)
+            except _Unresolved as exc:
+                self.failed.append((path, exc.message))
+                pos = self._doc.values.get(path)
+                self.problems.append(ConfigError(self._filename, pos, _fmt_path(path), exc.message))
+                return value
         return value
 
     def _resolve(self, m: re.Match[str], path: DocPath) -> str:
@@ -118,7 +137,13 @@ class _Interpolator:
         return value
 
     def _error(self, path: DocPath, message: str) -> NoReturn:
-        raise ConfigError(self._filename, self._doc.values.get(path), _fmt_path(path), message)
+        raise _Unresolved(message)
+
+
+class _Unresolved(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def _collect_api_key(data: dict[str, Any], secrets: set[str]) -> None:

@@ -130,6 +130,10 @@ _BOUND_SCHEMA: dict[str, Any] = {
 }
 
 
+# pytest's node id separator ("checks.yaml::<check name>").
+NODE_ID_SEPARATOR = "::"
+
+
 def _fmt_bound(v: float, info: MetricInfo) -> str:
     return format_percent(v) if info.is_ratio else format_number(v)
 
@@ -191,6 +195,13 @@ def _check_host(raw: str) -> str:
         raise _fail("must not contain credentials; put the API key in api_key")
     if url.query or url.fragment:
         raise _fail("must be a base URL without ?query or #fragment")
+    try:
+        url.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        port = url.netloc.rpartition(":")[2]
+        raise _fail(f"invalid port {port!r} (a port is a number from 1 to 65535)") from None
+    if url.port == 0:
+        raise _fail("invalid port '0' (a port is a number from 1 to 65535)")
     if url.scheme == "http" and not is_loopback(url.hostname):
         raise _fail(f"https is required for {url.hostname} (http is allowed only on loopback)")
     return text
@@ -521,6 +532,12 @@ class Check(_Model):
     def _name_not_blank(cls, name: str | None) -> str | None:
         if name is not None and not name.strip():
             raise _fail("must not be empty")
+        if name is not None and NODE_ID_SEPARATOR in name:
+            # pytest splits node ids at '::': such an item could never be selected by id.
+            raise _fail(
+                f"must not contain '{NODE_ID_SEPARATOR}' (pytest separates node ids with it); "
+                "write ': ' or ' - ' instead"
+            )
         return name
 
     @field_validator("min", "max", mode="before")
@@ -656,7 +673,8 @@ class Check(_Model):
             extras.append(f"confidence {format_number(self.confidence)}")
         if extras:
             parts.append(f"({', '.join(extras)})")
-        return " ".join(parts)
+        # A title regex may hold '::', which would split the pytest node id.
+        return " ".join(parts).replace(NODE_ID_SEPARATOR, ": :")
 
     @property
     def display_name(self) -> str:
@@ -695,7 +713,12 @@ def _check_unit(amount: _Amount, metric: MetricInfo) -> None:
 class Config(_Model):
     """An llmc-checks config: which clustering run to read and what must hold for it."""
 
-    version: Literal[1] = Field(description="The config format version; always 1.")
+    # Top-level `x-` keys hold YAML anchors (load.py drops them before validation).
+    model_config = ConfigDict(json_schema_extra={"patternProperties": {"^x-": {}}})
+
+    version: Annotated[Literal[1], WithJsonSchema({"enum": [1, "1"]})] = Field(
+        description='The config format version; always 1 ("1" is read as 1).'
+    )
     source: SourceConfig = Field(description="Where the clustering runs come from.")
     run: RunConfig = Field(RunConfig(), description="Which clustering run is checked.")
     baseline: BaselineSpec = Field(
@@ -714,10 +737,15 @@ class Config(_Model):
 
     _path: Path | None = PrivateAttr(None)
     _base_dir: Path | None = PrivateAttr(None)
+    _snapshot_pos: Pos | None = PrivateAttr(None)
 
     @field_validator("version", mode="before")
     @classmethod
     def _supported(cls, raw: object) -> object:
+        # "1" as well: versions are habitually quoted (compose's version: "3"), and a
+        # ${VAR} always yields a string; there is no other version it could mean.
+        if raw == "1":
+            return 1
         if isinstance(raw, bool) or raw != 1:
             shown = repr(raw) if isinstance(raw, int | float | str) else _describe(raw)
             raise _fail(f"unsupported config version {shown}; this llmc-checks reads version 1")
@@ -770,6 +798,11 @@ class Config(_Model):
 
     def resolve(self, path: str | Path) -> Path:
         return self.base_dir / Path(path).expanduser()
+
+    @property
+    def snapshot_position(self) -> Pos | None:
+        """Where `source.snapshot` is written in the file (for errors about it)."""
+        return self._snapshot_pos
 
     @property
     def snapshot_path(self) -> Path | None:

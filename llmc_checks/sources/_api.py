@@ -19,6 +19,7 @@ import httpx
 import orjson
 
 from llmc_checks.model import SourceError
+from llmc_checks.sources._deadline import NO_KEEPALIVE, Deadline
 
 if TYPE_CHECKING:
     from llmc_checks.sources.base import PostHogSettings as PostHogConfig
@@ -64,6 +65,7 @@ class Api:
         clock: Callable[[], datetime],
         rng: random.Random,
         max_attempts: int,
+        notify: Callable[[str], None],
     ) -> None:
         self.base = config.host.rstrip("/")
         self.project_id = config.project_id
@@ -75,6 +77,7 @@ class Api:
         self._clock = clock
         self._rng = rng
         self._max_attempts = max_attempts
+        self._notify = notify  # one line before each wait, so CI never sees a silent job
         self._client: httpx.Client | None = None
 
     @property
@@ -101,6 +104,7 @@ class Api:
                     "User-Agent": "llmc-checks",
                 },
                 timeout=httpx.Timeout(self.timeout_s),
+                limits=NO_KEEPALIVE,  # each request its own connection, for its Deadline
                 transport=self._transport,
                 follow_redirects=False,  # a redirect could carry the key elsewhere
             )
@@ -146,6 +150,10 @@ class Api:
         if not isinstance(query_id, str) or not query_id:
             raise SourceError(f"{self.where}: query {name}: 202 without a query id to poll")
         url = f"{self.query_url}{quote(query_id, safe='')}/"
+        self._notify(
+            f"{self.where}: query {name} runs asynchronously on PostHog; polling for its "
+            f"answer for up to {POLL_BUDGET_S:g} s"
+        )
         waited, delay = 0.0, POLL_FIRST_S
         while True:
             self._sleep(delay)
@@ -183,7 +191,13 @@ class Api:
                 causes.append(retry.cause)
                 if attempt == self._max_attempts:
                     break
-                self._sleep(retry.delay if retry.delay is not None else self._backoff(attempt))
+                delay = retry.delay if retry.delay is not None else self._backoff(attempt)
+                why = "as its Retry-After asks" if retry.delay is not None else "backing off"
+                self._notify(
+                    f"{self.where}: {what}: {retry.cause}; retrying in {delay:.1f} s, {why} "
+                    f"(attempt {attempt + 1} of {self._max_attempts})"
+                )
+                self._sleep(delay)
         raise SourceError(self._exhausted(what, causes))
 
     def _attempt(
@@ -192,10 +206,15 @@ class Api:
         try:
             content = orjson.dumps(body) if body is not None else None
             headers = {"Content-Type": "application/json"} if content is not None else None
-            response = self._http().request(method, url, content=content, headers=headers)
+            with Deadline(self.timeout_s) as deadline:
+                response = self._http().request(
+                    method, url, content=content, headers=headers, extensions=deadline.extensions
+                )
         except httpx.TimeoutException:
             raise _Retry(f"timed out after {self.timeout_s:g} s") from None
         except httpx.TransportError as exc:
+            if deadline.expired:  # the Deadline cut the connection
+                raise _Retry(f"timed out after {self.timeout_s:g} s") from None
             raise _Retry(f"the connection failed ({self._reason(exc)})") from None
         status = response.status_code
         if status in (200, 202):

@@ -137,6 +137,10 @@ def _form(value: str) -> str:
     return quote_plus(value, safe="*").replace("~", "%7E")
 
 
+def _quiet(line: str) -> None:
+    """No one to tell about waits (the plugin passes pytest's terminal writer)."""
+
+
 def _utc_now() -> datetime:
     return datetime.now(_UTC)
 
@@ -163,7 +167,7 @@ class PostHogSource:
 
     `transport`, `sleep`, `clock` and `rng` exist for tests: an httpx transport,
     the function waits go through (retries, polls), the "now" of Loaded, and the
-    random source of backoff jitter.
+    random source of backoff jitter. `notify` receives one line before each wait.
     """
 
     def __init__(
@@ -175,6 +179,7 @@ class PostHogSource:
         clock: Callable[[], datetime] = _utc_now,
         rng: random.Random | None = None,
         max_attempts: int = MAX_ATTEMPTS,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         url = urlsplit(config.host)
         hostname = url.hostname or ""
@@ -197,6 +202,7 @@ class PostHogSource:
             clock=clock,
             rng=rng if rng is not None else random.Random(),
             max_attempts=max_attempts,
+            notify=notify if notify is not None else _quiet,
         )
         # Clustering jobs, listed once (only to explain a "no run found").
         self._jobs: list[Row] | None = None

@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from llmc_checks.model import LEVELS
 from llmc_checks.synth.build import generate, scenario_for_size, write_rows
 from llmc_checks.synth.scenario import DEFAULT_END, DEFAULT_JOB_ID, Job, Scenario
 
+_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
+
 
 def _parse_end(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO-8601 time: {text!r} (e.g. 2026-11-22T00:00:00Z)"
+        ) from None
+
+
+def _out_path(text: str) -> Path:
+    # Checked before generating: a typo must not cost the whole generation, then a traceback.
+    path = Path(text)
+    if not path.name.endswith(_SUFFIXES):
+        raise argparse.ArgumentTypeError(f"{text}: expected a {', '.join(_SUFFIXES)} file name")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: the folder {path.parent} does not exist")
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,10 +39,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m llmc_checks.synth",
         description="Write a synthetic PostHog LLM-analytics snapshot (event rows).",
     )
-    ap.add_argument("--out", required=True, help=".jsonl, .jsonl.gz, .json or .json.gz")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--out",
+        required=True,
+        type=_out_path,
+        metavar="PATH",
+        help="the file to write: .jsonl, .jsonl.gz, .json or .json.gz (a JSON array)",
+    )
+    ap.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes")
     ap.add_argument("--days", type=int, default=3, help="daily runs per job")
-    ap.add_argument("--traces-per-day", type=int, default=300)
+    ap.add_argument(
+        "--traces-per-day", type=int, default=300, help="traces a day (each run clusters a day)"
+    )
     ap.add_argument(
         "--events", type=int, help="size the traffic to about this many AI events in all"
     )
@@ -35,14 +62,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="add a 'Default - <level>' job (repeatable)",
     )
-    ap.add_argument("--max-samples", type=int, default=1500)
-    ap.add_argument("--team-id", type=int, default=1)
+    ap.add_argument(
+        "--max-samples",
+        type=int,
+        default=1500,
+        help="most items one clustering run analyses (PostHog samples at most this many)",
+    )
+    ap.add_argument("--team-id", type=int, default=1, help="the PostHog team id in the rows")
     ap.add_argument("--end", type=_parse_end, default=DEFAULT_END, help="last window end, ISO")
-    ap.add_argument("--noise-share", type=float, default=0.08)
-    ap.add_argument("--no-baked-metrics", action="store_true")
-    ap.add_argument("--legacy-runs", type=int, default=0)
-    ap.add_argument("--clusters-as-string", type=float, default=0.0, metavar="SHARE")
-    ap.add_argument("--duplicate-emission", type=float, default=0.0, metavar="SHARE")
+    ap.add_argument(
+        "--noise-share", type=float, default=0.08, help="share of items in the noise cluster"
+    )
+    ap.add_argument(
+        "--no-baked-metrics",
+        action="store_true",
+        help="runs carry no per-cluster metrics (older PostHog): computed from AI events",
+    )
+    ap.add_argument(
+        "--legacy-runs",
+        type=int,
+        default=0,
+        help="how many of the primary job's oldest runs use the legacy event shape",
+    )
+    ap.add_argument(
+        "--clusters-as-string",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of runs whose $ai_clusters is a JSON string, not a list",
+    )
+    ap.add_argument(
+        "--duplicate-emission",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of runs whose clustering event is emitted twice",
+    )
     a = ap.parse_args(argv)
     extra = tuple(
         Job(lvl, f"{DEFAULT_JOB_ID[:-2]}{n + 2:02d}", f"Default - {lvl}")
@@ -70,7 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         ap.error(str(exc))
     synth = generate(s)
-    n = write_rows(synth.iter_rows(), a.out)
+    try:
+        n = write_rows(synth.iter_rows(), a.out)
+    except OSError as exc:
+        print(f"{ap.prog}: error: cannot write {a.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"wrote {n} rows ({synth.n_ai_events} AI events, {len(synth.runs)} runs) to {a.out}")
     for r in synth.runs:
         print(f"  {r.run_id}: {r.items_analyzed} items, {len(r.clusters)} clusters")
