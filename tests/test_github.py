@@ -385,14 +385,17 @@ def test_action_gates_the_demo_snapshot(tmp_path: Path) -> None:
         {
             "config": str(EXAMPLE_CONFIG),
             "version": "none",  # installed already (editable): the step only checks that
-            # Before the demo's latest window end: that run counts, so no waiting.
+            # Before the demo's latest window end: that run counts. No wait: a snapshot
+            # is a frozen file, where --llmc-wait is a usage error.
             "after": "2026-11-01T00:00:00Z",
+            "wait": "",
             "extra-args": NO_CACHE,
         },
     )
     assert run.returncode == 0, run.log
     assert [s.name for s in run.steps] == ["Install llmc-checks", "Run the llmc-checks gate"]
-    assert "--llmc-after 2026-11-01T00:00:00Z --llmc-wait 45m" in run.log
+    assert "--llmc-after 2026-11-01T00:00:00Z" in run.log
+    assert "--llmc-wait" not in run.log
     json_report = run.workdir / "llmc-reports" / "llmc-report.json"
     md_report = run.workdir / "llmc-reports" / "llmc-report.md"
     assert run.outputs == {
