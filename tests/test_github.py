@@ -201,7 +201,7 @@ def test_action_defaults() -> None:
         "config": "checks.yaml",
         "after": "",
         "wait": "45m",
-        "version": "llmc-checks",
+        "version": "action",  # llmc-checks is on no package index: the action's own checkout
         "python-version": "3.12",
         "report-dir": "llmc-reports",
         "strict": "false",
@@ -227,6 +227,24 @@ def test_post_deploy_workflow_uses_the_action() -> None:
     assert gate["with"]["wait"] == "45m"
     assert gate["with"]["after"] == "${{ steps.deploy.outputs.after }}"
     assert job["timeout-minutes"] > 45
+    # The default installs llmc-checks from the action's own checkout; a copy pins `uses:`.
+    assert "version" not in gate["with"]
+    header = POST_DEPLOY.read_text(encoding="utf-8").split("\nname:", 1)[0]
+    assert "uses: <owner>/llmc-checks/.github/actions/llmc-gate@<sha>" in header
+
+
+def test_the_readme_says_how_to_pin_the_action_and_what_waiting_can_do() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    actions = readme[readme.index("## GitHub Actions") :]
+    actions = actions[: actions.index("\n## ", 1)]
+    assert "uses: <owner>/llmc-checks/.github/actions/llmc-gate@<full commit sha>" in actions
+    assert "`version`" in actions and "git+https://github.com/<owner>/llmc-checks@<sha>" in actions
+    post_deploy = readme[readme.index("### Post-deploy") :]
+    post_deploy = post_deploy[: post_deploy.index("\n## ", 1)]
+    for words in ("once a day", "cannot", "schedule", "--llmc-after"):
+        assert words in post_deploy, words
+    header = ACTION.read_text(encoding="utf-8").split("\nname:", 1)[0]
+    assert "uses: <owner>/llmc-checks/.github/actions/llmc-gate@<full commit sha>" in header
 
 
 # ---------------------------------------------------------------------------
@@ -551,6 +569,10 @@ REPORTS += ["--llmc-report", "llmc-reports/llmc-report.md"]
         ({"strict": "true"}, ["--llmc-strict"]),
         ({"strict": "false"}, []),
         ({"snapshot": "snaps/events.jsonl.gz"}, ["--llmc-snapshot", "snaps/events.jsonl.gz"]),
+        (  # a snapshot is frozen: no --llmc-wait (a usage error there)
+            {"snapshot": "s.jsonl", "after": "2026-11-22T09:30:00Z", "wait": "45m"},
+            ["--llmc-after", "2026-11-22T09:30:00Z", "--llmc-snapshot", "s.jsonl"],
+        ),
         (
             {"extra-args": "--llmc-require-baseline -k 'not title stability' $HOME;$(id)"},
             ["--llmc-require-baseline", "-k", "not title stability", "$HOME;$(id)"],
@@ -564,6 +586,7 @@ REPORTS += ["--llmc-report", "llmc-reports/llmc-report.md"]
         "strict",
         "not-strict",
         "snapshot",
+        "snapshot-no-wait",
         "extra",
     ],
 )
@@ -638,8 +661,8 @@ def test_exit_code_and_status(
 @pytest.mark.parametrize(
     ("version", "spec"),
     [
-        ("llmc-checks", "llmc-checks"),
-        ("", "llmc-checks"),
+        ("llmc-checks", "llmc-checks"),  # from the caller's own index
+        ("", str(REPO)),  # empty: the default
         ("0.1.0", "llmc-checks==0.1.0"),
         ("llmc-checks>=0.1,<0.2", "llmc-checks>=0.1,<0.2"),
         (".", "."),
@@ -653,14 +676,26 @@ def test_install_spec(tmp_path: Path, version: str, spec: str) -> None:
     assert fake.calls[0] == ["-m", "pip", "install", "--disable-pip-version-check", spec]
 
 
-def test_install_from_a_copied_action_refuses_version_action(tmp_path: Path) -> None:
+def test_the_default_installs_the_checkout_the_action_came_from(tmp_path: Path) -> None:
+    # `uses: owner/llmc-checks/.github/actions/llmc-gate@<sha>`: GitHub puts that commit's
+    # checkout at the action path; the default installs it, so one pin covers both.
+    fake = run_with_fake_python(tmp_path, {}, only="install")
+    assert fake.run.returncode == 0, fake.run.log
+    assert fake.calls == [["-m", "pip", "install", "--disable-pip-version-check", str(REPO)]]
+
+
+@pytest.mark.parametrize("version", ["action", ""])
+def test_install_from_a_copied_action_says_how_to_pin(tmp_path: Path, version: str) -> None:
     other_repo = tmp_path / "app"
     copied = other_repo / ".github" / "actions" / "llmc-gate"
     copied.mkdir(parents=True)
     (other_repo / "pyproject.toml").write_text('[project]\nname = "app"\n', encoding="utf-8")
-    fake = run_with_fake_python(tmp_path, {"version": "action"}, action_dir=copied, only="install")
+    fake = run_with_fake_python(tmp_path, {"version": version}, action_dir=copied, only="install")
     assert fake.run.returncode == 1
-    assert "is not the llmc-checks repository (a copied action?)" in fake.run.steps[0].stdout
+    out = fake.run.steps[0].stdout
+    assert f"but {other_repo} is not llmc-checks (a copied action?)" in out
+    assert "uses: <owner>/llmc-checks/.github/actions/llmc-gate@<sha>" in out
+    assert "git+https://github.com/<owner>/llmc-checks@<sha>" in out
     assert fake.calls == []
 
 

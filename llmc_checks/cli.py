@@ -1,0 +1,73 @@
+"""`llmc-checks` (and `python -m llmc_checks`): small commands around the pytest plugin.
+
+The gate itself runs under pytest (`pytest --llmc-config checks.yaml`). Subcommands
+are one function each, registered in `_COMMANDS`; the parser stays a plain argparse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+PROG = "llmc-checks"
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from llmc_checks.demo import DemoExists, copy_demo
+
+    try:
+        config, snapshot = copy_demo(args.dir, force=args.force)
+    except DemoExists as exc:
+        print(f"{PROG} demo: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{PROG} demo: cannot write to {args.dir}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {config} and {snapshot}")
+    print(f"run the demo gate: pytest --llmc-config {config}")
+    return 0
+
+
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="copy the example checks file and its demo snapshot into a folder",
+        description="Copy the example checks file (checks.yaml) and the demo snapshot it "
+        "gates (snapshot.jsonl.gz) into DIR, then run: pytest --llmc-config DIR/checks.yaml",
+    )
+    demo.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path("llmc-demo"),
+        metavar="DIR",
+        help="the folder to write into, created if missing (default: llmc-demo)",
+    )
+    demo.add_argument("--force", action="store_true", help="overwrite files already there")
+    demo.set_defaults(run=_demo)
+
+
+# Each adds one subcommand (its parser and `run`); `init` can join them the same way.
+_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
+    _add_demo,
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog=PROG,
+        description="Helpers for llmc-checks; the gate itself runs as "
+        "`pytest --llmc-config checks.yaml`.",
+    )
+    commands = top.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for add in _COMMANDS:
+        add(commands)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
