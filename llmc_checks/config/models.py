@@ -166,7 +166,11 @@ class PostHogSource(_Model):
         "resolve job names), usually ${POSTHOG_PERSONAL_API_KEY}. Never printed.",
         json_schema_extra={"minLength": 1},
     )
-    timeout_s: Float = Field(30.0, gt=0, description="Per-request timeout in seconds.")
+    timeout_s: Float = Field(
+        30.0,
+        gt=0,
+        description="Deadline in seconds for each HTTP request as a whole (connect to last byte).",
+    )
 
     @field_validator("host", mode="before")
     @classmethod
