@@ -7,11 +7,14 @@ Thin on purpose: everything it shows is computed by `gate.Gate`. Without
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
+import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +22,6 @@ import pytest
 
 if TYPE_CHECKING:
     from llmc_checks.gate import Gate
-    from llmc_checks.results import CheckResult
 
 
 _STATUS_COLOUR: dict[str, dict[str, bool]] = {
@@ -35,8 +37,29 @@ class LlmcCheckWarning(UserWarning):
     """A check with `severity: warn` is over its limit."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """What a check's pytest item needs from the gate's outcome (plain data, so the
+    controller can hand it to pytest-xdist workers)."""
+
+    status: str
+    name: str
+    message: str
+
+
+# The workerinput key naming the file where the controller leaves the verdicts.
+_HANDOFF = "llmc_checks_verdicts"
+
+
 class _State:
-    """What the plugin keeps for one pytest run, in `config.stash`."""
+    """What the plugin keeps for one pytest run, in `config.stash`.
+
+    Under pytest-xdist each gate is evaluated once, by the controller, as soon as the
+    workers have collected (so, as in a serial run, only gates with a selected check are
+    read) and before any item is sent to a worker; the workers read their items'
+    verdicts from that one outcome and never construct a source. Side effects (waiting,
+    recording, baseline files, reports) therefore happen once, in the controller.
+    """
 
     def __init__(self, gates: dict[Path, Gate], reports: list[Path], rootpath: Path) -> None:
         self.gates = gates
@@ -46,22 +69,90 @@ class _State:
         # Filled at collection; a node id names no file when the config lies outside
         # the rootdir, so it can't always be resolved from the id alone.
         self.items: dict[str, tuple[Path, int]] = {}
+        # pytest-xdist: the verdicts file (controller: to write; worker: to read).
+        self.handoff: Path | None = None
+        self.handed_off = False
+        self.worker = False
+        self._received: dict[str, list[_Verdict]] | None = None
+
+    def locate(self, nodeid: str) -> tuple[Path, int] | None:
+        """The (config path, check index) a node id names, or None for other tests."""
+        known = self.items.get(nodeid)
+        if known is not None:
+            return known
+        file_part, sep, name = nodeid.partition("::")
+        if not sep:
+            return None
+        path = (self.rootpath / file_part).resolve()
+        candidates = [path] if path in self.gates else []
+        if not candidates:
+            # A config outside the rootdir: its id holds a path relative to something else.
+            base = Path(file_part).name
+            candidates = [p for p in self.gates if not base or p.name == base]
+        for candidate in candidates:
+            for index, check in enumerate(self.gates[candidate].config.checks):
+                if check.display_name == name:
+                    return candidate, index
+        return None
+
+    def verdict(self, path: Path, index: int) -> _Verdict:
+        if not self.worker:
+            result = self.gates[path].outcome().results[index]
+            return _Verdict(result.status, result.name, result.message)
+        if self._received is None:
+            self._received = _read_handoff(self.handoff)
+        sent = self._received.get(str(path))
+        if sent is None or index >= len(sent):
+            check = self.gates[path].config.checks[index]
+            return _Verdict("error", check.display_name, "no verdict from the xdist controller")
+        return sent[index]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Which checks ran is read off the reports, not the items: under pytest-xdist the
         # items run in workers and only their reports reach this (controller) process.
-        known = self.items.get(report.nodeid)
-        if known is not None:
-            self.ran[known[0]].add(known[1])
+        located = self.locate(report.nodeid)
+        if located is not None:
+            self.ran[located[0]].add(located[1])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Controller: tell each worker where the verdicts will be."""
+        if self.handoff is None:
+            self.handoff = Path(tempfile.mkdtemp(prefix="llmc-xdist-")) / "verdicts.json"
+        node.workerinput[_HANDOFF] = str(self.handoff)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        """Controller: evaluate the gates with a selected check, once, before any item
+        is scheduled (xdist schedules only after every worker has collected)."""
+        if self.handed_off or self.handoff is None:
             return
-        file_part, _, name = report.nodeid.partition("::")
-        path = (self.rootpath / file_part).resolve()
-        gate = self.gates.get(path)
-        if gate is None:
-            return
-        for index, check in enumerate(gate.config.checks):
-            if check.display_name == name:
-                self.ran[path].add(index)
+        from llmc_checks._files import write_text
+
+        self.handed_off = True
+        selected = dict.fromkeys(p for p, _ in filter(None, map(self.locate, ids)))
+        verdicts = {
+            str(path): [
+                {"status": r.status, "name": r.name, "message": r.message}
+                for r in self.gates[path].outcome().results
+            ]
+            for path in selected
+        }
+        write_text(self.handoff, json.dumps(verdicts))
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.handoff is not None and not self.worker:
+            shutil.rmtree(self.handoff.parent, ignore_errors=True)
+
+
+def _read_handoff(path: Path | None) -> dict[str, list[_Verdict]]:
+    if path is None:
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {key: [_Verdict(**v) for v in verdicts] for key, verdicts in doc.items()}
 
 
 _STATE = pytest.StashKey[_State]()
@@ -262,6 +353,11 @@ def pytest_configure(config: pytest.Config) -> None:
                     "in the config (the file to write)"
                 )
     state = _State(gates, [Path(p) for p in reports], config.rootpath)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        state.worker = True
+        handoff = workerinput.get(_HANDOFF)
+        state.handoff = Path(handoff) if handoff else None
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "llmc-checks-state")
     _add_config_paths_to_args(config, [str(p) for p in gates])
@@ -343,18 +439,19 @@ class CheckItem(pytest.Item):
         self.index = index
         self.check = gate.config.checks[index]
 
-    def _result(self) -> CheckResult:
-        return self.gate.outcome().results[self.index]
+    def _verdict(self) -> _Verdict:
+        return self.config.stash[_STATE].verdict(self.path.resolve(), self.index)
 
     def setup(self) -> None:
-        # The source is read on the first check's setup; a source or data error is an
-        # ERROR of each check, never a pass.
-        result = self._result()
+        # The source is read on the first check's setup (under xdist: by the controller,
+        # before this worker got the item); a source or data error is an ERROR of each
+        # check, never a pass.
+        result = self._verdict()
         if result.status == "error":
             pytest.fail(f"[llmc] {result.name}: {result.message}", pytrace=False)
 
     def runtest(self) -> None:
-        result = self._result()
+        result = self._verdict()
         if result.status == "skip":
             pytest.skip(result.message)
         if result.status == "fail":
