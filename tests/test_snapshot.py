@@ -467,3 +467,29 @@ def test_marker_without_timestamp(tmp_path: Path) -> None:
     del marker["timestamp"]
     path = llmc_write_jsonl(tmp_path / "events.jsonl", [marker, *good_rows()])
     assert error_of(path) == f"{path}:1: event has no timestamp"
+
+
+# --- keeping a .gz file's text between the passes ---------------------------------------------
+
+
+def test_whether_gz_text_is_kept_is_decided_from_the_file_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = jsonl_bytes(good_rows())
+    single = tmp_path / "single.jsonl.gz"
+    single.write_bytes(gzip.compress(text))
+    multi = tmp_path / "multi.jsonl.gz"  # two members: read alike, kept or not
+    multi.write_bytes(gzip.compress(text[:100]) + gzip.compress(text[100:]))
+    wrapped = tmp_path / "wrapped.jsonl.gz"  # a trailer smaller than the file: not trusted
+    wrapped.write_bytes(gzip.compress(text)[:-4] + b"\0\0\0\0")
+    assert _blocks.worth_keeping(single)
+    assert not _blocks.worth_keeping(wrapped)
+    assert not _blocks.worth_keeping(tmp_path / "missing.jsonl.gz")
+    monkeypatch.setattr(_blocks, "_KEEP_MAX", len(text) - 1)  # one byte too big to keep
+    assert not _blocks.worth_keeping(single)
+    # Kept or not, the same numbers.
+    assert (
+        summary(load(single))
+        == summary(load(multi))
+        == summary(load(llmc_write_jsonl(tmp_path / "plain.jsonl", good_rows())))
+    )

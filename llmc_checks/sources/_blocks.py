@@ -64,6 +64,26 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def worth_keeping(path: Any) -> bool:
+    """Whether a `.gz` file's text fits `KeptText`, decided before reading it: from the
+    gzip trailer (ISIZE, the inflated size mod 2**32). When it can't be trusted (smaller
+    than the file: 4 GB or more, or damaged; an unreadable file) nothing is kept, so
+    memory stays flat in the file size instead of filling up to the bound and letting
+    go. (A multi-member file's trailer tells only its last member; `KeptText`'s own
+    bound still holds there.)"""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            compressed = fh.tell()
+            if compressed < 18:  # header + trailer
+                return False
+            fh.seek(-4, 2)
+            inflated = int.from_bytes(fh.read(4), "little")
+    except OSError:
+        return False
+    return compressed <= inflated <= _KEEP_MAX
+
+
 class KeptText:
     """The text of a `.gz` snapshot as pass 1 read it, kept for pass 2 up to `_KEEP_MAX`
     bytes, so that pass 2 need not inflate the file again (inflating is most of the cost

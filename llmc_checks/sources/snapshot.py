@@ -48,6 +48,7 @@ from llmc_checks.sources._blocks import (
     read_chunks,
     timestamps,
     whole_lines,
+    worth_keeping,
 )
 
 # Marks when a snapshot was recorded; its timestamp is the snapshot's "now".
@@ -71,7 +72,8 @@ class SnapshotSource:
     def load(self, request: RunRequest) -> Loaded:
         if not self.path.is_file():
             raise DataError(f"{self.path}: snapshot file not found")
-        kept = KeptText() if request.stats and self._gzipped() and self._line_file() else None
+        keep = request.stats and self._gzipped() and self._line_file()
+        kept = KeptText() if keep and worth_keeping(self.path) else None
         events, now = self._scan_runs(kept)
         selection = select_runs(deduplicate(events), request, now)
         latest_id = selection.latest.run_id
