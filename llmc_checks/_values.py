@@ -6,34 +6,63 @@ These helpers give both the meaning PostHog's own queries give them.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def number(value: object) -> float | None:
-    """A float from a JSON number or numeric string; None for anything else.
+# The texts ClickHouse's accurateCastOrNull(text, 'Float64') reads (ASCII only, no
+# spaces, no inf/nan, no hex, no digit separators); Int64 takes digits alone.
+_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_INT64 = (-(2**63), 2**63 - 1)
 
-    Mirrors ClickHouse's toFloat64OrNull: unparseable text counts as missing.
+
+def number(value: object) -> float | None:
+    """HogQL's `toFloat(properties.$x)`: accurateCastOrNull on the property's text.
+
+    The text of a JSON string is the string; of a JSON number, ClickHouse's rendering
+    of it, which reads back as the same double. A bool, null, object or array is no
+    number. Overflow (1e400) is NULL, as are inf and nan: the result is always finite.
     """
     if value.__class__ is float:  # the common case, first: finite unless inf or nan
         return value if value - value == 0.0 else None
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        f = float(value)
-    elif isinstance(value, str):
-        # Python's float() also takes "1_000" and surrounding spaces; ClickHouse doesn't,
-        # and the live source must read the same numbers as this one.
-        if "_" in value or value != value.strip():
-            return None
+    if isinstance(value, int):
         try:
-            f = float(value)
-        except ValueError:
+            return float(value)
+        except OverflowError:
             return None
+    if isinstance(value, str):
+        if _FLOAT_TEXT.fullmatch(value) is None:
+            return None
+        f = float(value)
+        return f if f - f == 0.0 else None
+    return None
+
+
+def integer(value: object) -> int | None:
+    """HogQL's `toInt(properties.$x)`: accurateCastOrNull(text, 'Int64').
+
+    A string must be digits ("12.5" and "12.0" are no Int). A JSON number's text is
+    ClickHouse's rendering of it: 12.0 renders "12" and counts, 12.5 does not; a
+    float too large for Int64 renders as digits that overflow, or with an exponent.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        whole = value
+    elif isinstance(value, float):
+        if value - value != 0.0 or not value.is_integer():
+            return None
+        whole = int(value)
+    elif isinstance(value, str) and _INT_TEXT.fullmatch(value) is not None:
+        whole = int(value)
     else:
         return None
-    return f if f == f and f not in (float("inf"), float("-inf")) else None
+    return whole if _INT64[0] <= whole <= _INT64[1] else None
 
 
 def is_true(value: object) -> bool:

@@ -8,6 +8,11 @@ the latest run's items through the same sample, so a baseline file younger than 
 7-day window still gets item evidence (decisive for a small team, whose runs share
 most items) at a size that does not grow with the run. Files without it (older ones,
 or runs read without item ids) are matched by titles and descriptions alone.
+
+The file names the semantics its numbers are in (DESIGN §1). Comparing them with a run
+read under the other semantics is an error, not a silent mix: without the events they
+came from, they cannot be recomputed. Files written before semantics existed hold the
+clustering job's numbers ("workflow").
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 from llmc_checks._files import write_text
 from llmc_checks._fingerprint import ITEM_SAMPLE_PARAM, SAMPLE_HASH, is_key, item_key
 from llmc_checks._values import number, parse_timestamp
-from llmc_checks.model import LEVELS, Cluster, ClusterStats, DataError, Run
+from llmc_checks.model import LEVELS, SEMANTICS, Cluster, ClusterStats, DataError, Run, Semantics
 
 FORMAT = "llmc-baseline/1"
 # Items a fingerprint keeps at most, over all clusters (noise included): ~85% of
@@ -29,7 +34,11 @@ ITEM_SAMPLE = 256
 _STAT_NAMES = tuple(f.name for f in fields(ClusterStats))
 
 
-def dumps(run: Run) -> str:
+# What a file without a `semantics` key holds: every number then was the job's.
+_OLD_FILES: Semantics = "workflow"
+
+
+def dumps(run: Run, semantics: Semantics) -> str:
     keys = {c.cluster_id: sorted({item_key(i) for i in c.item_ids}) for c in run.clusters}
     every = sorted({k for ks in keys.values() for k in ks})
     cutoff = every[min(len(every), ITEM_SAMPLE) - 1] if every else None
@@ -45,19 +54,22 @@ def dumps(run: Run) -> str:
         if cutoff is not None:
             entry["item_sample"] = " ".join(k for k in keys[c.cluster_id] if k <= cutoff)
         clusters.append(entry)
-    doc: dict[str, Any] = {"format": FORMAT, "run": run.header()}
+    doc: dict[str, Any] = {"format": FORMAT, "semantics": semantics, "run": run.header()}
     if cutoff is not None:
         doc["item_sample"] = {"hash": SAMPLE_HASH, "max": cutoff, "of_items": len(every)}
     doc["clusters"] = clusters
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def write(path: Path, run: Run) -> None:
-    write_text(path, dumps(run))
+def write(path: Path, run: Run, semantics: Semantics) -> None:
+    write_text(path, dumps(run, semantics))
 
 
-def read(path: Path) -> tuple[Run, ...]:
-    """The baseline run in `path`; () when the file does not exist yet (first run)."""
+def read(path: Path, semantics: Semantics) -> tuple[Run, ...]:
+    """The baseline run in `path`; () when the file does not exist yet (first run).
+
+    A file whose numbers are in another semantics than `semantics` is a DataError.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -66,11 +78,31 @@ def read(path: Path) -> tuple[Run, ...]:
         raise DataError(f"{path}: cannot read baseline ({exc.strerror})") from None
     try:
         doc = json.loads(text)
-        return (_run(doc),)
+        run = _run(doc)
+        written = _semantics(doc)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DataError(
             f"{path}: not a baseline written by --llmc-update-baseline ({_why(exc)})"
         ) from None
+    if written != semantics:
+        raise OtherSemantics(
+            f"{path}: its numbers are in {written} semantics but run.semantics is "
+            f"{semantics}; rewrite it with --llmc-update-baseline or set "
+            f"run.semantics: {written}"
+        )
+    return (run,)
+
+
+class OtherSemantics(DataError):
+    """The file's numbers are in the other semantics (the gate may be rewriting it)."""
+
+
+def _semantics(doc: dict[str, Any]) -> Semantics:
+    written = doc.get("semantics", _OLD_FILES)
+    for known in SEMANTICS:
+        if written == known:
+            return known
+    raise ValueError(f"unknown semantics {written!r}")
 
 
 def _why(exc: Exception) -> str:

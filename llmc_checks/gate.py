@@ -97,7 +97,7 @@ class Gate:
         try:
             request = build_request(self.config, self.options)
             loaded = self._load(source, request)
-            files = read_baseline_files(self.config)
+            files = read_baseline_files(self.config, rewriting=self.options.update_baseline)
             outcome = evaluate_gate(
                 self.config,
                 self.path,
@@ -130,7 +130,14 @@ class Gate:
         self, source: Source, link: Callable[[Run, int], str | None], message: str
     ) -> Outcome:
         results = tuple(_error_result(check, message) for check in self.config.checks)
-        return Outcome(self.path, source.describe(), results, error=message, link=link)
+        return Outcome(
+            self.path,
+            source.describe(),
+            results,
+            error=message,
+            link=link,
+            semantics=self.config.run.semantics,
+        )
 
     def _load(self, source: Source, request: RunRequest) -> Loaded:
         """Load; with --llmc-wait, poll until a run after --llmc-after appears or time is up."""
@@ -163,7 +170,7 @@ class Gate:
         notes = []
         for path in baseline_files(self.config):
             try:
-                baseline_file.write(path, latest)
+                baseline_file.write(path, latest, self.config.run.semantics)
             except OSError as exc:
                 raise LlmcError(f"cannot write baseline {path}: {exc.strerror or exc}") from None
             notes.append(f"baseline {path} updated to run {latest.run_id}")
@@ -184,17 +191,26 @@ def baseline_files(config: Config) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def read_baseline_files(config: Config) -> dict[Path, tuple[Run, ...]]:
+def read_baseline_files(config: Config, rewriting: bool = False) -> dict[Path, tuple[Run, ...]]:
     """The load phase's second half: every baseline file a check compares with, read.
 
     Only files some check uses are read (an unused default baseline is not);
-    a missing file reads as no runs.
+    a missing file reads as no runs. So does, when `rewriting` (--llmc-update-baseline),
+    a file in the other semantics: this run replaces it, as it would a first baseline.
     """
     from llmc_checks import baseline_file
 
     specs = [config.baseline_for(c) for c in config.checks if c.needs_baseline]
     paths = [config.resolve(s.file) for s in specs if isinstance(s, FileBaseline)]
-    return {path: baseline_file.read(path) for path in dict.fromkeys(paths)}
+    files: dict[Path, tuple[Run, ...]] = {}
+    for path in dict.fromkeys(paths):
+        try:
+            files[path] = baseline_file.read(path, config.run.semantics)
+        except baseline_file.OtherSemantics:
+            if not rewriting:
+                raise
+            files[path] = ()
+    return files
 
 
 def _error_result(check: Check, message: str) -> results_mod.CheckResult:
@@ -271,6 +287,7 @@ def build_request(config: Config, options: Options) -> RunRequest:
         level=config.run.level,
         job=config.run.job,
         lookback=config.run.lookback,
+        semantics=config.run.semantics,
         run_id=options.run_id,
         baselines=tuple(baselines),
         stats=frozenset(needed),
@@ -345,6 +362,7 @@ def evaluate_gate(
         trends=trends,
         history=tuple(r.run_id for r in loaded.history),
         notes=notes,
+        semantics=config.run.semantics,
     )
 
 

@@ -1,10 +1,17 @@
 """Per-item metrics from AI events, and their per-cluster aggregation.
 
-The semantics are PostHog's (the numbers its clustering UI shows):
-trace level: cost = Σ `$ai_total_cost_usd` over generations + embeddings,
-latency = Σ `$ai_latency` over generations, tokens = Σ input + output tokens over
-generations + embeddings, errors = events (incl. spans) whose `$ai_is_error` is true.
-Generation level: the generation event's own values.
+PostHog defines an item's numbers two ways (DESIGN §1); `Semantics` picks one:
+
+- "ui", the cluster page: events in `[window_start, window_end]`; trace cost = Σ
+  `$ai_total_cost_usd` and tokens = Σ input + output over generations, embeddings and
+  spans; trace latency = the **max** `$ai_latency` over all three.
+- "workflow", the clustering job's stored `metrics`: events in `[window_start,
+  window_end)`; cost and tokens over generations + embeddings; latency = Σ over
+  generations.
+
+In both, errors are events (spans too) whose `$ai_is_error` reads `true`, and at
+generation level an item is one `$ai_generation` event with its own values. Values
+are read as HogQL's toFloat / toInt read them (`_values.number`, `_values.integer`).
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from llmc_checks._values import is_true, number
+from llmc_checks._values import integer, is_true, number
 from llmc_checks.model import (
     REPRESENTATIVE,
     WHY,
@@ -25,13 +33,17 @@ from llmc_checks.model import (
     Measure,
     Member,
     Run,
+    RunRequest,
+    Semantics,
 )
 from llmc_checks.stats import quantile_inclusive
 
 AI_EVENTS = ("$ai_generation", "$ai_embedding", "$ai_span")
+# Under "workflow", the events whose cost and tokens count (latency: generations only).
 _COSTED = frozenset({"$ai_generation", "$ai_embedding"})
 
-# Running totals of one item: [cost, latency, tokens, error events].
+# Running totals of one item: [cost, latency, tokens, error events]. A value no event
+# carries stays 0, which no per-cluster number counts (only values > 0 do).
 Totals = list[float]
 
 
@@ -48,25 +60,47 @@ def item_key(
     return trace_id if isinstance(trace_id, str) and trace_id else None
 
 
-def add_event(totals: Totals, event: str, props: Mapping[str, Any]) -> None:
-    """Fold one AI event into its item's totals (spans add errors, never cost)."""
-    if event in _COSTED:
-        cost = number(props.get("$ai_total_cost_usd"))
-        if cost is not None:
-            totals[0] += cost
-        tokens_in = number(props.get("$ai_input_tokens"))
-        tokens_out = number(props.get("$ai_output_tokens"))
-        totals[2] += (tokens_in or 0.0) + (tokens_out or 0.0)
-        if event == "$ai_generation":
-            latency = number(props.get("$ai_latency"))
-            if latency is not None:
-                totals[1] += latency
-    if is_true(props.get("$ai_is_error")):
-        totals[3] += 1
+def in_window(semantics: Semantics, at: datetime, start: datetime, end: datetime) -> bool:
+    """The page counts an event at the window's end; the job does not."""
+    return start <= at <= end if semantics == "ui" else start <= at < end
 
 
 def new_totals() -> Totals:
     return [0.0, 0.0, 0.0, 0.0]
+
+
+def add_event(totals: Totals, semantics: Semantics, event: str, props: Mapping[str, Any]) -> None:
+    """Fold one of an item's AI events (inside its window) into the item's totals."""
+    everything = semantics == "ui"
+    if everything or event in _COSTED:
+        cost = number(props.get("$ai_total_cost_usd"))
+        if cost is not None:
+            totals[0] += cost
+        tokens_in = integer(props.get("$ai_input_tokens"))
+        tokens_out = integer(props.get("$ai_output_tokens"))
+        totals[2] += (tokens_in or 0) + (tokens_out or 0)
+    if everything or event == "$ai_generation":
+        latency = number(props.get("$ai_latency"))
+        if latency is not None:
+            if not everything:
+                totals[1] += latency
+            elif latency > totals[1]:
+                totals[1] = latency
+    if is_true(props.get("$ai_is_error")):
+        totals[3] += 1
+
+
+def value_of_item(
+    semantics: Semantics, events: Iterable[tuple[str, Mapping[str, Any]]]
+) -> ItemValues | None:
+    """The value of one item under `semantics`: its AI events (name, properties) that
+    fall inside the run's window by `in_window`; None when it has none (no data)."""
+    totals: Totals | None = None
+    for event, props in events:
+        if totals is None:
+            totals = new_totals()
+        add_event(totals, semantics, event, props)
+    return item_values(totals) if totals is not None else None
 
 
 def cluster_stats(item_ids: Iterable[str], totals: Mapping[str, Totals]) -> ClusterStats:
@@ -128,6 +162,21 @@ def baked_suffices(run: Run, needed: frozenset[str]) -> bool:
     return all(c.baked is not None and needed <= c.baked.keys() for c in run.clusters)
 
 
+def baked_allowed(request: RunRequest) -> bool:
+    """Whether baked `metrics` may stand in for events at all (the one rule, both sources).
+
+    Only under "workflow": the baked numbers are the job's, and the page's differ;
+    at evaluation level, where they are the only numbers, under both.
+    """
+    return request.semantics == "workflow" or request.level == "evaluation"
+
+
+def baked_stands_in(request: RunRequest, runs: Iterable[Run]) -> bool:
+    """Whether the runs' baked `metrics` replace computing from events: when allowed,
+    and every cluster of every run carries every stat the gate needs."""
+    return baked_allowed(request) and all(baked_suffices(r, request.stats) for r in runs)
+
+
 def no_events_to_compute(run_id: str, stats: frozenset[str]) -> DataError:
     """Stats a run's baked metrics lack, at evaluation level: no AI events to fall back on."""
     missing = ", ".join(sorted(stats))
@@ -142,11 +191,20 @@ def with_event_stats(run: Run, totals: Mapping[str, Totals]) -> Run:
     return replace(run, clusters=clusters)
 
 
-def trend_run(run: Run) -> Run:
+def trend_run(run: Run, semantics: Semantics) -> Run:
     """A run as trend lines see it: baked stats only, no item ids (what the live source
-    can afford to send for every recent run), so both sources draw the same lines."""
+    can afford to send for every recent run), so both sources draw the same lines.
+
+    Baked stats are the job's numbers: under "ui" a trend line has no per-item stats
+    rather than numbers of the other semantics (evaluation runs have no others).
+    """
+    usable = semantics == "workflow" or run.level == "evaluation"
     clusters = tuple(
-        replace(c, item_ids=(), stats=baked_stats(c.baked) if c.baked is not None else None)
+        replace(
+            c,
+            item_ids=(),
+            stats=baked_stats(c.baked) if usable and c.baked is not None else None,
+        )
         for c in run.clusters
     )
     return replace(run, clusters=clusters)

@@ -16,8 +16,20 @@ LEVELS: tuple[Level, ...] = ("trace", "generation", "evaluation")
 
 NOISE_CLUSTER_ID = -1
 
+# Which of PostHog's two definitions of the per-item metrics (DESIGN §1): the cluster
+# page's ("ui") or the clustering job's stored `metrics` ("workflow").
+Semantics = Literal["ui", "workflow"]
+SEMANTICS: tuple[Semantics, ...] = ("ui", "workflow")
+
 # What --llmc-record can write (and what a snapshot reads line by line).
 RECORD_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+# The jobs PostHog creates for every project (`ClusteringJob`'s DEFAULT_LEVEL_SPECS).
+DEFAULT_JOB_NAMES: Mapping[str, str] = {
+    "trace": "Default - traces",
+    "generation": "Default - generations",
+    "evaluation": "Default - evaluations",
+}
 
 # Event names PostHog's clustering workflow emits, one per level.
 CLUSTER_EVENTS: Mapping[str, Level] = {
@@ -220,6 +232,8 @@ class RunRequest:
     level: Level
     job: str | None  # a job name or id; None = any job of that level
     lookback: timedelta
+    # How per-item metrics are computed (and whether baked `metrics` may stand in).
+    semantics: Semantics = "ui"
     run_id: str | None = None  # pin the "latest" run (--llmc-run)
     # Every baseline some check asks for; loaded in the same read as the latest run.
     baselines: tuple[BaselineRequest, ...] = ()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from llmc_checks.model import Evidence, Run
+from llmc_checks.model import Evidence, Run, Semantics
 
 if TYPE_CHECKING:
     from llmc_checks.matching import Pairing
@@ -97,3 +97,5 @@ class Outcome:
     # Per check index: its metric over the recent runs (run-scope checks only).
     trends: Mapping[int, tuple[float | None, ...]] = field(default_factory=dict)
     history: tuple[str, ...] = ()  # the run ids the trends cover, oldest first
+    # Whose per-item numbers the stats are: the cluster page's or the job's (DESIGN §1).
+    semantics: Semantics = "ui"

@@ -65,7 +65,7 @@ def llmc_run_event(
     window_end: str = LLMC_WINDOW_END,
     emitted: str = LLMC_EMITTED,
     job_id: str = "job-1",
-    job_name: str = "Default - trace",
+    job_name: str = "Default - traces",
     uuid: str = "",
     **extra: Any,
 ) -> Row:

@@ -64,11 +64,11 @@ class Snapshots:
 
     def costliest(self) -> tuple[ClusterTruth, float]:
         """The most expensive cluster and a `max` that only it exceeds."""
-        ranked = sorted(self.topics, key=lambda c: float(c.metrics["avg_cost"] or 0.0))
+        ranked = sorted(self.topics, key=lambda c: float(c.metrics_ui["avg_cost"] or 0.0))
         top, second = ranked[-1], ranked[-2]
         top_cost, second_cost = (
-            float(top.metrics["avg_cost"] or 0),
-            float(second.metrics["avg_cost"] or 0),
+            float(top.metrics_ui["avg_cost"] or 0),
+            float(second.metrics_ui["avg_cost"] or 0),
         )
         limit = round((top_cost + second_cost) / 2, 4)
         assert second_cost < limit < top_cost

@@ -115,10 +115,11 @@ def test_a_cluster_whose_cost_quadrupled_fails_and_is_named(tmp_path: Path) -> N
     assert sql_latest.cluster_id in [row.cluster_id for row in failing]
     assert result.worst is not None and result.worst.cluster_id == sql_latest.cluster_id
     row = result.worst
-    # The generator's own per-cluster means (computed independently of metrics.py).
-    assert row.value == pytest.approx(sql_latest.metrics["avg_cost"], rel=1e-9)
-    assert row.baseline_value == pytest.approx(sql_before.metrics["avg_cost"], rel=1e-9)
-    ratio = sql_latest.metrics["avg_cost"] / sql_before.metrics["avg_cost"]
+    # The generator's own per-cluster means (computed independently of metrics.py), as
+    # the cluster page reads them (the default semantics).
+    assert row.value == pytest.approx(sql_latest.metrics_ui["avg_cost"], rel=1e-9)
+    assert row.baseline_value == pytest.approx(sql_before.metrics_ui["avg_cost"], rel=1e-9)
+    ratio = sql_latest.metrics_ui["avg_cost"] / sql_before.metrics_ui["avg_cost"]
     assert 3.0 < ratio < 5.5
     # The message names the cluster, the baseline value, the new value and the change.
     assert sql_latest.title in result.message
@@ -150,7 +151,8 @@ def test_update_baseline_then_rerun_passes_and_a_regression_fails(tmp_path: Path
     written = tmp_path / "baseline.json"
     doc = json.loads(written.read_text())
     assert doc["run"]["run_id"] == stable.runs[-1].run_id
-    assert "traces" not in written.read_text()  # small and reviewable: no item ids
+    assert '"traces"' not in written.read_text()  # small and reviewable: no item ids
+    assert doc["semantics"] == "ui"  # the numbers say whose they are
     assert first.notes and "updated" in first.notes[0]
 
     again = _gate(tmp_path, stable, checks, file_spec)
@@ -180,8 +182,8 @@ def test_baseline_file_round_trips(tmp_path: Path) -> None:
     gate = _gate(tmp_path, synth, "  - metric: avg_cost_usd\n    max: 1\n")
     assert gate.latest is not None
     path = tmp_path / "b.json"
-    baseline_file.write(path, gate.latest)
-    (back,) = baseline_file.read(path)
+    baseline_file.write(path, gate.latest, "ui")
+    (back,) = baseline_file.read(path, "ui")
     assert back.run_id == gate.latest.run_id
     assert [(c.cluster_id, c.title, c.size, c.stats) for c in back.clusters] == [
         (c.cluster_id, c.title, c.size, c.stats)
@@ -229,7 +231,7 @@ def test_a_hand_edited_stat_must_stay_a_number(tmp_path: Path) -> None:
     synth = generate(_scenario(seed=9, days=1))
     latest = _gate(tmp_path, synth, "  - metric: avg_cost_usd\n    max: 1\n").latest
     assert latest is not None
-    doc = json.loads(baseline_file.dumps(latest))
+    doc = json.loads(baseline_file.dumps(latest, "ui"))
     doc["clusters"][0]["stats"]["avg_cost_usd"] = "n/a"
     (tmp_path / "baseline.json").write_text(json.dumps(doc))
     outcome = _gate(
@@ -254,9 +256,54 @@ def test_an_updated_baseline_serves_later_p95_checks(tmp_path: Path) -> None:
     )
     doc = json.loads((tmp_path / "b.json").read_text())
     p95 = {c["cluster_id"]: c["stats"]["p95_latency_s"] for c in doc["clusters"]}
-    truth = {c.cluster_id: c.metrics["p95_latency"] for c in synth.runs[-1].clusters}
+    truth = {c.cluster_id: c.metrics_ui["p95_latency"] for c in synth.runs[-1].clusters}
     assert p95 == pytest.approx(truth, rel=1e-9)
     later = _gate(
         tmp_path, synth, "  - metric: p95_latency_s\n    max_increase: 20%\n", "{file: b.json}"
     )
     assert [r.status for r in later.results] == ["pass"]
+
+
+def _semantics_gate(tmp_path: Path, semantics: str, update: bool = False) -> Outcome:
+    text = (
+        "version: 1\nsource: {snapshot: synth.jsonl.gz}\n"
+        f"run: {{lookback: 30d, semantics: {semantics}}}\nbaseline: {{file: b.json}}\n"
+        "checks:\n  - metric: avg_cost_usd\n    max_increase: 50%\n"
+    )
+    config = parse_config(text, filename="checks.yaml", base_dir=tmp_path)
+    return Gate(config, tmp_path / "checks.yaml", Options(update_baseline=update)).outcome()
+
+
+def test_a_baseline_in_the_other_semantics_is_an_error_until_rewritten(tmp_path: Path) -> None:
+    synth = generate(_scenario(seed=9, days=2))
+    write_rows(synth.iter_rows(), tmp_path / "synth.jsonl.gz")
+    written = _semantics_gate(tmp_path, "ui", update=True)
+    assert written.error is None and written.semantics == "ui"
+    assert json.loads((tmp_path / "b.json").read_text())["semantics"] == "ui"
+
+    mixed = _semantics_gate(tmp_path, "workflow")
+    assert mixed.error is not None
+    assert "b.json: its numbers are in ui semantics but run.semantics is workflow" in mixed.error
+    assert [r.status for r in mixed.results] == ["error"]
+
+    # --llmc-update-baseline under the new semantics replaces the file instead of failing.
+    rewritten = _semantics_gate(tmp_path, "workflow", update=True)
+    assert rewritten.error is None
+    assert [r.status for r in rewritten.results] == ["skip"]
+    assert json.loads((tmp_path / "b.json").read_text())["semantics"] == "workflow"
+    assert [r.status for r in _semantics_gate(tmp_path, "workflow").results] == ["pass"]
+
+
+def test_a_baseline_written_before_semantics_existed_holds_the_jobs_numbers(
+    tmp_path: Path,
+) -> None:
+    synth = generate(_scenario(seed=9, days=1))
+    latest = _gate(tmp_path, synth, "  - metric: avg_cost_usd\n    max: 1\n").latest
+    assert latest is not None
+    doc = json.loads(baseline_file.dumps(latest, "workflow"))
+    del doc["semantics"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc))
+    assert baseline_file.read(path, "workflow")[0].run_id == latest.run_id
+    with pytest.raises(baseline_file.OtherSemantics, match="in workflow semantics"):
+        baseline_file.read(path, "ui")

@@ -50,7 +50,7 @@ def run(
         run_id=run_id,
         level="trace",
         job_id="job-a",
-        job_name="Default - trace",
+        job_name="Default - traces",
         window_start=end - timedelta(days=7),
         window_end=end,
         items_analyzed=items if items is not None else sum(c.size for c in clusters),

@@ -281,7 +281,7 @@ def test_design_example_values() -> None:
     assert posthog.project_id == 123
     assert posthog.timeout_s == 30
     assert config.run.level == "trace"
-    assert config.run.job == "Default - trace"
+    assert config.run.job == "Default - traces"
     assert config.run.lookback == timedelta(days=14)
     assert config.baseline == PreviousBaseline()
     assert config.match.title_similarity == DEFAULT_TITLE_THRESHOLD

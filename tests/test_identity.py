@@ -356,7 +356,7 @@ def test_baseline_file_fingerprint_is_bounded_and_read_back(tmp_path: Path) -> N
     )
     for run in (baseline, big):
         path = tmp_path / "baseline.json"
-        baseline_file.write(path, run)
+        baseline_file.write(path, run, "ui")
         doc = json.loads(path.read_text(encoding="utf-8"))
         every = sorted({item_key(i) for c in run.clusters for i in c.item_ids})
         # The keys at most the cutoff: the ITEM_SAMPLE smallest of the run, whatever its size.
@@ -367,7 +367,7 @@ def test_baseline_file_fingerprint_is_bounded_and_read_back(tmp_path: Path) -> N
         }
         kept = [k for c in doc["clusters"] for k in c["item_sample"].split()]
         assert sorted(kept) == every[: baseline_file.ITEM_SAMPLE]
-        (back,) = baseline_file.read(path)
+        (back,) = baseline_file.read(path, "ui")
         assert back.params == {ITEM_SAMPLE_PARAM: doc["item_sample"]["max"]}
         by_id = {c.cluster_id: c for c in run.clusters}
         for c in back.clusters:
@@ -378,17 +378,17 @@ def test_baseline_file_fingerprint_is_bounded_and_read_back(tmp_path: Path) -> N
 def test_old_baseline_files_still_read(tmp_path: Path) -> None:
     baseline, _ = synth_pair(300, seed=3)
     path = tmp_path / "old.json"
-    doc = json.loads(baseline_file.dumps(baseline))
+    doc = json.loads(baseline_file.dumps(baseline, "ui"))
     del doc["item_sample"]
     for c in doc["clusters"]:
         del c["item_sample"]
     path.write_text(json.dumps(doc), encoding="utf-8")
-    (back,) = baseline_file.read(path)
+    (back,) = baseline_file.read(path, "ui")
     assert back.params == {} and all(c.item_ids == () for c in back.clusters)
     doc["item_sample"] = {"hash": "md5", "max": "0" * 12}
     path.write_text(json.dumps(doc), encoding="utf-8")
     with pytest.raises(DataError, match="not a blake2b-48 sample"):
-        baseline_file.read(path)
+        baseline_file.read(path, "ui")
 
 
 def synth_pair(traces_per_day: int, seed: int) -> tuple[Run, Run]:
@@ -411,8 +411,8 @@ def test_a_baseline_file_pairs_by_items_like_the_run_itself(tmp_path: Path) -> N
         ),
     )
     path = tmp_path / "baseline.json"
-    baseline_file.write(path, baseline)
-    (from_file,) = baseline_file.read(path)
+    baseline_file.write(path, baseline, "ui")
+    (from_file,) = baseline_file.read(path, "ui")
     direct = matching.pair_runs(strangers, baseline)
     filed = matching.pair_runs(strangers, from_file)
     want = sorted((p.baseline.cluster_id, p.latest.cluster_id) for p in direct.pairs)

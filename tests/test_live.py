@@ -36,11 +36,11 @@ from llmc_checks.synth import DEFAULT_JOB_ID, Job, Scenario, generate
 
 KEY = "phx_live_SECRET_k3y_0123456789"
 PID = 1
-GEN_JOB = Job("generation", "gen-job-1", "Default - generation")
-EVAL = Job("evaluation", "eval-job", "Default - evaluation")
+GEN_JOB = Job("generation", "gen-job-1", "Default - generations")
+EVAL = Job("evaluation", "eval-job", "Default - evaluations")
 JOBS = [
-    {"id": DEFAULT_JOB_ID, "name": "Default - trace", "analysis_level": "trace"},
-    {"id": "gen-job-1", "name": "Default - generation", "analysis_level": "generation"},
+    {"id": DEFAULT_JOB_ID, "name": "Default - traces", "analysis_level": "trace"},
+    {"id": "gen-job-1", "name": "Default - generations", "analysis_level": "generation"},
     {"id": "job-2", "name": "Nightly evals", "analysis_level": "evaluation"},
     {"id": "job-3", "name": "Support traces", "analysis_level": "trace"},
     {"id": "job-4", "name": "Old experiment", "analysis_level": "trace"},
@@ -159,7 +159,7 @@ def test_at_most_two_queries_per_gate_whatever_the_size(
     source, sleeps = make_source(s, now=now)
     request = RunRequest(
         level="trace",
-        job="Default - trace",
+        job="Default - traces",
         lookback=timedelta(days=14),
         stats=frozenset(STAT_FIELDS),
         baselines=(PREVIOUS, MEDIAN_3, BaselineRequest("run_id", run_id="nope")),
@@ -197,7 +197,7 @@ def test_history_costs_no_extra_query_whatever_the_size(
     source, sleeps = make_source(s, now=now)
     request = RunRequest(
         level="trace",
-        job="Default - trace",
+        job="Default - traces",
         lookback=timedelta(days=14),
         stats=frozenset(STAT_FIELDS),
         baselines=(PREVIOUS, MEDIAN_3) if baselines else (),
@@ -267,7 +267,7 @@ HOSTILE = [
     "*/ OR 1=1 /*",
     "-- comment",
     '" OR ""="',
-    "Default - trace' OR job_name != '",
+    "Default - traces' OR job_name != '",
 ]
 
 
@@ -276,7 +276,7 @@ def test_user_values_travel_as_placeholders(shared: StandIn) -> None:
     source, _ = make_source(shared, transport=capture)
     request = RunRequest(
         level="trace",
-        job="Default - trace",
+        job="Default - traces",
         lookback=timedelta(days=14),
         run_id=SMALL.latest("trace").run_id,
         baselines=(BaselineRequest("run_id", run_id="run-x"),),
@@ -286,7 +286,7 @@ def test_user_values_travel_as_placeholders(shared: StandIn) -> None:
     for body in capture.bodies:
         text = body["query"]["query"]
         assert "run-x" not in text and SMALL.latest("trace").run_id not in text
-        assert "Default - trace" not in text
+        assert "Default - traces" not in text
     assert capture.bodies[0]["query"]["values"]["run_id"] == request.run_id
     assert capture.bodies[1]["query"]["values"]["baseline_0"] == "run-x"
 
@@ -357,7 +357,7 @@ def test_an_unknown_job_is_a_data_error_naming_every_job() -> None:
 def test_a_job_of_another_level_says_so(shared: StandIn) -> None:
     source, _ = make_source(shared)
     with pytest.raises(DataError, match=r"clusters at the generation level; run\.level is trace"):
-        source.load(RunRequest(level="trace", job="Default - generation", lookback=timedelta(14)))
+        source.load(RunRequest(level="trace", job="Default - generations", lookback=timedelta(14)))
 
 
 def test_jobs_not_listable_still_means_no_run_yet() -> None:
@@ -369,7 +369,7 @@ def test_jobs_not_listable_still_means_no_run_yet() -> None:
     assert_safe(info.value)
 
 
-@pytest.mark.parametrize("job", ["Default - generation", "gen-job-1"])
+@pytest.mark.parametrize("job", ["Default - generations", "gen-job-1"])
 def test_job_by_name_or_id(shared: StandIn, job: str) -> None:
     source, _ = make_source(shared)
     loaded = source.load(RunRequest(level="generation", job=job, lookback=timedelta(days=14)))

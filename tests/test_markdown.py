@@ -35,7 +35,7 @@ def synth() -> Synth:
 def _outcome(tmp_path: Path, synth: Synth) -> Outcome:
     snapshot = tmp_path / "events.jsonl.gz"
     write_rows(synth.rows, snapshot)
-    most_expensive = max(c.metrics["avg_cost"] or 0 for c in synth.runs[-1].clusters)
+    most_expensive = max(c.metrics_ui["avg_cost"] or 0 for c in synth.runs[-1].clusters)
     text = f"""\
 version: 1
 source:

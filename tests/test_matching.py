@@ -274,7 +274,7 @@ def run(run_id: str, *clusters: Cluster, items_analyzed: int | None = None) -> R
         run_id=run_id,
         level="trace",
         job_id="job",
-        job_name="Default - trace",
+        job_name="Default - traces",
         window_start=T0 - timedelta(days=7),
         window_end=T0,
         items_analyzed=sum(c.size for c in clusters) if items_analyzed is None else items_analyzed,

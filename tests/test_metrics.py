@@ -15,11 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 from helpers import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
 
-from llmc_checks._values import number
-from llmc_checks.model import BaselineRequest, ClusterStats, Level, Loaded, Run, RunRequest
+from llmc_checks import metrics
+from llmc_checks._values import integer, number
+from llmc_checks.model import (
+    BaselineRequest,
+    ClusterStats,
+    ItemValues,
+    Level,
+    Loaded,
+    Run,
+    RunRequest,
+    Semantics,
+)
 from llmc_checks.sources.snapshot import SnapshotSource
 from llmc_checks.stats import quantile_inclusive
 from llmc_checks.synth import Scenario, generate, write_rows
@@ -82,10 +93,15 @@ def load(
     level: Level = "trace",
     stats: frozenset[str] = ALL_STATS,
     name: str = "events.jsonl",
+    semantics: Semantics = "workflow",
 ) -> Loaded:
+    """Load a one-run snapshot; the hand computations below are the job's numbers
+    ("workflow") unless a test asks for the page's."""
     run = llmc_run_event(f"1_{level}_20261115_001503", clusters, level=level)
     path = llmc_write_jsonl(tmp_path / name, [*events, run])
-    request = RunRequest(level=level, job=None, lookback=timedelta(days=30), stats=stats)
+    request = RunRequest(
+        level=level, job=None, lookback=timedelta(days=30), stats=stats, semantics=semantics
+    )
     return SnapshotSource(path).load(request)
 
 
@@ -566,7 +582,10 @@ _TRUTH_KEYS = {
 }
 
 
-def test_event_stats_equal_the_generators_independent_numbers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+def test_event_stats_equal_the_generators_independent_numbers(
+    tmp_path: Path, semantics: Semantics
+) -> None:
     synth = generate(Scenario(seed=3, days=2, traces_per_day=120, max_samples=200))
     path = tmp_path / "synth.jsonl.gz"
     write_rows(synth.iter_rows(), path)
@@ -576,6 +595,7 @@ def test_event_stats_equal_the_generators_independent_numbers(tmp_path: Path) ->
         lookback=timedelta(days=30),
         stats=ALL_STATS,  # p95 is never baked: forces the event pass
         baselines=(BaselineRequest("previous"),),
+        semantics=semantics,
     )
     loaded = SnapshotSource(path).load(request)
     (previous,) = loaded.baselines[BaselineRequest("previous")]
@@ -589,7 +609,7 @@ def test_event_stats_equal_the_generators_independent_numbers(tmp_path: Path) ->
         assert truth.edge_items and truth.phantom_items
         assert {c.cluster_id for c in run.clusters} == {c.cluster_id for c in truth.clusters}
         for cluster in run.clusters:
-            want = truth.cluster(cluster.cluster_id).metrics
+            want = truth.cluster(cluster.cluster_id).metrics_for(semantics)
             assert cluster.stats is not None
             for ours, theirs in _TRUTH_KEYS.items():
                 got, exp = getattr(cluster.stats, ours), want[theirs]
@@ -600,3 +620,248 @@ def test_event_stats_equal_the_generators_independent_numbers(tmp_path: Path) ->
                     assert got == pytest.approx(exp, rel=1e-9, abs=0), where
                 checked += 1
     assert checked >= 2 * 4 * len(_TRUTH_KEYS)  # several clusters per run, all compared
+
+
+# --- the two semantics, rule by rule ("ui": the cluster page; "workflow": the job) -----
+
+END = "2026-11-15T00:15:03.104000+00:00"  # == $ai_window_end of every hand-built run
+
+
+def both(tmp_path: Path, events: list[Row], level: Level = "trace") -> dict[str, ClusterStats]:
+    """Cluster 0 of a one-cluster run (items t1, t2) under each semantics."""
+    clusters = [llmc_cluster(0, ["t1", "t2"])]
+    return {
+        sem: stats_of(load(tmp_path, clusters, events, level=level, semantics=sem).latest)[0]
+        for sem in ("ui", "workflow")
+    }
+
+
+def test_span_cost_counts_on_the_page_only(tmp_path: Path) -> None:
+    s = both(tmp_path, [gen("t1", cost=0.01), span("t1", cost=0.04), gen("t2", cost=0.02)])
+    assert s["ui"].total_cost_usd == pytest.approx(0.07)  # 0.01 + 0.04 + 0.02
+    assert s["ui"].avg_cost_usd == pytest.approx(0.035)  # t1 0.05, t2 0.02
+    assert s["workflow"].total_cost_usd == pytest.approx(0.03)  # the span's cost is not the job's
+    assert s["workflow"].avg_cost_usd == pytest.approx(0.015)
+
+
+def test_latency_is_the_max_on_the_page_and_the_sum_of_generations_in_the_job(
+    tmp_path: Path,
+) -> None:
+    events = [
+        gen("t1", latency=1.0),
+        gen("t1", latency=2.0),
+        span("t1", latency=2.5),  # a root span: longer than either generation
+        emb("t2", latency=0.4),  # embeddings have latency on the page only
+    ]
+    s = both(tmp_path, events)
+    # page: t1 max(1.0, 2.0, 2.5) = 2.5, t2 0.4 → avg 1.45, p95 0.4 + 2.1 × 0.95
+    assert s["ui"].avg_latency_s == pytest.approx(1.45)
+    assert s["ui"].p95_latency_s == pytest.approx(0.4 + 2.1 * 0.95)
+    # job: t1 1.0 + 2.0 = 3.0; t2 has no generation latency (0, not averaged)
+    assert s["workflow"].avg_latency_s == pytest.approx(3.0)
+    assert s["workflow"].p95_latency_s == pytest.approx(3.0)
+
+
+def test_an_event_at_the_window_end_counts_on_the_page_only(tmp_path: Path) -> None:
+    events = [gen("t1", cost=0.01), gen("t2", ts=END, cost=0.5, latency=2.0, error=True)]
+    s = both(tmp_path, events)
+    expect(
+        s["ui"],
+        item_count=2,
+        avg_cost_usd=0.255,  # (0.01 + 0.5) / 2
+        total_cost_usd=0.51,
+        avg_latency_s=2.0,
+        p95_latency_s=2.0,
+        avg_tokens=None,
+        error_count=1,
+        error_rate=0.5,
+    )
+    expect(
+        s["workflow"],
+        item_count=1,  # t2's only event is outside [start, end)
+        avg_cost_usd=0.01,
+        total_cost_usd=0.01,
+        avg_latency_s=None,
+        p95_latency_s=None,
+        avg_tokens=None,
+        error_count=0,
+        error_rate=0.0,
+    )
+
+
+def test_numbers_as_strings_count_in_both(tmp_path: Path) -> None:
+    events = [gen("t1", cost="0.5", latency="1.5", tin="10", tout="5"), gen("t2", cost=" 0.5")]
+    for stats in both(tmp_path, events).values():
+        assert stats.total_cost_usd == 0.5  # " 0.5" is no number for accurateCastOrNull
+        assert stats.avg_latency_s == 1.5
+        assert stats.avg_tokens == 15.0
+
+
+def test_fractional_tokens_count_nothing_in_both(tmp_path: Path) -> None:
+    events = [
+        gen("t1", tin="12.5", tout=4),  # "12.5" is no Int: only the 4 output tokens
+        gen("t2", tin=12.0, tout="12.0"),  # JSON 12.0 reads "12" (counts); "12.0" does not
+    ]
+    for stats in both(tmp_path, events).values():
+        assert stats.avg_tokens == pytest.approx(8.0)  # (4 + 12) / 2
+
+
+def test_several_errored_events_make_one_errored_item(tmp_path: Path) -> None:
+    events = [
+        gen("t1", error=True),
+        span("t1", error="true"),
+        emb("t1", error=True),
+        gen("t2", error=False),
+    ]
+    for stats in both(tmp_path, events).values():
+        # The page would show 3 error events / 2 items, capped at 100%; we count items.
+        assert (stats.error_count, stats.error_rate) == (1, 0.5)
+
+
+def test_generation_level_reads_the_generation_event_in_both(tmp_path: Path) -> None:
+    clusters = [llmc_cluster(0, ["g1", "g2"])]
+    events = [
+        gen("T", uuid="g1", cost=0.2, latency=3.0, tin=10, tout="2"),
+        span("T", uuid="s1", cost=9.0, latency=99.0),  # not an item at generation level
+        gen("T", uuid="g2", ts=END, cost=0.4, latency=1.0),
+    ]
+    got = {
+        sem: stats_of(load(tmp_path, clusters, events, level="generation", semantics=sem).latest)
+        for sem in ("ui", "workflow")
+    }
+    assert (got["ui"][0].item_count, got["ui"][0].total_cost_usd) == (2, pytest.approx(0.6))
+    assert (got["workflow"][0].item_count, got["workflow"][0].total_cost_usd) == (1, 0.2)
+    assert got["ui"][0].avg_latency_s == pytest.approx(2.0)  # g1 3.0, g2 1.0
+    assert got["workflow"][0].avg_tokens == 12.0
+
+
+def test_value_of_item_is_the_value_of_one_item_under_a_semantics() -> None:
+    events = [
+        ("$ai_generation", {"$ai_total_cost_usd": 0.1, "$ai_latency": 1.0, "$ai_input_tokens": 5}),
+        ("$ai_span", {"$ai_total_cost_usd": "0.2", "$ai_latency": 4.0, "$ai_is_error": True}),
+        ("$ai_generation", {"$ai_latency": 2.0, "$ai_output_tokens": "3", "$ai_is_error": "true"}),
+    ]
+    ui = metrics.value_of_item("ui", events)
+    job = metrics.value_of_item("workflow", events)
+    assert ui == ItemValues(cost=pytest.approx(0.3), latency=4.0, tokens=8.0, errors=2)
+    assert job == ItemValues(cost=0.1, latency=3.0, tokens=8.0, errors=2)
+    assert metrics.value_of_item("ui", []) is None
+
+
+def test_baked_metrics_stand_in_only_under_workflow(tmp_path: Path) -> None:
+    page = stats_of(
+        load(tmp_path, BAKED_CLUSTERS, BAKED_EVENTS, stats=BAKED_STATS, semantics="ui").latest
+    )
+    assert page[0].avg_cost_usd == pytest.approx(0.02)  # from the events, not the baked 0.5
+    job = stats_of(load(tmp_path, BAKED_CLUSTERS, BAKED_EVENTS, stats=BAKED_STATS).latest)
+    assert job[0].avg_cost_usd == 0.5
+
+
+# --- values as HogQL reads them: the casts against ClickHouse itself ------------------
+
+_ODD_TEXTS = [
+    "12",
+    "12.0",
+    "12.",
+    "12.5",
+    "1e3",
+    "1E3",
+    "+12",
+    "-12",
+    " 12",
+    "12 ",
+    "012",
+    "0x1A",
+    "1_000",
+    "12abc",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "-0",
+    "inf",
+    "-inf",
+    "nan",
+    "Infinity",
+    "0.5",
+    ".5",
+    "5.",
+    "+.5",
+    "-.5e1",
+    "0x1p3",
+    "1,5",
+    "",
+    "true",
+    "false",
+    "null",
+    "1e400",
+    "1e-400",
+    "１２",
+    "12\n",
+    "-",
+    ".",
+    "e3",
+    "1e",
+    "1e+",
+    "1.5E+3",
+    "0.50000000000000001",
+    "99999999999999999999",
+]
+
+
+def _clickhouse_casts(texts: list[str]) -> list[tuple[float | None, int | None]]:
+    chdb = pytest.importorskip("chdb")
+    import json
+
+    literal = ", ".join("'" + t.replace("\\", "\\\\").replace("'", "\\'") + "'" for t in texts)
+    query = (
+        f"SELECT accurateCastOrNull(t, 'Float64'), accurateCastOrNull(t, 'Int64') "
+        f"FROM (SELECT arrayJoin([{literal}]) AS t, rowNumberInAllBlocks() AS n) ORDER BY n "
+        "FORMAT JSONCompact"
+    )
+    rows = json.loads(chdb.query(query).bytes())["data"]
+    # JSON renders a large double as digits: read it back as the double it is.
+    return [(None if f is None else float(f), None if i is None else int(i)) for f, i in rows]
+
+
+def test_casts_of_strings_match_clickhouse() -> None:
+    expected = _clickhouse_casts(_ODD_TEXTS)
+    for text, (as_float, as_int) in zip(_ODD_TEXTS, expected, strict=True):
+        assert number(text) == as_float, text
+        assert integer(text) == as_int, text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "12.0",
+        "1E3",
+        "12.5",
+        "9.2e18",
+        "1e20",
+        "1e21",
+        "-0.0",
+        "0.1",
+        "123456789012345678901234",
+        "9223372036854775808",
+        "true",
+        "null",
+        '"7"',
+        "[1]",
+        '{"a": 1}',
+    ],
+)
+def test_casts_of_json_values_match_clickhouse(raw: str) -> None:
+    """A JSON value's text is what HogQL's property access reads: ClickHouse's rendering."""
+    chdb = pytest.importorskip("chdb")
+    import json
+
+    doc = '{"v": ' + raw + "}"
+    text = "replaceRegexpAll(nullIf(nullIf(JSONExtractRaw(d, 'v'), ''), 'null'), '^\"|\"$', '')"
+    query = (
+        f"SELECT accurateCastOrNull({text}, 'Float64'), accurateCastOrNull({text}, 'Int64') "
+        f"FROM (SELECT '{doc}' AS d) FORMAT JSONCompact"
+    )
+    as_float, as_int = json.loads(chdb.query(query).bytes())["data"][0]
+    value = orjson.loads(doc)["v"]
+    assert number(value) == (None if as_float is None else float(as_float))
+    assert integer(value) == (None if as_int is None else int(as_int))

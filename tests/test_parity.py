@@ -24,11 +24,11 @@ from llmc_checks.config import PostHogSource as PostHogConfig
 from llmc_checks.model import STAT_FIELDS, BaselineRequest, Loaded, Run, RunRequest
 from llmc_checks.sources.posthog import PostHogSource
 from llmc_checks.sources.snapshot import SNAPSHOT_MARKER, SnapshotSource
-from llmc_checks.synth import DEFAULT_JOB_ID, Job, Scenario, Synth, generate, write_rows
+from llmc_checks.synth import DEFAULT_JOB_ID, Job, RunTruth, Scenario, Synth, generate, write_rows
 
 KEY = "phx_parity_key"
-GEN_JOB = Job("generation", "gen-job-1", "Default - generation")
-EVAL_JOB = Job("evaluation", "eval-job-1", "Default - evaluation")
+GEN_JOB = Job("generation", "gen-job-1", "Default - generations")
+EVAL_JOB = Job("evaluation", "eval-job-1", "Default - evaluations")
 PREVIOUS = BaselineRequest("previous")
 MEDIAN_3 = BaselineRequest("median_of", count=3)
 ALL_STATS = frozenset(STAT_FIELDS)
@@ -162,10 +162,18 @@ def assert_same_history(live: Loaded, snap: Loaded, request: RunRequest) -> None
     for run in live.history:
         for cluster in run.clusters:
             assert cluster.item_ids == ()
-            expected = metrics.baked_stats(cluster.baked) if cluster.baked is not None else None
-            assert cluster.stats == expected  # baked stats only, never event stats
+            usable = cluster.baked is not None and (
+                request.semantics == "workflow" or run.level == "evaluation"
+            )
+            expected = metrics.baked_stats(cluster.baked) if usable and cluster.baked else None
+            # Baked stats only, never event stats; under "ui" none (baked are the job's).
+            assert cluster.stats == expected
     if request.history:
         assert live.history[-1].run_id == live.latest.run_id
+
+
+def _float(value: float | int | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _request(level: str = "trace", **kw: object) -> RunRequest:
@@ -176,11 +184,15 @@ def _request(level: str = "trace", **kw: object) -> RunRequest:
 # -- tests ---------------------------------------------------------------------------------
 
 
-def test_trace_level_every_stat_from_events_with_all_baseline_kinds(traps: World) -> None:
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+def test_trace_level_every_stat_from_events_with_all_baseline_kinds(
+    traps: World, semantics: str
+) -> None:
     legacy = next(r.run_id for r in traps.synth.runs if r.legacy)
     request = _request(
         stats=ALL_STATS,  # p95 is never baked: events for every run
         baselines=(PREVIOUS, MEDIAN_3, BaselineRequest("run_id", run_id=legacy)),
+        semantics=semantics,
     )
     live, snap = traps.both(request)
     assert_same(live, snap, request)
@@ -191,7 +203,7 @@ def test_trace_level_every_stat_from_events_with_all_baseline_kinds(traps: World
 
 
 def test_baked_metrics_are_used_when_they_suffice(traps: World) -> None:
-    request = _request(stats=BAKEABLE, baselines=(PREVIOUS,))
+    request = _request(stats=BAKEABLE, baselines=(PREVIOUS,), semantics="workflow")
     live, snap = traps.both(request)
     assert_same(live, snap, request)
     baked, stats = live.latest.clusters[0].baked, live.latest.clusters[0].stats
@@ -200,32 +212,54 @@ def test_baked_metrics_are_used_when_they_suffice(traps: World) -> None:
     assert stats.p95_latency_s is None  # never baked: proof no event was read
 
 
+def test_baked_metrics_never_stand_in_for_the_pages_numbers(traps: World) -> None:
+    request = _request(stats=BAKEABLE, baselines=(PREVIOUS,), semantics="ui")
+    live, snap = traps.both(request)
+    assert_same(live, snap, request)
+    truth = traps.synth.run(live.latest.run_id)
+    for cluster in live.latest.clusters:
+        stats, expected = cluster.stats, truth.cluster(cluster.cluster_id)
+        assert stats is not None and stats.p95_latency_s is not None  # read from events
+        assert _close(stats.avg_cost_usd, _float(expected.metrics_ui["avg_cost"]))
+        assert stats.avg_cost_usd != (cluster.baked or {})["avg_cost_usd"]
+
+
 def test_one_unbaked_baseline_moves_every_run_to_events(traps: World) -> None:
     # The legacy run has no baked metrics: the snapshot source then computes every
     # run from events, the latest too; the live source must follow (query 2 re-reads it).
     legacy = next(r.run_id for r in traps.synth.runs if r.legacy)
-    request = _request(stats=BAKEABLE, baselines=(BaselineRequest("run_id", run_id=legacy),))
+    request = _request(
+        stats=BAKEABLE,
+        baselines=(BaselineRequest("run_id", run_id=legacy),),
+        semantics="workflow",
+    )
     live, snap = traps.both(request)
     assert_same(live, snap, request)
     stats = live.latest.clusters[0].stats
     assert stats is not None and stats.p95_latency_s is not None  # computed from events
 
 
-def test_generation_level(traps: World) -> None:
-    request = _request("generation", stats=ALL_STATS, baselines=(PREVIOUS, MEDIAN_3))
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+def test_generation_level(traps: World, semantics: str) -> None:
+    request = _request(
+        "generation", stats=ALL_STATS, baselines=(PREVIOUS, MEDIAN_3), semantics=semantics
+    )
     live, snap = traps.both(request)
     assert_same(live, snap, request)
     assert live.latest.level == "generation" and live.latest.items_analyzed >= 1000
 
 
-def test_evaluation_level_reads_baked_metrics_only(traps: World) -> None:
-    request = _request("evaluation", stats=BAKEABLE, baselines=(PREVIOUS,))
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+def test_evaluation_level_reads_baked_metrics_only(traps: World, semantics: str) -> None:
+    request = _request("evaluation", stats=BAKEABLE, baselines=(PREVIOUS,), semantics=semantics)
     live, snap = traps.both(request)
     assert_same(live, snap, request)
+    for cluster in live.latest.clusters:
+        assert cluster.stats == metrics.baked_stats(cluster.baked or {})
 
 
 def test_item_ids_and_job_by_name_and_id(traps: World) -> None:
-    for job in ("Default - generation", "gen-job-1"):
+    for job in ("Default - generations", "gen-job-1"):
         request = _request("generation", job=job, need_items=True, baselines=(PREVIOUS,))
         live, snap = traps.both(request)
         assert_same(live, snap, request)
@@ -244,8 +278,11 @@ def test_pinned_run_and_after(traps: World) -> None:
     assert live.latest.run_id == runs[-1].run_id
 
 
-def test_unbaked_runs_every_stat_and_matching_items(unbaked: World) -> None:
-    request = _request(stats=ALL_STATS, need_items=True, baselines=(PREVIOUS, MEDIAN_3))
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+def test_unbaked_runs_every_stat_and_matching_items(unbaked: World, semantics: str) -> None:
+    request = _request(
+        stats=ALL_STATS, need_items=True, baselines=(PREVIOUS, MEDIAN_3), semantics=semantics
+    )
     live, snap = unbaked.both(request)
     assert_same(live, snap, request)
     assert live.latest.items_analyzed == 3000
@@ -253,7 +290,7 @@ def test_unbaked_runs_every_stat_and_matching_items(unbaked: World) -> None:
     # The ground truth agrees too (synth computes PostHog's numbers independently).
     truth = unbaked.synth.latest()
     for cluster in live.latest.clusters:
-        expected = truth.cluster(cluster.cluster_id).metrics
+        expected = truth.cluster(cluster.cluster_id).metrics_for(request.semantics)
         assert cluster.stats is not None
         assert cluster.stats.item_count == expected["item_count"]
         assert _close(cluster.stats.p95_latency_s, expected["p95_latency"])
@@ -273,9 +310,11 @@ HISTORY = 8
 
 
 @pytest.mark.parametrize("level", ["trace", "generation", "evaluation"])
-@pytest.mark.parametrize("history", [3, HISTORY])
+@pytest.mark.parametrize(
+    ("history", "semantics"), [(3, "ui"), (HISTORY, "ui"), (HISTORY, "workflow")]
+)
 def test_history_matches_the_snapshot_in_the_same_two_queries(
-    traps: World, level: str, history: int
+    traps: World, level: str, history: int, semantics: str
 ) -> None:
     stats = BAKEABLE if level == "evaluation" else ALL_STATS
     job_id = {"trace": DEFAULT_JOB_ID, "generation": GEN_JOB.job_id}.get(level, EVAL_JOB.job_id)
@@ -285,7 +324,7 @@ def test_history_matches_the_snapshot_in_the_same_two_queries(
         {"stats": stats},
         {"baselines": (PREVIOUS,)},
     ):
-        request = _request(level, history=history, **kw)
+        request = _request(level, history=history, semantics=semantics, **kw)
         live, snap = traps.both(request)
         assert traps.queries() == ["llmc-latest", "llmc-baselines"], kw
         assert_same(live, snap, request)
@@ -311,7 +350,10 @@ def test_history_of_a_legacy_run_and_next_to_an_unbaked_baseline(traps: World) -
     assert [r.run_id for r in live.history] == [legacy]
     # An unbaked baseline moves every selected run to events; trend runs keep baked stats.
     request = _request(
-        stats=BAKEABLE, baselines=(BaselineRequest("run_id", run_id=legacy),), history=HISTORY
+        stats=BAKEABLE,
+        baselines=(BaselineRequest("run_id", run_id=legacy),),
+        history=HISTORY,
+        semantics="workflow",
     )
     live, snap = traps.both(request)
     assert traps.queries() == ["llmc-latest", "llmc-baselines"]
@@ -337,3 +379,93 @@ def test_no_history_asked_costs_what_it_did(traps: World) -> None:
     live, snap = traps.both(_request(baselines=(PREVIOUS,)))
     assert traps.queries() == ["llmc-latest", "llmc-baselines"]
     assert live.history == snap.history == ()
+
+
+# -- both semantics against independent SQL on the same chDB table --------------------------
+
+_TEXT = "JSONExtract(properties, '{key}', 'Nullable(String)')"  # the property's text
+
+
+def _cast(key: str, kind: str) -> str:
+    return f"accurateCastOrNull({_TEXT.format(key=key)}, '{kind}')"
+
+
+def _independent_sql(run: RunTruth, semantics: str) -> str:
+    """PostHog's two per-item queries (DESIGN §1), written out for ClickHouse, then the
+    per-cluster arithmetic of the page and the job, p95 by quantileExactInclusive."""
+    ui = semantics == "ui"
+    costed = "1" if ui else "event IN ('$ai_generation', '$ai_embedding')"
+    latency = (
+        f"max({_cast('$ai_latency', 'Float64')})"
+        if ui
+        else f"sumIf({_cast('$ai_latency', 'Float64')}, event = '$ai_generation')"
+    )
+    before_end = "<=" if ui else "<"
+    members = ", ".join(f"('{item}', {c.cluster_id})" for c in run.clusters for item in c.item_ids)
+    start = run.window_start.strftime("%Y-%m-%d %H:%M:%S.%f")
+    end = run.window_end.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return f"""
+WITH per_item AS (
+    SELECT
+        JSONExtractString(properties, '$ai_trace_id') AS item_id,
+        sumIf({_cast("$ai_total_cost_usd", "Float64")}, {costed}) AS cost,
+        {latency} AS latency,
+        ifNull(sumIf({_cast("$ai_input_tokens", "Int64")}, {costed}), 0)
+            + ifNull(sumIf({_cast("$ai_output_tokens", "Int64")}, {costed}), 0) AS tokens,
+        countIf({_TEXT.format(key="$ai_is_error")} = 'true') AS errors
+    FROM events
+    WHERE event IN ('$ai_generation', '$ai_embedding', '$ai_span')
+        AND timestamp >= toDateTime64('{start}', 6, 'UTC')
+        AND timestamp {before_end} toDateTime64('{end}', 6, 'UTC')
+    GROUP BY item_id
+),
+members AS (
+    SELECT tupleElement(m, 1) AS item_id, tupleElement(m, 2) AS cluster_id
+    FROM (SELECT arrayJoin([{members}]) AS m)
+)
+SELECT
+    cluster_id,
+    count() AS item_count,
+    countIf(errors > 0) AS error_count,
+    avgIf(cost, cost > 0) AS avg_cost,
+    sumIf(cost, cost > 0) AS total_cost,
+    avgIf(latency, latency > 0) AS avg_latency,
+    quantileExactInclusiveIf(0.95)(latency, latency > 0) AS p95_latency,
+    avgIf(tokens, tokens > 0) AS avg_tokens
+FROM members INNER JOIN per_item USING (item_id)
+GROUP BY cluster_id
+ORDER BY cluster_id
+"""
+
+
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+def test_both_sources_equal_independent_sql_under_both_semantics(
+    traps: World, semantics: str
+) -> None:
+    request = _request(stats=ALL_STATS, semantics=semantics)
+    live, snap = traps.both(request)
+    truth = traps.synth.run(live.latest.run_id)
+    result = traps.standin.engine.execute(
+        _independent_sql(truth, semantics), max_execution_time=120
+    )
+    rows = {int(r[0]): dict(zip(result.columns, r, strict=True)) for r in result.rows}
+    assert len(rows) == len(live.latest.clusters)
+    for loaded in (live, snap):
+        for cluster in loaded.latest.clusters:
+            stats, want = cluster.stats, rows[cluster.cluster_id]
+            assert stats is not None
+            assert (stats.item_count, stats.error_count) == (
+                want["item_count"],
+                want["error_count"],
+            )
+            assert stats.error_rate == want["error_count"] / want["item_count"]
+            pairs = {
+                "avg_cost_usd": want["avg_cost"],
+                "total_cost_usd": want["total_cost"] if want["avg_cost"] is not None else None,
+                "avg_latency_s": want["avg_latency"],
+                "p95_latency_s": want["p95_latency"],
+                "avg_tokens": want["avg_tokens"],
+            }
+            for name, value in pairs.items():
+                got = stats.value(name)
+                assert _close(got, None if value is None else float(value)), (name, got, value)

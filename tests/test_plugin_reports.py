@@ -36,8 +36,9 @@ pytestmark = pytest.mark.usefixtures("_clean_env")
 REPORT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
-    "required": ["run", "baseline", "checks"],
+    "required": ["run", "baseline", "checks", "semantics"],
     "properties": {
+        "semantics": {"enum": ["ui", "workflow"]},
         "run": {
             "type": "object",
             "required": [
@@ -122,7 +123,7 @@ def test_json_report_shape_statuses_and_observed(
     pytester: pytest.Pytester, snaps: Snapshots
 ) -> None:
     failing, top, _ = failing_check(snaps)
-    cheapest = min(float(c.metrics["avg_cost"] or 0) for c in snaps.topics if c.size >= 100)
+    cheapest = min(float(c.metrics_ui["avg_cost"] or 0) for c in snaps.topics if c.size >= 100)
     min_check = (
         "- name: Big clusters cost something\n  metric: avg_cost_usd\n"
         f"  min: {cheapest / 2:.6f}\n  where: {{min_size: 100}}\n"

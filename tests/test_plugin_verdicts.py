@@ -59,7 +59,7 @@ def test_a_failing_check_exits_1_and_names_the_offending_clusters(
     text = output(result)
     assert result.ret == TESTS_FAILED
     result.assert_outcomes(passed=len(PASSING_NAMES), failed=1)
-    value = formatting.value("avg_cost_usd", float(top.metrics["avg_cost"] or 0))
+    value = formatting.value("avg_cost_usd", float(top.metrics_ui["avg_cost"] or 0))
     # The failure section: limit, then one line per offending cluster.
     result.stdout.fnmatch_lines(
         [

@@ -4,6 +4,7 @@ and holds nothing the metrics do not read."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,6 +21,7 @@ from llmc_checks.config import PostHogSource as PostHogConfig
 from llmc_checks.model import (
     CLUSTER_EVENTS,
     MEASURES,
+    SEMANTICS,
     STAT_FIELDS,
     BaselineRequest,
     LlmcError,
@@ -45,8 +47,8 @@ SYNTH: Synth = generate(
         traces_per_day=120,
         max_samples=500,
         extra_jobs=(
-            Job("generation", "gen-job", "Default - generation"),
-            Job("evaluation", "eval-job", "Default - evaluation"),
+            Job("generation", "gen-job", "Default - generations"),
+            Job("evaluation", "eval-job", "Default - evaluations"),
         ),
         clusters_as_string=0.5,
         duplicate_emission=0.5,
@@ -116,11 +118,12 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in data.splitlines()]
 
 
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
 @pytest.mark.parametrize("level", ["trace", "generation", "evaluation"])
 def test_a_live_recording_replays_to_the_same_results(
-    live: PostHogSource, standin: StandIn, tmp_path: Path, level: str
+    live: PostHogSource, standin: StandIn, tmp_path: Path, level: str, semantics: str
 ) -> None:
-    req = request(level)
+    req = request(level, semantics=semantics)
     loaded = live.load(req)
     standin.clear_log()
     path = tmp_path / "gate.jsonl.gz"
@@ -136,6 +139,9 @@ def test_a_live_recording_replays_to_the_same_results(
     # Without item ids (no matching), the same numbers.
     lean = replace(req, need_items=False)
     assert_same(_without_items(live.load(lean)), _without_items(SnapshotSource(path).load(lean)))
+    # A recording keeps what either semantics reads (spans, events at the window end).
+    other = replace(req, semantics="workflow" if semantics == "ui" else "ui")
+    assert_same(live.load(other), SnapshotSource(path).load(other))
 
 
 def _without_items(loaded: Loaded) -> Loaded:
@@ -197,8 +203,11 @@ def test_a_snapshot_recording_replays_exactly(tmp_path: Path, history: int) -> N
     source_path = tmp_path / "all.jsonl"
     write_rows(SYNTH.rows, source_path)
     source = SnapshotSource(source_path)
-    for level in ("trace", "generation", "evaluation"):
-        for req in (request(level, history=history), request(level, history=history, baselines=())):
+    for level, semantics in itertools.product(("trace", "generation", "evaluation"), SEMANTICS):
+        for req in (
+            request(level, history=history, semantics=semantics),
+            request(level, history=history, baselines=(), semantics=semantics),
+        ):
             loaded = source.load(req)
             assert len(loaded.history) == min(history, 5)
             path = tmp_path / f"{level}.jsonl.gz"

@@ -29,7 +29,7 @@ def make_run(run_id: str = "1_trace_20261115_001503_job", items: int = 1000) -> 
         run_id=run_id,
         level="trace",
         job_id="job",
-        job_name="Default - trace",
+        job_name="Default - traces",
         window_start=datetime(2026, 11, 8, 0, 15, 3, tzinfo=UTC),
         window_end=datetime(2026, 11, 15, 0, 15, 3, tzinfo=UTC),
         items_analyzed=items,
@@ -285,3 +285,17 @@ def test_write_all_appends_to_the_github_step_summary(
     text = summary.read_text(encoding="utf-8")
     assert text.startswith("# earlier step\n")  # appended, not overwritten
     assert "Costly clusters" in text
+
+
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+def test_every_report_names_the_semantics(semantics: str) -> None:
+    outcome = make_outcome(semantics=semantics)
+    first = report.terminal(outcome, ALL).splitlines()[0]
+    assert first.endswith(report.cells.semantics_text(semantics))
+    assert first.split("; ")[-1].startswith(f"{semantics} semantics")
+    assert report.gate_json(outcome, ALL)["semantics"] == semantics
+    assert f"Metrics: {semantics} semantics" in report.markdown.render([(outcome, ALL)])
+    # A gate that failed before reading a run still says which numbers it meant.
+    errored = Outcome(Path("c.yaml"), "snapshot x", results(), error="boom", semantics=semantics)
+    assert f"{semantics} semantics" in report.terminal(errored, ALL).splitlines()[0]
+    assert report.gate_json(errored, ALL)["semantics"] == semantics

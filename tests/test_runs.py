@@ -16,9 +16,9 @@ from llmc_checks.sources.snapshot import SnapshotSource
 Row = dict[str, Any]
 UTC = timezone.utc
 
-JOB_A = ("job-a", "Default - trace")
+JOB_A = ("job-a", "Default - traces")
 JOB_B = ("job-b", "Nightly - trace")
-GEN_JOB = ("job-g", "Default - generation")
+GEN_JOB = ("job-g", "Default - generations")
 
 CLUSTERS = [
     llmc_cluster(0, ["t1", "t2", "t3"], title="SQL query generation"),
@@ -123,7 +123,7 @@ def test_clusters_as_array_and_as_json_string_read_the_same(tmp_path: Path) -> N
 def test_run_header_fields(selection_file: Path) -> None:
     run = load(selection_file, job="job-a").latest
     assert run.run_id == A15
-    assert (run.level, run.job_id, run.job_name) == ("trace", "job-a", "Default - trace")
+    assert (run.level, run.job_id, run.job_name) == ("trace", "job-a", "Default - traces")
     assert run.window_start == datetime(2026, 11, 8, 0, 15, 3, 104000, tzinfo=UTC)
     assert run.window_end == END
     assert run.emitted_at == END + timedelta(minutes=5)
@@ -159,8 +159,8 @@ def test_legacy_run_level_from_event_name_no_job_and_traces_analyzed(tmp_path: P
     assert run.items_analyzed == 40  # $ai_total_traces_analyzed, not the 3 clustered
     assert run.params == {}
     # A job filter cannot match a run without a job.
-    message = data_error(path, level="generation", job="Default - generation")
-    assert "of job 'Default - generation'" in message
+    message = data_error(path, level="generation", job="Default - generations")
+    assert "of job 'Default - generations'" in message
 
 
 def test_items_analyzed_fallbacks(tmp_path: Path) -> None:
@@ -221,7 +221,7 @@ def test_now_is_the_newest_emission(selection_file: Path) -> None:
 
 def test_latest_of_any_job_and_by_job_name_or_id(selection_file: Path) -> None:
     assert load(selection_file).latest.run_id == B15  # newest window end of any trace job
-    assert load(selection_file, job="Default - trace").latest.run_id == A15
+    assert load(selection_file, job="Default - traces").latest.run_id == A15
     assert load(selection_file, job="job-a").latest.run_id == A15
     assert load(selection_file, job="Nightly - trace").latest.run_id == B15
     assert load(selection_file, level="generation").latest.run_id == G15
@@ -309,7 +309,7 @@ def test_run_id_baseline(selection_file: Path) -> None:
 def test_nothing_found_names_the_jobs_seen(selection_file: Path) -> None:
     assert data_error(selection_file, job="Missing job") == (
         "no trace-level run of job 'Missing job' with a window ending after 2026-10-16 06:05Z; "
-        "jobs seen: Default - trace, Nightly - trace"
+        "jobs seen: Default - traces, Nightly - trace"
     )
 
 

@@ -55,7 +55,7 @@ def make_rows(n_traces: int = 80, seed: int = 7) -> list[dict[str, Any]]:
 
 ROWS = make_rows()
 JOBS = [
-    {"id": f"job-{i}", "name": f"Default - {level}", "analysis_level": level}
+    {"id": f"job-{i}", "name": f"Default - {level}s", "analysis_level": level}
     for i, level in enumerate(["trace", "generation", "evaluation", "trace", "trace"])
 ]
 

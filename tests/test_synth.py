@@ -34,8 +34,8 @@ from llmc_checks.synth import (
 
 Row = dict[str, Any]
 
-GEN_JOB = Job("generation", "gen-job-1", "Default - generation")
-EVAL_JOB = Job("evaluation", "eval-job-1", "Default - evaluation")
+GEN_JOB = Job("generation", "gen-job-1", "Default - generations")
+EVAL_JOB = Job("evaluation", "eval-job-1", "Default - evaluations")
 
 BASE = Scenario(seed=11, days=3, traces_per_day=150, max_samples=400)
 VARIANTS = Scenario(
@@ -327,8 +327,22 @@ def is_true(v: Any) -> bool:
     return v is True or v == "true"
 
 
-def recompute(rows: list[Row], run_row: Row) -> dict[int, dict[str, Any]]:
-    """PostHog's per-cluster numbers, from the rows, written out plainly."""
+def whole(v: Any) -> int:
+    """A token count as HogQL's toInt reads it; "812.5" (or any non-Int) is 0 here."""
+    if isinstance(v, bool):
+        return 0
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return int(v) if v.is_integer() else 0
+    if isinstance(v, str) and v.lstrip("+-").isdigit():
+        return int(v)
+    return 0
+
+
+def recompute(rows: list[Row], run_row: Row, ui: bool = False) -> dict[int, dict[str, Any]]:
+    """PostHog's per-cluster numbers, from the rows, written out plainly: the job's,
+    or with `ui` the cluster page's (window end included, spans count, max latency)."""
     p = run_row["properties"]
     level = p.get("$ai_clustering_level", "trace")
     start, end = ts(p["$ai_window_start"]), ts(p["$ai_window_end"])
@@ -340,16 +354,18 @@ def recompute(rows: list[Row], run_row: Row) -> dict[int, dict[str, Any]]:
         if level == "generation" and event != "$ai_generation":
             continue
         t = ts(row["timestamp"])
-        if not (start <= t < end):
+        if not (start <= t <= end if ui else start <= t < end):
             continue
         props = row["properties"]
         key = props["$ai_trace_id"] if level == "trace" else row["uuid"]
         item = per_item.setdefault(key, {"cost": 0.0, "latency": 0.0, "tokens": 0.0, "err": False})
-        if event in ("$ai_generation", "$ai_embedding"):
+        if ui or event in ("$ai_generation", "$ai_embedding"):
             item["cost"] += num(props.get("$ai_total_cost_usd"))
-            item["tokens"] += num(props.get("$ai_input_tokens"))
-            item["tokens"] += num(props.get("$ai_output_tokens"))
-        if event == "$ai_generation":
+            item["tokens"] += whole(props.get("$ai_input_tokens"))
+            item["tokens"] += whole(props.get("$ai_output_tokens"))
+        if ui:
+            item["latency"] = max(item["latency"], num(props.get("$ai_latency")))
+        elif event == "$ai_generation":
             item["latency"] += num(props.get("$ai_latency"))
         if is_true(props.get("$ai_is_error")):
             item["err"] = True
@@ -390,15 +406,44 @@ def test_baked_metrics_equal_a_recomputation_from_rows(base: Synth, variants: Sy
                 continue
             assert all("metrics" in c for c in clusters)
             expected = None if truth.level == "evaluation" else recompute(rows, run_row)
+            on_page = None if truth.level == "evaluation" else recompute(rows, run_row, ui=True)
             for c in clusters:
                 baked = c["metrics"]
-                t = truth.cluster(c["cluster_id"]).metrics
+                t = truth.cluster(c["cluster_id"])
                 for key, value in baked.items():
-                    assert_same(value, t[key])
-                    if expected is not None:
+                    assert_same(value, t.metrics[key])
+                    if expected is not None and on_page is not None:
                         assert_same(value, expected[c["cluster_id"]][key])
+                        assert_same(t.metrics_ui[key], on_page[c["cluster_id"]][key])
+                    else:  # evaluation level: baked metrics are the only numbers
+                        assert_same(t.metrics_ui[key], value)
                 checked += 1
     assert checked > 20
+
+
+def test_the_two_semantics_differ_where_the_generator_says(base: Synth) -> None:
+    """Root spans, window-end events and "812.5" tokens are in the data, and they move
+    the page's numbers away from the job's."""
+    rows = base.rows
+    spans = [r for r in rows if r["event"] == "$ai_span"]
+    roots = [r for r in spans if r["properties"].get("$ai_span_name") == "handle_request"]
+    assert roots and all("$ai_total_cost_usd" in r["properties"] for r in roots)
+    fractional = [
+        r for r in rows if str(r["properties"].get("$ai_input_tokens", "")).endswith(".5")
+    ]
+    assert fractional and all(
+        isinstance(r["properties"]["$ai_input_tokens"], str) for r in fractional
+    )
+    run = base.latest("trace")
+    differs = {
+        key
+        for c in run.clusters
+        for key in ("avg_cost", "avg_latency", "error_count")
+        if c.metrics[key] != c.metrics_ui[key]
+    }
+    # Spans' cost and max latency move the clusters; the errored generation exactly at
+    # the window end counts on the page only.
+    assert differs == {"avg_cost", "avg_latency", "error_count"}
 
 
 def test_baked_metrics_can_be_off() -> None:

@@ -41,7 +41,7 @@ from llmc_checks.metrics_catalog import (
     MetricName,
     Scope,
 )
-from llmc_checks.model import BaselineRequest, Cluster, Level
+from llmc_checks.model import BaselineRequest, Cluster, Level, Semantics
 from llmc_checks.units import (
     DURATION_HELP,
     DURATION_PATTERN,
@@ -242,6 +242,11 @@ class RunConfig(_Model):
     )
     job: Annotated[str, Field(min_length=1)] | None = Field(
         None, description="A clustering job name or id; omitted = any job of that level."
+    )
+    semantics: Semantics = Field(
+        "ui",
+        description="Which per-item numbers: ui (the cluster page's, window end included, "
+        "spans' cost, max latency) or workflow (the clustering job's stored metrics).",
     )
     lookback: Duration = Field(
         timedelta(days=14),

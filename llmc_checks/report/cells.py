@@ -37,6 +37,17 @@ def run_summary(run: Run) -> str:
     )
 
 
+_SEMANTICS_TEXT = {
+    "ui": "ui semantics (the numbers of PostHog's cluster page)",
+    "workflow": "workflow semantics (the clustering job's stored metrics)",
+}
+
+
+def semantics_text(semantics: str) -> str:
+    """How the report names the per-item numbers it used (DESIGN §1)."""
+    return _SEMANTICS_TEXT.get(semantics, f"{semantics} semantics")
+
+
 def margin_text(result: CheckResult) -> str:
     """Headroom to the limit: "+23%" left, "-12%" past it; empty without a verdict."""
     if result.margin is None or result.status in ("error", "skip"):

@@ -29,6 +29,7 @@ def gate_json(outcome: Outcome, indexes: Sequence[int]) -> dict[str, Any]:
     return {
         "config": str(outcome.config_path),
         "source": outcome.source,
+        "semantics": outcome.semantics,
         "status": overall_status([outcome.results[i] for i in indexes]),
         "error": outcome.error,
         "run": run_obj,

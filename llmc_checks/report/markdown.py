@@ -14,6 +14,7 @@ from llmc_checks.report.cells import (
     overall_status,
     pairing_rows,
     run_summary,
+    semantics_text,
     trend_text,
 )
 from llmc_checks.results import CheckResult, ClusterRow, Outcome
@@ -60,6 +61,7 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
     if run is not None:
         summary = run_summary(run)
         lines.append(f"Run `{run.run_id}` ({summary}) from {cell(outcome.source)}.")
+    lines.append(f"Metrics: {semantics_text(outcome.semantics)}.")
     if outcome.baseline is not None and outcome.baseline.runs:
         ids = ", ".join(f"`{r.run_id}`" for r in outcome.baseline.runs)
         lines.append(f"Baseline ({outcome.baseline.label}): {ids}.")

@@ -15,6 +15,7 @@ from llmc_checks.report.cells import (
     observed_text,
     pairing_rows,
     run_summary,
+    semantics_text,
     trend_text,
 )
 from llmc_checks.results import CheckResult, Outcome
@@ -41,7 +42,12 @@ def terminal(
     lines = []
     run = outcome.latest
     if run is not None:
-        lines.append(f"run {run.run_id} ({run_summary(run)}) from {outcome.source}")
+        lines.append(
+            f"run {run.run_id} ({run_summary(run)}) from {outcome.source}; "
+            f"{semantics_text(outcome.semantics)}"
+        )
+    else:
+        lines.append(f"{outcome.source}; {semantics_text(outcome.semantics)}")
     if outcome.baseline is not None and outcome.baseline.runs:
         ids = ", ".join(r.run_id for r in outcome.baseline.runs)
         lines.append(f"baseline {outcome.baseline.label}: {ids}")

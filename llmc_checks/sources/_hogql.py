@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from llmc_checks.model import Level
+from llmc_checks.model import Level, Semantics
 
 # Rows a per-cluster answer may hold; reaching it means the answer was cut.
 CLUSTER_ROWS_LIMIT = 10_000
@@ -147,16 +147,44 @@ baked AS (
 ),"""
 
 
-def _number(key: str) -> str:
-    """`_values.number`: a JSON number or numeric string; anything else (bool too) → 0.
+def _text(key: str) -> str:
+    """A property's text as PostHog's materialized `$ai_*` columns hold it (a string's
+    value, a number or bool as ClickHouse renders it, NULL when missing or null): what
+    `properties.$key` reads."""
+    return f"JSONExtract(properties, '{key}', 'Nullable(String)')"
 
-    0 stands for "missing": every use adds it to a sum, where it changes nothing.
-    Non-finite values are dropped by the caller (`isFinite`).
-    """
-    return (
-        f"if(JSONType(properties, '{key}') = 'Bool', 0, "
-        f"ifNull(JSONExtract(properties, '{key}', 'Nullable(Float64)'), 0))"
-    )
+
+def _float(key: str) -> str:
+    """`toFloat(properties.$key)` (accurateCastOrNull: `_values.number`); missing → 0,
+    which changes no sum and no max a cluster averages (only values > 0 count)."""
+    return f"ifNull(toFloat({_text(key)}), 0)"
+
+
+def _int(key: str) -> str:
+    """`toInt(properties.$key)` (`_values.integer`: "12.5" is no Int); missing → 0."""
+    return f"ifNull(toInt({_text(key)}), 0)"
+
+
+# Per AI event, under each semantics (metrics.add_event): which events add cost and
+# tokens, which add latency; and how an item's latencies combine and its window ends.
+_SEMANTICS_PARTS: dict[Semantics, dict[str, str]] = {
+    "ui": {
+        "cost": _float("$ai_total_cost_usd"),
+        "latency": _float("$ai_latency"),
+        "tokens": f"{_int('$ai_input_tokens')} + {_int('$ai_output_tokens')}",
+        "combine_latency": "max",
+        "before_end": "<=",
+    },
+    "workflow": {
+        "cost": f"if(event IN {_COSTED}, {_float('$ai_total_cost_usd')}, 0)",
+        "latency": f"if(event = '$ai_generation', {_float('$ai_latency')}, 0)",
+        "tokens": (
+            f"if(event IN {_COSTED}, {_int('$ai_input_tokens')} + {_int('$ai_output_tokens')}, 0)"
+        ),
+        "combine_latency": "sum",
+        "before_end": "<",
+    },
+}
 
 
 def _item_events(level: Level) -> tuple[str, str]:
@@ -167,8 +195,10 @@ def _item_events(level: Level) -> tuple[str, str]:
     return "JSONExtractString(properties, '$ai_trace_id') AS item", f"event IN {_AI_EVENTS}"
 
 
-def _events_part(level: Level, trend: bool) -> str:
+def _events_part(level: Level, trend: bool, semantics: Semantics) -> str:
     item, which = _item_events(level)
+    parts = _SEMANTICS_PARTS[semantics]
+    end = parts["before_end"]
     full = " AND full = 1" if trend else ""
     return f"""
 members AS (
@@ -179,33 +209,24 @@ members AS (
 ),
 ai AS (
     SELECT
-        item, timestamp, event,
-        if(isFinite(cost_raw), cost_raw, 0) AS cost,
-        if(isFinite(latency_raw), latency_raw, 0) AS latency,
-        if(isFinite(input_raw), input_raw, 0) + if(isFinite(output_raw), output_raw, 0) AS tokens,
-        is_error
-    FROM (
-        SELECT
-            {item}, timestamp, event,
-            if(event IN {_COSTED}, {_number("$ai_total_cost_usd")}, 0) AS cost_raw,
-            if(event = '$ai_generation', {_number("$ai_latency")}, 0) AS latency_raw,
-            if(event IN {_COSTED}, {_number("$ai_input_tokens")}, 0) AS input_raw,
-            if(event IN {_COSTED}, {_number("$ai_output_tokens")}, 0) AS output_raw,
-            JSONExtractRaw(properties, '$ai_is_error') IN ('true', '"true"') AS is_error
-        FROM events
-        WHERE {which}
-            AND timestamp >= (SELECT min(window_start) FROM members)
-            AND timestamp < (SELECT max(window_end) FROM members)
-    )
-    WHERE item != '' AND item IN (SELECT item FROM members)
+        {item}, timestamp, event,
+        {parts["cost"]} AS cost,
+        {parts["latency"]} AS latency,
+        {parts["tokens"]} AS tokens,
+        JSONExtractRaw(properties, '$ai_is_error') IN ('true', '"true"') AS is_error
+    FROM events
+    WHERE {which}
+        AND timestamp >= (SELECT min(window_start) FROM members)
+        AND timestamp {end} (SELECT max(window_end) FROM members)
+        AND item != '' AND item IN (SELECT item FROM members)
 ),
 per_item AS (
     SELECT
         m.run_id AS run_id, m.cluster_index AS cluster_index, a.item AS item,
-        sum(a.cost) AS cost, sum(a.latency) AS latency, sum(a.tokens) AS tokens,
-        countIf(a.is_error) AS errors
+        sum(a.cost) AS cost, {parts["combine_latency"]}(a.latency) AS latency,
+        sum(a.tokens) AS tokens, countIf(a.is_error) AS errors
     FROM ai AS a INNER JOIN members AS m ON a.item = m.item
-    WHERE a.timestamp >= m.window_start AND a.timestamp < m.window_end
+    WHERE a.timestamp >= m.window_start AND a.timestamp {end} m.window_end
     GROUP BY m.run_id, m.cluster_index, a.item
 ),
 stats AS (
@@ -304,13 +325,18 @@ LIMIT {CLUSTER_ROWS_LIMIT}"""
 
 
 def _assemble(
-    ctes: str, metrics: Metrics, level: Level, need_items: bool, trend: bool = False
+    ctes: str,
+    metrics: Metrics,
+    level: Level,
+    need_items: bool,
+    trend: bool = False,
+    semantics: Semantics = "ui",
 ) -> str:
     parts = [ctes, _clusters(trend)]
     if metrics != "none":
         parts.append(_baked(trend))
     if metrics == "events":
-        parts.append(_events_part(level, trend))
+        parts.append(_events_part(level, trend, semantics))
     text = "WITH" + "".join(parts)
     return text.rstrip(",") + _answer(metrics, level, need_items, trend) + "\n"
 
@@ -322,7 +348,13 @@ def metrics_mode(level: Level, wants_stats: bool) -> Metrics:
 
 
 def latest_query(
-    level: Level, *, pinned: bool, has_after: bool, metrics: Metrics, need_items: bool
+    level: Level,
+    *,
+    pinned: bool,
+    has_after: bool,
+    metrics: Metrics,
+    need_items: bool,
+    semantics: Semantics = "ui",
 ) -> str:
     """Query 1: the latest run (or the pinned one) with its per-cluster numbers.
 
@@ -351,7 +383,7 @@ selected AS (
     ORDER BY window_end DESC, emitted_at DESC, run_id DESC
     LIMIT 1
 ),"""
-    return _assemble(_runs(scan) + selected, metrics, level, need_items)
+    return _assemble(_runs(scan) + selected, metrics, level, need_items, semantics=semantics)
 
 
 def baselines_query(
@@ -363,6 +395,7 @@ def baselines_query(
     metrics: Metrics,
     need_items: bool,
     trend: bool = False,
+    semantics: Semantics = "ui",
 ) -> str:
     """Query 2: every baseline run (and, when asked, the latest again) with its numbers.
 
@@ -425,7 +458,7 @@ trend AS (
 fetched AS (
     {only}
 ),"""
-    return _assemble(ctes, metrics, level, need_items, trend)
+    return _assemble(ctes, metrics, level, need_items, trend, semantics)
 
 
 def _run_list(count: int) -> str:
@@ -483,11 +516,11 @@ FROM (
     FROM events
     WHERE {which}
         AND timestamp >= (SELECT min(window_start) FROM members)
-        AND timestamp < (SELECT max(window_end) FROM members)
+        AND timestamp <= (SELECT max(window_end) FROM members)
         AND toString(uuid) > {{after_uuid}}
 ) AS e
 INNER JOIN members AS m ON e.item = m.item
-WHERE e.item != '' AND e.timestamp >= m.window_start AND e.timestamp < m.window_end
+WHERE e.item != '' AND e.timestamp >= m.window_start AND e.timestamp <= m.window_end
 ORDER BY event_uuid ASC
 LIMIT 1 BY event_uuid
 LIMIT {EXPORT_EVENT_PAGE}

@@ -256,6 +256,7 @@ class PostHogSource:
             has_after=request.after is not None,
             metrics=mode,
             need_items=request.need_items,
+            semantics=request.semantics,
         )
         rows = self._api.query("latest", text, values, _hogql.CLUSTER_ROWS_LIMIT)
         fetched = self._rebuild(rows, mode, request.need_items)
@@ -371,6 +372,7 @@ class PostHogSource:
             metrics=mode,
             need_items=need_items,
             trend=trend,
+            semantics=request.semantics,
         )
         rows = self._api.query("baselines", text, values, _hogql.CLUSTER_ROWS_LIMIT)
         answered = self._rebuild(rows, mode, need_items)
@@ -391,7 +393,10 @@ class PostHogSource:
         # Query 2 brought every run of the last `history` (query 1, the latest); any other
         # fetched run of the same level and job is older, so the last ones are the same.
         every = _oldest_first({**{r.run_id: r for r in trend_only}, **by_id}.values())
-        history = tuple(metrics.trend_run(r) for r in pick_history(every, latest, request.history))
+        history = tuple(
+            metrics.trend_run(r, request.semantics)
+            for r in pick_history(every, latest, request.history)
+        )
         return latest, baselines, history
 
     # -- answers → runs --------------------------------------------------------------------
@@ -514,8 +519,9 @@ class PostHogSource:
 
 
 def _force_events(request: RunRequest) -> bool:
-    """True when some requested stat is never baked (p95): events are needed regardless."""
-    return not request.stats <= set(BAKED_KEYS.values())
+    """True when baked metrics cannot stand in (metrics.baked_allowed) or some requested
+    stat is never baked (p95): events are needed regardless of what the runs carry."""
+    return not metrics.baked_allowed(request) or not request.stats <= set(BAKED_KEYS.values())
 
 
 def _metric_values(request: RunRequest, *, force: bool) -> dict[str, object]:

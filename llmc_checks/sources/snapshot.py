@@ -27,7 +27,16 @@ import orjson
 
 from llmc_checks import metrics
 from llmc_checks._values import epoch_us, parse_timestamp
-from llmc_checks.model import CLUSTER_EVENTS, DataError, Level, Loaded, NoRunFound, Run, RunRequest
+from llmc_checks.model import (
+    CLUSTER_EVENTS,
+    DataError,
+    Level,
+    Loaded,
+    NoRunFound,
+    Run,
+    RunRequest,
+    Semantics,
+)
 from llmc_checks.runs import (
     RunEvent,
     build_run,
@@ -89,7 +98,10 @@ class SnapshotSource:
             spec: tuple(by_id[e.run_id] for e in chosen)
             for spec, chosen in selection.baselines.items()
         }
-        history = tuple(metrics.trend_run(build_run(e, self._where(e))) for e in selection.history)
+        history = tuple(
+            metrics.trend_run(build_run(e, self._where(e)), request.semantics)
+            for e in selection.history
+        )
         latest = by_id[selection.latest.run_id]
         return Loaded(now=now, latest=latest, baselines=baselines, history=history)
 
@@ -126,7 +138,8 @@ class SnapshotSource:
             if not windows:
                 continue
             at = epoch_us(parse_timestamp(str(row.get("timestamp"))))
-            if any(start <= at < end for start, end in windows):
+            # Inclusive of the end: what either semantics may read (a replay applies its own).
+            if any(start <= at <= end for start, end in windows):
                 yield row
 
     def _rows(self) -> Iterator[dict[str, Any]]:
@@ -169,12 +182,12 @@ class SnapshotSource:
         """The runs with stats, and the item totals by run id when AI events were read."""
         if not request.stats:
             return runs, {}
-        if all(metrics.baked_suffices(r, request.stats) for r in runs):
+        if metrics.baked_stands_in(request, runs):
             return [metrics.with_baked_stats(r) for r in runs], {}
         for r in runs:
             if r.level == "evaluation":
                 raise metrics.no_events_to_compute(r.run_id, request.stats)
-        totals = self._fold_events(runs, kept)
+        totals = self._fold_events(runs, request.semantics, kept)
         with_stats = [metrics.with_event_stats(r, t) for r, t in zip(runs, totals, strict=True)]
         return with_stats, {r.run_id: t for r, t in zip(runs, totals, strict=True)}
 
@@ -196,14 +209,14 @@ class SnapshotSource:
             totals = folded.get(run.run_id)
             valued = run.level != "evaluation" and bool(request.stats or request.evidence_measures)
             if totals is None and valued:
-                totals = self._fold_events([run], kept)[0]
+                totals = self._fold_events([run], request.semantics, kept)[0]
             out.append(
                 metrics.with_candidates(run, totals, request.evidence_measures, request.evidence)
             )
         return out
 
     def _fold_events(
-        self, runs: list[Run], kept: KeptText | None = None
+        self, runs: list[Run], semantics: Semantics, kept: KeptText | None = None
     ) -> list[dict[str, metrics.Totals]]:
         """One pass over the AI events, folding each into every selected run it falls in."""
         level: Level = runs[0].level
@@ -213,7 +226,7 @@ class SnapshotSource:
                 for item in cluster.item_ids:
                     owners.setdefault(item, []).append(index)
         bounds = [(r.window_start, r.window_end) for r in runs]
-        fold = _EventFold(self.path, level, bounds, owners, len(runs))
+        fold = _EventFold(self.path, level, semantics, bounds, owners, len(runs))
         if self._line_file() and level in _ITEM_KEYS:
             try:
                 if kept is not None and kept.complete:
@@ -224,7 +237,7 @@ class SnapshotSource:
                     _fold_blocks(blocks, fold, _ITEM_KEYS[level], owners)
                 return fold.totals
             except Irregular:
-                fold = _EventFold(self.path, level, bounds, owners, len(runs))
+                fold = _EventFold(self.path, level, semantics, bounds, owners, len(runs))
         for lineno, raw in self._lines():
             fold.visit(lineno, raw)
         return fold.totals
@@ -416,12 +429,14 @@ class _EventFold:
         self,
         path: Path,
         level: Level,
+        semantics: Semantics,
         windows: list[tuple[datetime, datetime]],
         owners: Mapping[str, list[int]],
         runs: int,
     ) -> None:
         self.path = path
         self.level = level
+        self.semantics = semantics
         self.windows = windows
         self.owners = owners
         self.totals: list[dict[str, metrics.Totals]] = [{} for _ in range(runs)]
@@ -455,12 +470,12 @@ class _EventFold:
         at = _row_time(row, self.path, lineno)
         for index in runs_of_item:
             start, end = self.windows[index]
-            if start <= at < end:
+            if metrics.in_window(self.semantics, at, start, end):
                 totals = self.totals[index]
                 item_totals = totals.get(key)
                 if item_totals is None:
                     item_totals = totals[key] = metrics.new_totals()
-                metrics.add_event(item_totals, event, props)
+                metrics.add_event(item_totals, self.semantics, event, props)
 
 
 def _scan_blocks(blocks: Iterable[Block], scan: _RunScan) -> None:

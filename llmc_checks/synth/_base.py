@@ -26,11 +26,18 @@ _EVENT_NAMES = ("$ai_generation", "$ai_embedding", "$ai_span", "$ai_trace")
 
 # (ts_us, kind, trace_index, seq, cost|None, latency|None, input_tokens,
 #  output_tokens, is_error, aux) — seq: unique number the event's uuid derives from;
-#  aux: model index (generation) or span-name index (span).
-_Ev = tuple[int, int, int, int, float | None, float | None, int, int, bool, int]
+#  aux: model index (generation) or span-name index (span). Input tokens are a float
+#  (like 812.5, sent as the string "812.5") when the event carries a count HogQL's
+#  toInt reads as no number.
+_Ev = tuple[int, int, int, int, float | None, float | None, float, int, bool, int]
 
 # One item's values inside a window: (active, cost, latency, tokens, has_error).
 _Vals = tuple[bool, float, float, int, bool]
+
+
+def _tokens(count: float) -> int:
+    """A token count as toInt reads it: a fractional count is no Int, so nothing."""
+    return int(count) if float(count).is_integer() else 0
 
 
 @dataclass(frozen=True)

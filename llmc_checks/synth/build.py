@@ -108,7 +108,8 @@ class Synth:
             if kind == _GEN:
                 props["$ai_model"] = models[aux]
                 props["$ai_provider"] = providers[aux]
-                props["$ai_input_tokens"] = str(itok) if as_str else itok
+                fractional = itok.__class__ is float
+                props["$ai_input_tokens"] = str(itok) if as_str or fractional else itok
                 props["$ai_output_tokens"] = str(otok) if as_str else otok
                 if cost is not None:
                     props["$ai_total_cost_usd"] = str(cost) if as_str else cost

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from llmc_checks.model import LEVELS
+from llmc_checks.model import DEFAULT_JOB_NAMES, LEVELS
 from llmc_checks.synth.build import generate, scenario_for_size, write_rows
-from llmc_checks.synth.scenario import DEFAULT_END, DEFAULT_JOB_ID, Job, Scenario
+from llmc_checks.synth.scenario import DEFAULT_END, DEFAULT_JOB_ID, Job, Scenario, Shift
 
 _SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
 
@@ -32,6 +32,14 @@ def _out_path(text: str) -> Path:
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: the folder {path.parent} does not exist")
     return path
+
+
+def _parse_slower(text: str) -> Shift:
+    try:
+        topic, day, factor = text.split(":")
+        return Shift(topic, int(day), latency_factor=float(factor))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected TOPIC:DAY:FACTOR, got {text!r}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=LEVELS,
         action="append",
         default=[],
-        help="add a 'Default - <level>' job (repeatable)",
+        help="add the level's default job, e.g. 'Default - generations' (repeatable)",
     )
     ap.add_argument(
         "--max-samples",
@@ -98,9 +106,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="SHARE",
         help="share of runs whose clustering event is emitted twice",
     )
+    ap.add_argument(
+        "--slower",
+        type=_parse_slower,
+        action="append",
+        default=[],
+        metavar="TOPIC:DAY:FACTOR",
+        help="from run DAY on, TOPIC's latency times FACTOR, e.g. summarization:3:2 (repeatable)",
+    )
     a = ap.parse_args(argv)
     extra = tuple(
-        Job(lvl, f"{DEFAULT_JOB_ID[:-2]}{n + 2:02d}", f"Default - {lvl}")
+        Job(lvl, f"{DEFAULT_JOB_ID[:-2]}{n + 2:02d}", DEFAULT_JOB_NAMES[lvl])
         for n, lvl in enumerate(a.extra_level)
     )
     traces_per_day = a.traces_per_day
@@ -121,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             legacy_runs=a.legacy_runs,
             clusters_as_string=a.clusters_as_string,
             duplicate_emission=a.duplicate_emission,
+            shifts=tuple(a.slower),
         )
     except ValueError as exc:
         ap.error(str(exc))

@@ -24,6 +24,7 @@ from llmc_checks.synth._base import (
     _Ev,
     _Eval,
     _to_us,
+    _tokens,
     _Traffic,
     _uuid4_rng,
     _Vals,
@@ -39,6 +40,8 @@ from llmc_checks.synth.truth import ClusterTruth, RunTruth
 
 
 def _trace_vals(evs: list[_Ev], ws: int, we: int) -> _Vals:
+    """The job's numbers ("workflow"): events in [ws, we); cost and tokens over
+    generations and embeddings, latency summed over generations."""
     active = err = False
     cost = lat = 0.0
     tok = 0
@@ -56,18 +59,41 @@ def _trace_vals(evs: list[_Ev], ws: int, we: int) -> _Vals:
             c = ev[4]
             if c is not None:
                 cost += c
-            tok += ev[6] + ev[7]
+            tok += _tokens(ev[6]) + ev[7]
             if kind == _GEN:
                 lat += ev[5] or 0.0
     return active, cost, lat, tok, err
 
 
-def _gen_vals(ev: _Ev, ws: int, we: int) -> _Vals:
-    return (ws <= ev[0] < we, ev[4] or 0.0, ev[5] or 0.0, ev[6] + ev[7], ev[8])
+def _trace_vals_ui(evs: list[_Ev], ws: int, we: int) -> _Vals:
+    """The cluster page's numbers ("ui"): events in [ws, we]; cost and tokens over
+    generations, embeddings and spans, latency the max over all three."""
+    active = err = False
+    cost = lat = 0.0
+    tok = 0
+    for ev in evs:
+        ts = ev[0]
+        if ts < ws or ts > we or ev[1] == _TRACE:
+            continue
+        active = True
+        if ev[8]:
+            err = True
+        if ev[4] is not None:
+            cost += ev[4]
+        if ev[5] is not None:
+            lat = max(lat, ev[5])
+        tok += _tokens(ev[6]) + ev[7]
+    return active, cost, lat, tok, err
 
 
-# An item to cluster: (item_id, topic index, trace_id, generation_id, first ts, values)
-_Item = tuple[str, int, str, str | None, int, _Vals]
+def _gen_vals(ev: _Ev, ws: int, we: int, ui: bool = False) -> _Vals:
+    active = ws <= ev[0] <= we if ui else ws <= ev[0] < we
+    return (active, ev[4] or 0.0, ev[5] or 0.0, _tokens(ev[6]) + ev[7], ev[8])
+
+
+# An item to cluster: (item_id, topic index, trace_id, generation_id, first ts,
+# values under "workflow", values under "ui")
+_Item = tuple[str, int, str, str | None, int, _Vals, _Vals]
 
 
 @dataclass
@@ -106,7 +132,9 @@ def _sample_traces(
     ids, first, last, tev = tr.trace_ids, tr.trace_first, tr.trace_last, tr.trace_events
 
     def item(i: int) -> _Item:
-        return (ids[i], tr.trace_topic[i], ids[i], None, first[i], _trace_vals(tev[i], ws, we))
+        evs = tev[i]
+        workflow, ui = _trace_vals(evs, ws, we), _trace_vals_ui(evs, ws, we)
+        return (ids[i], tr.trace_topic[i], ids[i], None, first[i], workflow, ui)
 
     def is_active(i: int) -> bool:
         if first[i] >= ws and last[i] < we:
@@ -138,7 +166,8 @@ def _sample_generations(
 
     def item(e: _Ev) -> _Item:
         uid = tr.uuid(e)
-        return (uid, tr.trace_topic[e[2]], tr.trace_ids[e[2]], uid, e[0], _gen_vals(e, ws, we))
+        workflow, ui = _gen_vals(e, ws, we), _gen_vals(e, ws, we, ui=True)
+        return (uid, tr.trace_topic[e[2]], tr.trace_ids[e[2]], uid, e[0], workflow, ui)
 
     lo = bisect.bisect_left(w.gen_ts, ws)
     hi = bisect.bisect_left(w.gen_ts, we)
@@ -166,8 +195,9 @@ def _sample_evaluations(
     s, tr = w.s, w.tr
 
     def item(ev: _Eval) -> _Item:
+        # Evaluation runs have only baked metrics: one set of numbers, the job's.
         vals: _Vals = (ws <= ev.ts < we, ev.cost, ev.latency, ev.tokens, ev.error)
-        return (ev.uuid, tr.trace_topic[ev.trace], tr.trace_ids[ev.trace], None, ev.ts, vals)
+        return (ev.uuid, tr.trace_topic[ev.trace], tr.trace_ids[ev.trace], None, ev.ts, vals, vals)
 
     lo = bisect.bisect_left(w.eval_ts, ws)
     hi = bisect.bisect_left(w.eval_ts, we)
@@ -238,6 +268,7 @@ def _make_cluster(
             entry["generation_id"] = it[3]
         traces[it[0]] = entry
     m = _cluster_metrics(it[5] for it in members)
+    m_ui = _cluster_metrics(it[6] for it in members)
     cluster: Row = {
         "cluster_id": cid,
         "size": len(members),
@@ -258,6 +289,7 @@ def _make_cluster(
         size=len(members),
         item_ids=tuple(members[j][0] for j in order),
         metrics=m,
+        metrics_ui=m_ui,
     )
     return cluster, truth
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from llmc_checks.model import LEVELS, Level
+from llmc_checks.model import DEFAULT_JOB_NAMES, LEVELS, Level
 from llmc_checks.synth._base import UTC, _utc_ms
 from llmc_checks.synth.topics import DEFAULT_TOPICS, Topic
 
@@ -69,7 +69,7 @@ class Scenario:
     # The primary job; `extra_jobs` add more (another level, or a second job).
     level: Level = "trace"
     job_id: str = DEFAULT_JOB_ID
-    job_name: str | None = None  # None → "Default - <level>"
+    job_name: str | None = None  # None → PostHog's default job name, "Default - traces"
     extra_jobs: tuple[Job, ...] = ()
     team_id: int = 1
     end: datetime = DEFAULT_END  # window end of the last run (truncated to ms)
@@ -89,6 +89,10 @@ class Scenario:
     span_cost_rate: float = 0.5  # spans repeating their child's cost and latency
     span_rate: float = 0.5  # generations wrapped in a span
     trace_event_rate: float = 0.3  # traces with a root `$ai_trace` event
+    # traces with a root `$ai_span` carrying the trace's cost and its whole duration
+    # (the cluster page counts its cost and its latency, the job neither)
+    root_span_rate: float = 0.2
+    fractional_token_rate: float = 0.02  # generations whose input tokens read "812.5"
     long_trace_rate: float = 0.03  # traces whose turns spread over hours
     edge_events: bool = True  # per window: a generation exactly at start and at end
     phantom_items: int = 2  # per run: clustered items with no event in the window
@@ -126,6 +130,8 @@ class Scenario:
             "span_cost_rate": self.span_cost_rate,
             "span_rate": self.span_rate,
             "trace_event_rate": self.trace_event_rate,
+            "root_span_rate": self.root_span_rate,
+            "fractional_token_rate": self.fractional_token_rate,
             "long_trace_rate": self.long_trace_rate,
             "clusters_as_string": self.clusters_as_string,
             "duplicate_emission": self.duplicate_emission,
@@ -154,7 +160,7 @@ class Scenario:
 
     @property
     def jobs(self) -> tuple[Job, ...]:
-        name = self.job_name if self.job_name is not None else f"Default - {self.level}"
+        name = self.job_name if self.job_name is not None else DEFAULT_JOB_NAMES[self.level]
         return (Job(self.level, self.job_id, name), *self.extra_jobs)
 
     @property

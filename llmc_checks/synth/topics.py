@@ -291,5 +291,14 @@ ALT_TOPICS: tuple[Topic, ...] = (
 )
 
 _PROVIDERS = {"gpt": "openai", "claude": "anthropic", "gemini": "gemini"}
-_SPAN_NAMES = ("tool_call", "retrieve_context", "validate_output", "agent_step", "rerank")
+# The last name is the root span's (one per trace, wrapping all of it).
+_SPAN_NAMES = (
+    "tool_call",
+    "retrieve_context",
+    "validate_output",
+    "agent_step",
+    "rerank",
+    "handle_request",
+)
+_ROOT_SPAN = len(_SPAN_NAMES) - 1
 _EMBED_MODEL = "text-embedding-3-small"

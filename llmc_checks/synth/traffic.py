@@ -24,7 +24,7 @@ from llmc_checks.synth._base import (
     _uuid4_rng,
 )
 from llmc_checks.synth.scenario import Scenario
-from llmc_checks.synth.topics import _SPAN_NAMES, Topic
+from llmc_checks.synth.topics import _ROOT_SPAN, Topic
 
 # ---------------------------------------------------------------------------
 # Traffic simulation
@@ -101,7 +101,8 @@ def _simulate(s: Scenario, topics: list[Topic], start_us: int, stop_us: int) -> 
     tr.topic_models = [[model_index[m] for m in t.models] for t in topics]
     span_rate, span_cost_rate = s.span_rate, s.span_cost_rate
     missing_cost_rate, trace_event_rate = s.missing_cost_rate, s.trace_event_rate
-    n_span_names = len(_SPAN_NAMES)
+    root_span_rate, fractional_rate = s.root_span_rate, s.fractional_token_rate
+    n_span_names = _ROOT_SPAN  # the names a wrapped step picks from (not the root's)
     seq = 0
     cur_day: int | None = None
     cum: list[float] = []
@@ -191,7 +192,9 @@ def _simulate(s: Scenario, topics: list[Topic], start_us: int, stop_us: int) -> 
                 if gen_err:
                     otok = 0
                     cost = None if cost is None else round(cost * 0.3, 8)
-                evs.append((cur, _GEN, trace, seq, cost, lat, itok, otok, gen_err, model))
+                # A pipeline that averaged a count: "812.5" is no Int for HogQL's toInt.
+                in_tok: float = itok + 0.5 if rnd() < fractional_rate else itok
+                evs.append((cur, _GEN, trace, seq, cost, lat, in_tok, otok, gen_err, model))
                 seq += 1
                 last = cur
                 if rnd() < span_rate or k == err_span:
@@ -204,6 +207,13 @@ def _simulate(s: Scenario, topics: list[Topic], start_us: int, stop_us: int) -> 
                     evs.append((span_ts, _SPAN, trace, seq, scost, slat, 0, 0, k == err_span, name))
                     seq += 1
                     last = span_ts
+            if rnd() < root_span_rate:
+                # The root span closes with the trace: its latency is the whole trace's
+                # (longer than any generation's), its cost the trace's total again.
+                dur = round((last - t0) / _US + 0.05, 3)
+                root_cost = round(trace_cost, 8)
+                evs.append((last, _SPAN, trace, seq, root_cost, dur, 0, 0, False, _ROOT_SPAN))
+                seq += 1
             if rnd() < trace_event_rate:
                 # The root event shares the last event's timestamp, so any window that
                 # holds it also holds a counting event: it never decides activity.

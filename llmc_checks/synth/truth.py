@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from llmc_checks.model import Level
+from llmc_checks.model import Level, Semantics
 
 # ---------------------------------------------------------------------------
 # Ground truth
@@ -23,8 +23,13 @@ class ClusterTruth:
     item_ids: tuple[str, ...]  # in rank order, as in the emitted `traces` map
     # PostHog's per-cluster numbers for this run (the keys of baked `metrics`), plus
     # "p95_latency" (linear interpolation over items with latency > 0). Present
-    # whether or not the run carries them baked.
+    # whether or not the run carries them baked. `metrics` are the clustering job's
+    # ("workflow", what gets baked), `metrics_ui` the cluster page's (DESIGN §1).
     metrics: Mapping[str, float | int | None]
+    metrics_ui: Mapping[str, float | int | None]
+
+    def metrics_for(self, semantics: Semantics) -> Mapping[str, float | int | None]:
+        return self.metrics_ui if semantics == "ui" else self.metrics
 
 
 @dataclass(frozen=True)
