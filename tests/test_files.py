@@ -64,7 +64,7 @@ def test_every_written_file_gets_its_mode_from_the_umask(
 ) -> None:
     umask(mask)
     baseline = tmp_path / "baseline.json"
-    baseline_file.write(baseline, _run("r1"))
+    baseline_file.write(baseline, _run("r1"), "ui")
     reports = [tmp_path / "out.json", tmp_path / "out.md"]
     assert write_all([(_outcome(), [0])], reports) == []
     recording = tmp_path / "rec.jsonl.gz"
@@ -78,24 +78,24 @@ def test_a_replaced_file_keeps_its_mode(tmp_path: Path, umask: Any) -> None:
     path = tmp_path / "baseline.json"
     path.write_text("old")
     path.chmod(0o640)
-    baseline_file.write(path, _run("r1"))
+    baseline_file.write(path, _run("r1"), "ui")
     assert _mode(path) == 0o640
-    assert baseline_file.read(path)[0].run_id == "r1"
+    assert baseline_file.read(path, "ui")[0].run_id == "r1"
 
 
 def test_a_failed_replace_keeps_the_old_baseline_and_no_temp_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "baseline.json"
-    baseline_file.write(path, _run("old"))
+    baseline_file.write(path, _run("old"), "ui")
 
     def no_space(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", no_space)
     with pytest.raises(OSError, match="No space"):
-        baseline_file.write(path, _run("new"))
-    assert baseline_file.read(path)[0].run_id == "old"
+        baseline_file.write(path, _run("new"), "ui")
+    assert baseline_file.read(path, "ui")[0].run_id == "old"
     assert _leftovers(tmp_path) == ["baseline.json"]
 
 
