@@ -7,6 +7,7 @@ source only ever fetches those.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -242,9 +243,25 @@ def _nothing_found(events: list[RunEvent], request: RunRequest, since: datetime)
     levels = sorted({e.level for e in events})
     if not events:
         return f"{what}; the data holds no clustering runs at all"
-    jobs = sorted({e.job_name or e.job_id for e in events if e.level == request.level} - {""})
-    hint = f"; jobs seen: {', '.join(jobs)}" if jobs else f"; levels seen: {', '.join(levels)}"
-    return what + hint
+    seen = {(e.job_name, e.job_id) for e in events if e.level == request.level} - {("", "")}
+    if not seen:
+        return f"{what}; levels seen: {', '.join(levels)}"
+    jobs = ", ".join(_job_label(name, job_id) for name, job_id in sorted(seen))
+    names = [name or job_id for name, job_id in seen]
+    return f"{what}; jobs seen: {jobs}{did_you_mean(request.job, names)}"
+
+
+def _job_label(name: str, job_id: str) -> str:
+    return f"{name} (id {job_id})" if name and job_id else name or f"id {job_id}"
+
+
+def did_you_mean(job: str | None, names: Iterable[str]) -> str:
+    """ "; did you mean 'Default - traces'?" for a near miss (PostHog's default job names
+    are plural; "Default - trace" is a common copy), else ""."""
+    if not job:
+        return ""
+    close = difflib.get_close_matches(job, sorted(set(names)), n=1, cutoff=0.8)
+    return f"; did you mean {close[0]!r}?" if close and close[0] != job else ""
 
 
 def build_run(event: RunEvent, where: str, *, members: bool = False) -> Run:

@@ -354,6 +354,37 @@ def test_an_unknown_job_is_a_data_error_naming_every_job() -> None:
         assert str(job["name"]) in str(info.value)
 
 
+def test_an_unknown_job_names_the_jobs_with_ids_and_a_near_miss() -> None:
+    with StandIn(SMALL.rows, api_key=KEY, clustering_jobs=JOBS) as s:
+        source, _ = make_source(s)
+        with pytest.raises(DataError) as info:
+            source.load(RunRequest(level="trace", job="Default - trace", lookback=timedelta(14)))
+    message = str(info.value)
+    assert f"Default - traces (trace, id {DEFAULT_JOB_ID})" in message
+    assert "Nightly evals (evaluation, id job-2)" in message
+    assert message.endswith("; did you mean 'Default - traces'?")
+
+
+def test_a_disabled_job_without_a_recent_run_says_so() -> None:
+    paused = {"id": "job-9", "name": "Paused traces", "analysis_level": "trace", "enabled": False}
+    with StandIn(SMALL.rows, api_key=KEY, clustering_jobs=[*JOBS, paused]) as s:
+        source, _ = make_source(s, now=NOW + timedelta(days=30))
+        request = RunRequest(level="trace", job="Paused traces", lookback=timedelta(days=1))
+        with pytest.raises(NoRunFound) as info:  # still polled: it may be enabled meanwhile
+            source.load(request)
+        assert "clustering job 'Paused traces' is disabled in PostHog (enabled: false)" in str(
+            info.value
+        )
+        # An enabled job without a recent run is just not there yet.
+        request = RunRequest(level="trace", job="Support traces", lookback=timedelta(days=1))
+        with pytest.raises(NoRunFound) as info:
+            source.load(request)
+        assert "disabled" not in str(info.value)
+        # Listing it among the others marks it.
+        with pytest.raises(DataError, match=r"Paused traces \(trace, id job-9, disabled\)"):
+            source.load(RunRequest(level="trace", job="Nope", lookback=timedelta(days=1)))
+
+
 def test_a_job_of_another_level_says_so(shared: StandIn) -> None:
     source, _ = make_source(shared)
     with pytest.raises(DataError, match=r"clusters at the generation level; run\.level is trace"):

@@ -309,7 +309,16 @@ def test_run_id_baseline(selection_file: Path) -> None:
 def test_nothing_found_names_the_jobs_seen(selection_file: Path) -> None:
     assert data_error(selection_file, job="Missing job") == (
         "no trace-level run of job 'Missing job' with a window ending after 2026-10-16 06:05Z; "
-        "jobs seen: Default - traces, Nightly - trace"
+        "jobs seen: Default - traces (id job-a), Nightly - trace (id job-b)"
+    )
+
+
+def test_the_singular_default_job_name_gets_the_plural_suggested(selection_file: Path) -> None:
+    # Older docs wrote "Default - trace"; PostHog names its job "Default - traces".
+    message = data_error(selection_file, job="Default - trace")
+    assert message.endswith(
+        "jobs seen: Default - traces (id job-a), Nightly - trace (id job-b); "
+        "did you mean 'Default - traces'?"
     )
 
 

@@ -49,6 +49,7 @@ from llmc_checks.model import (
 )
 from llmc_checks.runs import (
     build_run,
+    did_you_mean,
     level_mismatch,
     no_run_text,
     pick_baselines,
@@ -284,16 +285,23 @@ class PostHogSource:
         job = request.job
         matches = [j for j in jobs if job in (str(j.get("id", "")), j.get("name"))]
         if not matches:
-            known = ", ".join(f"{j.get('name')} ({j.get('analysis_level', '?')})" for j in jobs[:9])
+            known = ", ".join(_job_text(j) for j in jobs)
             listing = f"; jobs: {known}" if known else "; the project has no clustering jobs"
+            hint = did_you_mean(job, (str(j.get("name", "")) for j in jobs))
             raise DataError(
-                f"no clustering job named {job!r} (or with that id) in {self._where}{listing}"
+                f"no clustering job named {job!r} (or with that id) in {self._where}{listing}{hint}"
             )
         levels = {j.get("analysis_level") for j in matches} - {None}
         if levels and request.level not in levels:
             raise DataError(
                 f"clustering job {job!r} clusters at the {', '.join(sorted(map(str, levels)))} "
                 f"level; run.level is {request.level}"
+            )
+        if all(j.get("enabled") is False for j in matches):
+            # Still a NoRunFound: someone may enable it while --llmc-wait polls.
+            return (
+                f"; clustering job {job!r} is disabled in PostHog (enabled: false), so it "
+                "makes no new runs: enable it, or set run.job to an enabled job"
             )
         return ""
 
@@ -516,6 +524,12 @@ class PostHogSource:
             if len(rows) < size:
                 return
             after = str(rows[-1]["event_uuid"])
+
+
+def _job_text(job: Row) -> str:
+    """ "Default - traces (trace, id 019a…)", "… disabled" when it is."""
+    off = ", disabled" if job.get("enabled") is False else ""
+    return f"{job.get('name')} ({job.get('analysis_level', '?')}, id {job.get('id')}{off})"
 
 
 def _force_events(request: RunRequest) -> bool:
