@@ -87,7 +87,9 @@ def make_source(
     s: StandIn,
     *,
     key: str = KEY,
-    timeout_s: float = 10.0,
+    # Generous: PostHog's parser takes about a second per new query text (the stand-in
+    # runs it too), and these tests share the CPU; fault tests set their own.
+    timeout_s: float = 60.0,
     now: datetime = NOW,
     transport: httpx.BaseTransport | None = None,
 ) -> tuple[PostHogSource, Sleeps]:
@@ -181,8 +183,9 @@ def test_response_bytes_follow_clusters_not_items() -> None:
     small, big = MEASURED[(100, False)], MEASURED[(10_000, False)]
     for a, b in zip(small, big, strict=True):
         assert b < a * 1.1  # 100x the items, (about) the same bytes
-    # Item ids cross the network only when matching needs them.
-    assert MEASURED[(10_000, True)][0] > 10 * MEASURED[(10_000, False)][0]
+    # Item ids cross the network only when matching needs them (each id is a
+    # 36-character trace id; the answers also echo the query texts, a constant).
+    assert MEASURED[(10_000, True)][0] - MEASURED[(10_000, False)][0] > 10_000 * 36
 
 
 # History (trend lines) rides in query 2: headers and baked metrics of the recent runs.
@@ -224,7 +227,7 @@ def test_history_bytes_follow_clusters_not_items() -> None:
     # Trends only: query 2 answers cluster headers, though the gate wants item ids.
     assert big[1] < small[1] * 1.1
     # Query 1 is the latest run with its item ids, as without history.
-    assert big[0] > 10 * small[0]
+    assert big[0] - small[0] > 9_900 * 36
 
 
 def test_no_history_no_trend_text(shared: StandIn) -> None:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
 import pytest
-from standin import HogQLError, StandIn, translate
+from standin import OFFENCES, HogQLError, StandIn, property_access, translate
 
 PID = 1
 KEY = "phx_test"
@@ -23,6 +25,13 @@ CLIENT = httpx.Client()  # one connection pool: a fresh httpx client costs ~30 m
 def _close_client() -> Iterator[None]:
     yield
     CLIENT.close()
+
+
+@pytest.fixture(autouse=True)
+def _forget_offences() -> Iterator[None]:
+    """These tests scan `events` unbounded on purpose: keep it out of the live tests' check."""
+    yield
+    OFFENCES.clear()
 
 
 def make_rows(n_traces: int = 80, seed: int = 7) -> list[dict[str, Any]]:
@@ -252,11 +261,21 @@ def test_unknown_or_unresolved_placeholder_is_a_400(standin: StandIn) -> None:
         ("SELECT toInt64(1)", "Unsupported function call 'toInt64(...)'"),
         ("SELECT quantileExactInclusive(0.9)(1)", "Unsupported function call 'quantileExactInc"),
         ("SELECT uuid FROM events ORDER BY uuid LIMIT 5 OFFSET 5", "OFFSET is not supported"),
-        ("SELECT 1; SELECT 2", "Only one statement"),
-        ("SELECT 1 SETTINGS max_execution_time = 100", "SETTINGS is not supported"),
-        ("SELECT properties.$ai_trace_id FROM events", "does not support HogQL property access"),
-        ("SELECT e.properties.x FROM events AS e", "does not support HogQL property access"),
-        ("INSERT INTO events VALUES (1)", "only SELECT queries"),
+        ("SELECT uuid FROM events ORDER BY uuid LIMIT 5, 10", "OFFSET is not supported"),
+        ("SELECT event FROM events LIMIT 1 OFFSET 2 BY event", "OFFSET is not supported"),
+        ("SELECT 1; SELECT 2", "mismatched input 'SELECT' expecting <EOF>"),
+        ("SELECT 1 SETTINGS max_execution_time = 100", "Unsupported: SelectStmt.settingsClause"),
+        ("INSERT INTO events VALUES (1)", "Syntax error at position 0: mismatched input 'INSERT'"),
+        ("SELECT 1 +", "Syntax error"),
+        # arities from PostHog's catalog, the intersection of both generations
+        (
+            "SELECT JSONExtractArrayRaw(properties) FROM events",
+            "Function 'JSONExtractArrayRaw' expects at least 2 arguments, found 1",
+        ),
+        ("SELECT JSONExtractRaw('{}') FROM events", "'JSONExtractRaw' expects at least 2"),
+        ("SELECT if(1, 2)", "Function 'if' expects 3 arguments, found 2"),
+        ("SELECT toFloat('1', '2')", "Function 'toFloat' expects 1 argument, found 2"),
+        ("SELECT countIf(1, 2, 3)", "Function 'countIf' expects at most 2 arguments, found 3"),
     ],
 )
 def test_refused_queries(standin: StandIn, query: str, detail: str) -> None:
@@ -279,11 +298,94 @@ def test_unknown_function_suggests_a_near_name(standin: StandIn) -> None:
 def test_hogql_renamed_functions_run_as_posthog_prints_them(standin: StandIn) -> None:
     body = post(
         standin,
-        "SELECT toFloat('1.5'), toFloat('x'), toInt('42'), "
+        "SELECT toFloat('1.5'), toFloat('x'), toInt('42'), toInt('12.5'), "
         "parseDateTimeBestEffort('2026-11-15T00:15:03.104+02:00'), COUNT(), isnull(NULL)",
     ).json()
-    assert body["results"] == [[1.5, None, 42, "2026-11-14T22:15:03.104Z", 1, True]]
+    assert body["results"] == [[1.5, None, 42, None, "2026-11-14T22:15:03.104000Z", 1, 1]]
     assert "accurateCastOrNull('1.5', 'Float64')" in body["clickhouse"]
+    assert (
+        "parseDateTime64BestEffortOrNull('2026-11-15T00:15:03.104+02:00', 6, 'UTC')"
+        in (body["clickhouse"])
+    )
+
+
+def test_property_access_prints_as_posthog_does(standin: StandIn) -> None:
+    body = post(
+        standin,
+        "SELECT uuid, properties.$ai_trace_id AS trace, properties.$ai_is_error AS error, "
+        "toFloat(properties.$ai_total_cost_usd) AS cost, properties.$nope AS missing "
+        "FROM events ORDER BY uuid",
+    ).json()
+    assert property_access("events.properties", ["$ai_trace_id"]) == (
+        "replaceRegexpAll(nullIf(nullIf(JSONExtractRaw(events.properties, '$ai_trace_id'), ''), "
+        "'null'), '^\"|\"$', '')"
+    )
+    assert property_access("events.properties", ["$ai_trace_id"]) in body["clickhouse"]
+    assert "accurateCastOrNull(replaceRegexpAll(" in body["clickhouse"]
+    by_uuid = {r["uuid"]: r["properties"] for r in ROWS}
+    assert len(body["results"]) == 100
+    for uuid_, trace, error, cost, missing in body["results"]:
+        props = by_uuid[uuid_]
+        assert trace == props["$ai_trace_id"]
+        # the JSON text without its quotes: JSON true and the string "true" read alike
+        assert error == str(props["$ai_is_error"]).lower()
+        assert cost == float(props["$ai_total_cost_usd"]) and missing is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT e.properties.$ai_trace_id AS t FROM events AS e ORDER BY t",
+        "SELECT t FROM (SELECT properties.$ai_trace_id AS t FROM events) ORDER BY t",
+    ],
+)
+def test_property_access_through_aliases_and_subqueries(standin: StandIn, query: str) -> None:
+    body = post(standin, query + " LIMIT 1000").json()
+    assert [r[0] for r in body["results"]] == sorted(r["properties"]["$ai_trace_id"] for r in ROWS)
+
+
+def test_timestamps_in_the_project_timezone_unless_told_not_to() -> None:
+    first = min(ROWS, key=lambda r: r["timestamp"])
+    instant = dt.datetime.fromisoformat(first["timestamp"])
+    cutoff = "2026-11-12 00:00:00.000000"
+    after = sum(dt.datetime.fromisoformat(r["timestamp"]) >= CUTOFF for r in ROWS)
+    query = (
+        "SELECT min(timestamp) AS first, countIf(timestamp >= toDateTime64({cutoff}, 6, 'UTC')) "
+        "AS n, parseDateTimeBestEffort('2026-11-15 00:00:00') AS local, "
+        "parseDateTimeBestEffort('2026-11-15 00:00:00', 'UTC') AS utc FROM events"
+    )
+    with StandIn(ROWS, timezone="Asia/Kolkata") as s:
+        converted = post(s, query, {"cutoff": cutoff}).json()
+        kept = CLIENT.post(
+            s.query_url,
+            headers=s.auth_headers,
+            json={
+                "query": {
+                    "kind": "HogQLQuery",
+                    "query": query,
+                    "values": {"cutoff": cutoff},
+                    "modifiers": {"convertToProjectTimezone": False},
+                }
+            },
+        ).json()
+    assert converted["timezone"] == "Asia/Kolkata"
+    assert "toTimeZone(events.timestamp, 'Asia/Kolkata')" in converted["clickhouse"]
+    assert "toTimeZone" not in kept["clickhouse"]
+    kolkata = ZoneInfo("Asia/Kolkata")
+    (first_local, n, local, utc), (first_utc, n_utc, local2, utc2) = (
+        converted["results"][0],
+        kept["results"][0],
+    )
+    # the same instants, written in the project's zone or in UTC
+    assert first_local == instant.astimezone(kolkata).isoformat()
+    assert first_utc == instant.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    assert n == n_utc == after
+    # a time without an offset is read in the project's timezone unless one is named
+    assert local == local2 == "2026-11-15T00:00:00+05:30"
+    assert utc == utc2 == "2026-11-15T00:00:00.000000Z"
+
+
+CUTOFF = dt.datetime(2026, 11, 12, tzinfo=dt.timezone.utc)
 
 
 def test_extra_functions_opt_in() -> None:
@@ -501,12 +603,14 @@ def test_request_log_counts_bytes(fresh: StandIn) -> None:
     response = post(fresh, "SELECT uuid FROM events", name="llmc-latest")
     jobs = CLIENT.get(fresh.jobs_url, headers=fresh.auth_headers)
     assert len(fresh.requests) == 2
-    method, path, sent, received, status, name = fresh.requests[0]
-    assert (method, path, status, name) == (
+    method, path, sent, received, status, name, refresh, modifiers = fresh.requests[0]
+    assert (method, path, status, name, refresh, modifiers) == (
         "POST",
         f"/api/projects/{PID}/query/",
         200,
         "llmc-latest",
+        None,
+        None,
     )
     assert sent == len(response.request.content) and received == len(response.content)
     assert fresh.requests[1].response_bytes == len(jobs.content)
@@ -537,12 +641,138 @@ def test_concurrent_requests_and_two_stand_ins(standin: StandIn) -> None:
 # -- the translator directly -------------------------------------------------------------
 
 
-def test_translate_appends_the_limit_after_a_trailing_comment() -> None:
-    tr = translate("SELECT 1 -- a comment", None)
-    assert tr.clickhouse == "SELECT 1\nLIMIT 101 -- a comment"
+def test_translate_adds_the_default_limit_to_the_outer_select_only() -> None:
+    tr = translate("SELECT 1 FROM (SELECT 2 LIMIT 3) -- a comment", None)
+    assert tr.clickhouse == "SELECT 1 FROM (SELECT 2 LIMIT 3) LIMIT 101"
     assert tr.page_size == 100
 
 
 def test_translate_wraps_a_non_constant_limit() -> None:
     tr = translate("SELECT 1 FROM events LIMIT 10 * 10000", None, max_limit=50_000)
     assert tr.clickhouse.endswith("LIMIT min2(50000, (10 * 10000))")
+
+
+# -- bounded scans -------------------------------------------------------------------------
+
+BOUND = "timestamp >= toDateTime64('2026-11-01 00:00:00', 6, 'UTC')"
+
+
+@pytest.mark.parametrize(
+    ("query", "bounded"),
+    [
+        ("SELECT count() FROM events", [False]),
+        (f"SELECT count() FROM events WHERE {BOUND}", [False]),  # no event filter
+        ("SELECT count() FROM events WHERE event = '$ai_span'", [False]),  # no time bound
+        (f"SELECT count() FROM events WHERE event = '$ai_span' AND {BOUND}", [True]),
+        (f"SELECT count() FROM events AS e WHERE e.event IN ('a', 'b') AND e.{BOUND}", [True]),
+        # an upper bound alone still reads all history
+        (
+            "SELECT count() FROM events WHERE event = 'a' "
+            "AND timestamp < toDateTime64('2026-11-01 00:00:00', 6, 'UTC')",
+            [False],
+        ),
+        (
+            "SELECT count() FROM events WHERE event = 'a' "
+            f"AND ({BOUND} OR (timestamp > now() AND uuid = uuid))",
+            [True],
+        ),
+        (
+            f"SELECT count() FROM events WHERE event = 'a' AND ({BOUND} OR uuid = uuid)",
+            [False],
+        ),
+        # every SELECT reading events counts, wherever it is
+        (
+            f"WITH b AS (SELECT uuid FROM events WHERE event = 'a' AND {BOUND}) "
+            "SELECT count() FROM b WHERE uuid IN (SELECT uuid FROM events)",
+            [True, False],
+        ),
+    ],
+)
+def test_scans_of_events_are_recorded_bounded_or_not(query: str, bounded: list[bool]) -> None:
+    assert [scan.bounded for scan in translate(query, None).scans] == bounded
+
+
+def test_an_unbounded_scan_is_logged_by_name(fresh: StandIn) -> None:
+    post(fresh, "SELECT count() FROM events", name="llmc-bad")
+    post(fresh, f"SELECT count() FROM events WHERE event = 'a' AND {BOUND}", name="llmc-good")
+    assert fresh.unbounded_scans == [
+        "llmc-bad: a scan of events without a timestamp bound and an event filter"
+    ]
+    assert fresh.unbounded_scans == OFFENCES
+
+
+def test_calls_without_a_known_arity_are_logged(fresh: StandIn) -> None:
+    post(fresh, "SELECT lcm(4, 6)", name="llmc-q")
+    assert fresh.unchecked_calls == ["llmc-q: lcm(...) has no arity in standin.catalog"]
+
+
+# -- the request body, as PostHog's QueryRequest validates it ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "detail"),
+    [
+        ({"cache": True}, "QueryRequest\ncache\n  Extra inputs are not permitted"),
+        ({"refresh": "sometimes"}, "refresh\n  Input should be one of"),
+        ({"modifiers": {"convertToProjectTimezone": False}}, "modifiers\n  Extra inputs"),
+    ],
+)
+def test_unknown_request_fields_are_refused(
+    standin: StandIn, extra: dict[str, Any], detail: str
+) -> None:
+    response = post(standin, "SELECT 1", **extra)
+    assert response.status_code == 400
+    assert response.json()["type"] == "validation_error" and detail in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("node", "detail"),
+    [
+        ({"refresh": "force_blocking"}, "HogQLQuery\nrefresh\n  Extra inputs"),
+        ({"modifiers": {"convertToUTC": False}}, "HogQLQueryModifiers\nconvertToUTC"),
+        ({"modifiers": {"convertToProjectTimezone": "no"}}, "Input should be a valid boolean"),
+    ],
+)
+def test_unknown_query_fields_and_modifiers_are_refused(
+    standin: StandIn, node: dict[str, Any], detail: str
+) -> None:
+    body = hogql("SELECT 1")
+    body["query"].update(node)
+    response = CLIENT.post(standin.query_url, headers=standin.auth_headers, json=body)
+    assert response.status_code == 400 and detail in response.json()["detail"]
+
+
+def test_the_fields_a_gate_sends_are_accepted_and_logged(fresh: StandIn) -> None:
+    body = hogql("SELECT 1", refresh="force_blocking", name="llmc-x")
+    body["query"]["modifiers"] = {"convertToProjectTimezone": False}
+    response = CLIENT.post(fresh.query_url, headers=fresh.auth_headers, json=body)
+    assert response.status_code == 200 and response.json()["modifiers"] == {
+        "convertToProjectTimezone": False
+    }
+    record = fresh.requests[-1]
+    assert (record.refresh, record.modifiers) == (
+        "force_blocking",
+        {"convertToProjectTimezone": False},
+    )
+
+
+# -- PostHog's refusals of expensive queries ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "status", "text"),
+    [
+        ("504", {}, 504, "Query has hit the max execution time"),
+        ("504", {"cause": "memory"}, 504, "Query has reached the max memory limit"),
+        ("512", {}, 512, "Estimated query execution time is too long"),
+        ("513", {}, 513, "Query has reached the max memory limit"),
+        ("402", {}, 402, "query quota"),
+    ],
+)
+def test_expensive_query_refusals(
+    fresh: StandIn, kind: Any, params: dict[str, Any], status: int, text: str
+) -> None:
+    fresh.inject(kind, **params)
+    response = post(fresh, "SELECT 1")
+    assert response.status_code == status and text in response.json()["detail"]
+    assert post(fresh, "SELECT 1").status_code == 200

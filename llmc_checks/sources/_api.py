@@ -1,9 +1,11 @@
 """PostHog's HTTP API for one project: auth, retries, polling and error texts.
 
-202 → poll until complete; 429 → honour Retry-After; 5xx, timeouts, dropped
-connections and unreadable bodies → bounded retries with jittered exponential
-backoff; 401/403/400/404 → an immediate `SourceError` saying what to fix. The API
-key never appears in any message, repr or log.
+202 → poll until complete; 429 → honour Retry-After; 5xx (503 included),
+timeouts, dropped connections and unreadable bodies → bounded retries with
+jittered exponential backoff; 504 and 512 (PostHog stopped the query, or refused
+it as too expensive: the same query would fail again), 402 (quota) and
+401/403/400/404 → an immediate `SourceError` saying what to fix. The API key
+never appears in any message, repr or log.
 """
 
 from __future__ import annotations
@@ -38,6 +40,15 @@ POLL_BUDGET_S = 180.0
 POLL_FIRST_S = 0.5
 POLL_CAP_S = 5.0
 JOBS_MAX_PAGES = 50
+
+# Server errors a retry repeats (posthog/exceptions.py): the query hit PostHog's
+# time limit (504; its memory limit, in older releases), was estimated to run too
+# long (512; also its memory limit, in some releases) or hit the memory limit (513).
+_NOT_RETRIED = {
+    504: "it hit PostHog's time or memory limit",
+    512: "PostHog estimated it too expensive to run (time or memory)",
+    513: "it hit PostHog's memory limit",
+}
 
 _UTC = timezone.utc
 Row = dict[str, Any]
@@ -121,7 +132,15 @@ class Api:
         an error, unless `page` (keyset pagination reads the next page itself).
         """
         body = {
-            "query": {"kind": "HogQLQuery", "query": text, "values": dict(values)},
+            "query": {
+                "kind": "HogQLQuery",
+                "query": text,
+                "values": dict(values),
+                # Window bounds are UTC instants; the project's timezone must not apply.
+                "modifiers": {"convertToProjectTimezone": False},
+            },
+            # A gate never reads a cached answer.
+            "refresh": "force_blocking",
             "name": f"llmc-{name}",
         }
         status, payload = self.request("POST", self.query_url, QUERY_SCOPE, f"query {name}", body)
@@ -227,7 +246,7 @@ class Api:
             return status, payload
         if status == 429:
             raise _Retry("PostHog rate-limited the query (429)", self._retry_after(response, what))
-        if status >= 500:
+        if status >= 500 and status not in _NOT_RETRIED:
             raise _Retry(f"PostHog answered {status}", self._retry_after(response, what))
         self._refuse(status, response, scope, what)
 
@@ -246,6 +265,17 @@ class Api:
             )
         if status == 400:
             raise SourceError(f"{self.where}: PostHog refused {what} (400): {detail}")
+        if status in _NOT_RETRIED:
+            raise SourceError(
+                f"{self.where}: PostHog stopped {what} ({status}: {detail}): "
+                f"{_NOT_RETRIED[status]}, and a retry would fail the same way; shorten "
+                "run.lookback or ask for fewer baselines (median_of) or trend runs"
+            )
+        if status == 402:
+            raise SourceError(
+                f"{self.where}: PostHog refused {what}: the organization's query quota is used "
+                f"up (402: {detail}); raise the billing limit or wait for the next period"
+            )
         if 300 <= status < 400:
             raise SourceError(
                 f"{self.where}: PostHog redirected {what} ({status}); set source.posthog.host "

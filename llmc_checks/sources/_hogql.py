@@ -3,7 +3,7 @@
 Every text here is a constant assembled from fixed fragments: the builders take
 only *shape* flags (level, which filters apply, whether metrics or item ids are
 wanted, how many run-id placeholders) and never a user value. User values (run
-ids, job, timestamps, lookback start) travel in the query's `values` and are
+ids, job, timestamps, scan bounds) travel in the query's `values` and are
 referenced as `{name}` placeholders, which PostHog substitutes as literals.
 
 The work happens in ClickHouse, so a gate costs at most two queries whatever
@@ -20,21 +20,31 @@ the run size, and the answer is one row per cluster:
   answered, never item ids or event stats, so their bytes do not grow with items.
 - `clusters`: `$ai_clusters` (an array, or a string holding one) unnested to one
   row per cluster with its position, so Python rebuilds them in order.
-- `baked`: whether every selected cluster carries the baked metrics a gate
-  needs; if so, the event aggregation below reads an empty time range.
-- `members` → `ai` → `per_item` → `stats`: cluster membership unnested from the
-  `traces` maps, joined to per-item totals over the AI events inside each run's
-  window, aggregated per cluster with metrics.py's semantics (averages over
-  values > 0, errors as JSON true or the string "true", numbers that may be
-  strings, p95 interpolated exactly as `stats.quantile_inclusive`).
+- `members` → `per_item` → `per_cluster`: cluster membership joined to the AI
+  events inside each run's window (the members are the join's small, hashed
+  side), aggregated per item, then per cluster with metrics.py's semantics
+  (averages over values > 0, p95 interpolated exactly as `stats.quantile_inclusive`).
+  Whether baked metrics suffice is decided in Python, as the snapshot source does.
 
-The HogQL subset used runs on real PostHog: `JSONExtract*` on `properties`
-(never `properties.$x`), allow-listed functions only (no quantileExactInclusive,
-no toInt64, no OFFSET), an explicit LIMIT on every outer SELECT.
+How PostHog runs HogQL shapes these texts (DESIGN §4, "Reading PostHog the way
+PostHog reads itself"):
+
+- AI-event properties are read by property access (`properties.$ai_latency`),
+  which reaches PostHog's materialized columns; `JSONExtract*` is used only on
+  clustering events, whose raw JSON texts runs.py must see as they are.
+- Every scan of `events` names its events and has a lower `timestamp` bound
+  (clustering events: the lookback or the date a run id carries; AI events: the
+  runs' windows). PostHog stops API queries at 10 s.
+- ClickHouse evaluates a CTE once per reference: `clusters` (the one place
+  `$ai_clusters` is parsed) is referenced exactly once in every query.
+- Calls take the forms both generations of PostHog's function catalog accept
+  (`JSONExtractArrayRaw(json, path)`, never the one-argument form), and time
+  functions get an explicit 'UTC' so the project's timezone never shifts them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from llmc_checks.model import Level, Semantics
@@ -45,35 +55,126 @@ CLUSTER_ROWS_LIMIT = 10_000
 EXPORT_CLUSTER_PAGE = 10  # whole clustering events, each up to a few MB
 EXPORT_EVENT_PAGE = 10_000  # AI events reduced to six properties
 
-# "none": no per-cluster stats; "baked": only whether baked metrics are complete
-# (evaluation level has no AI events); "events": aggregate AI events if needed.
+# "none": no per-cluster stats; "baked": baked metrics only (evaluation level has
+# no AI events); "events": aggregate the AI events too.
 Metrics = Literal["none", "baked", "events"]
 
 _CLUSTER_EVENTS = "('$ai_trace_clusters', '$ai_generation_clusters', '$ai_evaluation_clusters')"
 _AI_EVENTS = "('$ai_generation', '$ai_embedding', '$ai_span')"
 _COSTED = "('$ai_generation', '$ai_embedding')"
 
+
+def _utc(name: str) -> str:
+    """A `values` timestamp ("YYYY-MM-DD hh:mm:ss.ffffff", UTC) as a DateTime64."""
+    return f"toDateTime64({{{name}}}, 6, 'UTC')"
+
+
+# -- per-item metrics: the one place saying how an item's numbers come from its events --------
+#
+# PostHog parses every query with its own HogQL parser, whose time grows steeply with
+# how deeply calls nest (one five-deep expression: ~0.3 s): expressions stay shallow,
+# built up through aliases.
+#
+# Per AI event, read as PostHog reads them (toFloat/toInt = accurateCastOrNull on the
+# text), under each semantics (DESIGN §1; metrics.add_event is the Python side):
+# name -> (the events it counts for, how it is read). A value that is missing, not a
+# number or not finite counts as 0: every use adds it to a sum or takes a max of
+# values > 0, where 0 changes nothing.
+_COST = "toFloat(properties.$ai_total_cost_usd)"
+_LATENCY = "toFloat(properties.$ai_latency)"
+_INPUT_TOKENS = "toInt(properties.$ai_input_tokens)"
+_OUTPUT_TOKENS = "toInt(properties.$ai_output_tokens)"
+_EVENT_VALUES: Mapping[Semantics, Mapping[str, tuple[str, str]]] = {
+    # The cluster page: every AI event adds cost and tokens and bounds the latency.
+    "ui": {
+        "cost": (_AI_EVENTS, _COST),
+        "latency": (_AI_EVENTS, _LATENCY),
+        "input_tokens": (_AI_EVENTS, _INPUT_TOKENS),
+        "output_tokens": (_AI_EVENTS, _OUTPUT_TOKENS),
+    },
+    # The clustering job: spans add no cost or tokens; latency sums generations only.
+    "workflow": {
+        "cost": (_COSTED, _COST),
+        "latency": ("('$ai_generation')", _LATENCY),
+        "input_tokens": (_COSTED, _INPUT_TOKENS),
+        "output_tokens": (_COSTED, _OUTPUT_TOKENS),
+    },
+}
+_EVENT_ERROR = "ifNull(properties.$ai_is_error, '') = 'true'"  # JSON true or "true"
+# An item's events count inside its run's window (`e`: the event, `m`: the member):
+# the page includes the window's end, the job excludes it.
+_IN_WINDOW: Mapping[Semantics, str] = {
+    "ui": "e.timestamp >= m.window_start AND e.timestamp <= m.window_end",
+    "workflow": "e.timestamp >= m.window_start AND e.timestamp < m.window_end",
+}
+# Per item, over its joined events (`ev_<name>`, `ev_time`, `ev_error`; `w`: inside the
+# window), in order: (alias, expression); later ones may use earlier aliases.
+# Sums add in time order (`<name>_seq`): a plain sum adds in whatever order
+# ClickHouse's threads deliver rows, and floating point then differs in the last bits
+# from one run to the next. `n_events` = 0: the item has no event in the window.
+_ITEM_SUMS = (
+    ("n_events", "countIf(w)"),
+    ("cost_seq", "arraySort(groupArrayIf((ev_time, ev_cost), w))"),
+    ("cost", "arraySum(tupleElement(cost_seq, 2))"),
+    ("tokens_seq", "arraySort(groupArrayIf((ev_time, ev_input_tokens + ev_output_tokens), w))"),
+    ("tokens", "arraySum(tupleElement(tokens_seq, 2))"),
+    ("errors", "countIf(w AND ev_error)"),
+)
+_ITEM_VALUES: Mapping[Semantics, tuple[tuple[str, str], ...]] = {
+    "ui": (*_ITEM_SUMS, ("latency", "max(if(w, ev_latency, 0))")),
+    "workflow": (
+        *_ITEM_SUMS,
+        ("latency_seq", "arraySort(groupArrayIf((ev_time, ev_latency), w))"),
+        ("latency", "arraySum(tupleElement(latency_seq, 2))"),
+    ),
+}
+
+
+# -- clustering events ---------------------------------------------------------------------------
+
 # Header columns carried from `heads` to the answer; `*_raw` are JSON texts
 # Python parses exactly as runs.py parses a snapshot row.
 _HEAD_COLUMNS = (
     "event_uuid, event, emitted_at, run_id, level, level_raw, job_id, job_name, "
     "window_start, window_end, window_start_raw, window_end_raw, items_raw, "
-    "traces_analyzed_raw, params_raw, clusters_type, properties"
+    "traces_analyzed_raw, params_raw, clusters_type, clusters_text"
 )
-# The same without the (large) properties text: what each cluster row carries.
-_CARRIED = _HEAD_COLUMNS.removesuffix(", properties")
+# The same without the (large) clusters text: what each cluster row carries.
+_CARRIED = _HEAD_COLUMNS.removesuffix(", clusters_text")
+# What `clusters` adds per cluster (`items` stays out of `members`' rows).
+_CLUSTER_COLUMNS = (
+    "cluster_index, cluster_type, cluster_id_raw, size_raw, title, description, metrics_raw"
+)
 
 
 def _runs(scan: str) -> str:
-    """`runs` and `heads`: the last emission of every run id among the scanned events."""
+    """`runs` and `heads`: the last emission of every run id among the scanned events.
+
+    Strings are read by property access; the JSON texts runs.py validates (level,
+    counts, params) and `$ai_clusters` keep their raw form through JSONExtract*.
+    """
     return f"""
 runs AS (
     SELECT
         toString(uuid) AS event_uuid,
         event,
         timestamp AS emitted_at,
-        properties,
-        JSONExtractString(properties, '$ai_clustering_run_id') AS run_id
+        ifNull(properties.$ai_clustering_run_id, '') AS run_id,
+        ifNull(properties.$ai_clustering_level, '') AS level_text,
+        JSONExtractRaw(properties, '$ai_clustering_level') AS level_raw,
+        ifNull(properties.$ai_clustering_job_id, '') AS job_id,
+        ifNull(properties.$ai_clustering_job_name, '') AS job_name,
+        ifNull(properties.$ai_window_start, '') AS window_start_raw,
+        ifNull(properties.$ai_window_end, '') AS window_end_raw,
+        JSONExtractRaw(properties, '$ai_total_items_analyzed') AS items_raw,
+        JSONExtractRaw(properties, '$ai_total_traces_analyzed') AS traces_analyzed_raw,
+        JSONExtractRaw(properties, '$ai_clustering_params') AS params_raw,
+        toString(JSONType(properties, '$ai_clusters')) AS clusters_type,
+        if(
+            clusters_type = 'String',
+            JSONExtractString(properties, '$ai_clusters'),
+            JSONExtractRaw(properties, '$ai_clusters')
+        ) AS clusters_text
     FROM events
     WHERE event IN {_CLUSTER_EVENTS} AND {scan}
     ORDER BY run_id ASC, emitted_at DESC, event_uuid DESC
@@ -81,110 +182,56 @@ runs AS (
 ),
 heads AS (
     SELECT
-        event_uuid, event, emitted_at, run_id, properties,
+        event_uuid, event, emitted_at, run_id,
         multiIf(
-            JSONExtractString(properties, '$ai_clustering_level') != '',
-            JSONExtractString(properties, '$ai_clustering_level'),
+            level_text != '', level_text,
             event = '$ai_trace_clusters', 'trace',
             event = '$ai_generation_clusters', 'generation',
             'evaluation'
         ) AS level,
-        JSONExtractRaw(properties, '$ai_clustering_level') AS level_raw,
-        JSONExtractString(properties, '$ai_clustering_job_id') AS job_id,
-        JSONExtractString(properties, '$ai_clustering_job_name') AS job_name,
-        JSONExtractString(properties, '$ai_window_start') AS window_start_raw,
-        JSONExtractString(properties, '$ai_window_end') AS window_end_raw,
-        parseDateTimeBestEffort(window_start_raw) AS window_start,
-        parseDateTimeBestEffort(window_end_raw) AS window_end,
-        JSONExtractRaw(properties, '$ai_total_items_analyzed') AS items_raw,
-        JSONExtractRaw(properties, '$ai_total_traces_analyzed') AS traces_analyzed_raw,
-        JSONExtractRaw(properties, '$ai_clustering_params') AS params_raw,
-        toString(JSONType(properties, '$ai_clusters')) AS clusters_type
+        level_raw, job_id, job_name,
+        parseDateTimeBestEffort(window_start_raw, 'UTC') AS window_start,
+        parseDateTimeBestEffort(window_end_raw, 'UTC') AS window_end,
+        window_start_raw, window_end_raw, items_raw, traces_analyzed_raw, params_raw,
+        clusters_type, clusters_text
     FROM runs
     WHERE run_id != ''
 ),"""
 
 
-def _clusters(trend: bool = False) -> str:
-    # An empty or unreadable `$ai_clusters` still yields one row (index 0), so the
-    # run reaches Python and fails there with runs.py's message instead of vanishing.
-    # With trend runs, the runs come from `fetched` and carry its `full` flag.
+def _clusters(trend: bool) -> str:
+    """`clusters`: one row per cluster; the only place `$ai_clusters` is parsed.
+
+    An empty or unreadable `$ai_clusters` still yields one row (index 0), so the
+    run reaches Python and fails there with runs.py's message instead of vanishing.
+    With trend runs, the runs come from `fetched` and carry its `full` flag.
+    """
     carried, source = (f"{_CARRIED}, full", "fetched") if trend else (_CARRIED, "selected")
+    # Wrapping the text in [...] and taking element 1 reads an array and a string
+    # holding one alike, with the path argument both catalog generations require.
     return f"""
 clusters AS (
     SELECT
         {carried},
         tupleElement(pair, 1) AS cluster_index,
-        tupleElement(pair, 2) AS cluster_json
+        tupleElement(pair, 2) AS cluster_json,
+        toString(JSONType(cluster_json)) AS cluster_type,
+        JSONExtractRaw(cluster_json, 'cluster_id') AS cluster_id_raw,
+        JSONExtractRaw(cluster_json, 'size') AS size_raw,
+        JSONExtractString(cluster_json, 'title') AS title,
+        JSONExtractString(cluster_json, 'description') AS description,
+        JSONExtractRaw(cluster_json, 'metrics') AS metrics_raw,
+        JSONExtractKeys(cluster_json, 'traces') AS items
     FROM (
         SELECT
             {carried},
-            arrayJoin(if(empty(raw), [(0, '')], arrayZip(arrayEnumerate(raw), raw))) AS pair
-        FROM (
-            SELECT
-                {carried},
-                JSONExtractArrayRaw(if(
-                    JSONType(properties, '$ai_clusters') = 'String',
-                    JSONExtractString(properties, '$ai_clusters'),
-                    JSONExtractRaw(properties, '$ai_clusters')
-                )) AS raw
-            FROM {source}
-        )
+            concat('[', clusters_text, ']') AS wrapped,
+            JSONExtractArrayRaw(wrapped, 1) AS raw,
+            arrayZip(arrayEnumerate(raw), raw) AS numbered,
+            arrayJoin(if(empty(raw), [(0, '')], numbered)) AS pair
+        FROM {source}
     )
 ),"""
-
-
-def _baked(trend: bool) -> str:
-    # Trend-only runs never take part in the baked-or-events decision (as in a snapshot).
-    where = "\n    WHERE full = 1" if trend else ""
-    return f"""
-baked AS (
-    SELECT min(
-        JSONType(cluster_json, 'metrics') = 'Object'
-        AND hasAll(JSONExtractKeys(cluster_json, 'metrics'), splitByChar(',', {{baked_keys}}))
-    ) AS complete
-    FROM clusters{where}
-),"""
-
-
-def _text(key: str) -> str:
-    """A property's text as PostHog's materialized `$ai_*` columns hold it (a string's
-    value, a number or bool as ClickHouse renders it, NULL when missing or null): what
-    `properties.$key` reads."""
-    return f"JSONExtract(properties, '{key}', 'Nullable(String)')"
-
-
-def _float(key: str) -> str:
-    """`toFloat(properties.$key)` (accurateCastOrNull: `_values.number`); missing → 0,
-    which changes no sum and no max a cluster averages (only values > 0 count)."""
-    return f"ifNull(toFloat({_text(key)}), 0)"
-
-
-def _int(key: str) -> str:
-    """`toInt(properties.$key)` (`_values.integer`: "12.5" is no Int); missing → 0."""
-    return f"ifNull(toInt({_text(key)}), 0)"
-
-
-# Per AI event, under each semantics (metrics.add_event): which events add cost and
-# tokens, which add latency; and how an item's latencies combine and its window ends.
-_SEMANTICS_PARTS: dict[Semantics, dict[str, str]] = {
-    "ui": {
-        "cost": _float("$ai_total_cost_usd"),
-        "latency": _float("$ai_latency"),
-        "tokens": f"{_int('$ai_input_tokens')} + {_int('$ai_output_tokens')}",
-        "combine_latency": "max",
-        "before_end": "<=",
-    },
-    "workflow": {
-        "cost": f"if(event IN {_COSTED}, {_float('$ai_total_cost_usd')}, 0)",
-        "latency": f"if(event = '$ai_generation', {_float('$ai_latency')}, 0)",
-        "tokens": (
-            f"if(event IN {_COSTED}, {_int('$ai_input_tokens')} + {_int('$ai_output_tokens')}, 0)"
-        ),
-        "combine_latency": "sum",
-        "before_end": "<",
-    },
-}
 
 
 def _item_events(level: Level) -> tuple[str, str]:
@@ -192,64 +239,117 @@ def _item_events(level: Level) -> tuple[str, str]:
     if level == "generation":
         # Generation level: an item is one $ai_generation event, keyed by its uuid.
         return "toString(uuid) AS item", "event = '$ai_generation'"
-    return "JSONExtractString(properties, '$ai_trace_id') AS item", f"event IN {_AI_EVENTS}"
+    return "ifNull(properties.$ai_trace_id, '') AS item", f"event IN {_AI_EVENTS}"
+
+
+def _members_columns(trend: bool) -> list[str]:
+    columns = [c.strip() for c in f"{_CARRIED}, {_CLUSTER_COLUMNS}".split(",")]
+    columns.append("items_count")
+    return [*columns, "full"] if trend else columns
 
 
 def _events_part(level: Level, trend: bool, semantics: Semantics) -> str:
+    """`members`, `ai`, `per_item`, `per_cluster`: per-cluster stats from AI events.
+
+    Reads `clusters` once. Every cluster keeps at least one member row (a
+    placeholder at position 0 when it has no items, or is a trend-only run), so
+    the answer has every cluster even when none of its items has events.
+    """
     item, which = _item_events(level)
-    parts = _SEMANTICS_PARTS[semantics]
-    end = parts["before_end"]
-    full = " AND full = 1" if trend else ""
+    event_values = _EVENT_VALUES[semantics]
+    carried = _members_columns(trend)
+    kept = [c for c in carried if c not in _ITEM_KEYS]
+    wanted = "level = {level}" + (" AND full = 1" if trend else "")
+    reads = ",\n            ".join(
+        f"ifNull({read}, 0) AS {name}_read" for name, (_, read) in event_values.items()
+    )
+    finite = ",\n        ".join(
+        f"if(event IN {events} AND isFinite({name}_read), {name}_read, 0) AS ev_{name}"
+        for name, (events, _) in event_values.items()
+    )
+    joined = ", ".join(f"e.ev_{name} AS ev_{name}" for name in event_values)
+    per_item = ",\n        ".join(f"{expr} AS {name}" for name, expr in _ITEM_VALUES[semantics])
+    source = "fetched" if trend else "selected"
     return f"""
 members AS (
-    SELECT run_id, cluster_index, window_start, window_end,
-        arrayJoin(JSONExtractKeys(cluster_json, 'traces')) AS item
-    FROM clusters
-    WHERE level = {{level}} AND ({{force_events}} = 1 OR (SELECT complete FROM baked) = 0){full}
+    SELECT
+        {", ".join(carried)},
+        tupleElement(member, 1) AS item_pos,
+        tupleElement(member, 2) AS item
+    FROM (
+        SELECT
+            {", ".join(c for c in carried if c != "items_count")},
+            length(items) AS items_count,
+            arrayZip(arrayEnumerate(items), items) AS numbered,
+            if({wanted} AND notEmpty(items), numbered, [(0, '')]) AS listed,
+            arrayJoin(listed) AS member
+        FROM clusters
+    )
 ),
 ai AS (
     SELECT
-        {item}, timestamp, event,
-        {parts["cost"]} AS cost,
-        {parts["latency"]} AS latency,
-        {parts["tokens"]} AS tokens,
-        JSONExtractRaw(properties, '$ai_is_error') IN ('true', '"true"') AS is_error
-    FROM events
-    WHERE {which}
-        AND timestamp >= (SELECT min(window_start) FROM members)
-        AND timestamp {end} (SELECT max(window_end) FROM members)
-        AND item != '' AND item IN (SELECT item FROM members)
+        item, timestamp,
+        {finite},
+        ev_error
+    FROM (
+        SELECT
+            {item}, timestamp, event,
+            {reads},
+            {_EVENT_ERROR} AS ev_error
+        FROM events
+        WHERE {which}
+            AND timestamp >= (SELECT min(window_start) FROM {source})
+            AND timestamp <= (SELECT max(window_end) FROM {source})
+    )
+    WHERE item != ''
 ),
 per_item AS (
     SELECT
-        m.run_id AS run_id, m.cluster_index AS cluster_index, a.item AS item,
-        sum(a.cost) AS cost, {parts["combine_latency"]}(a.latency) AS latency,
-        sum(a.tokens) AS tokens, countIf(a.is_error) AS errors
-    FROM ai AS a INNER JOIN members AS m ON a.item = m.item
-    WHERE a.timestamp >= m.window_start AND a.timestamp {end} m.window_end
-    GROUP BY m.run_id, m.cluster_index, a.item
+        run_id, cluster_index, item_pos, item,
+        {", ".join(f"any({c}) AS {c}" for c in kept)},
+        {per_item}
+    FROM (
+        SELECT
+            {", ".join(f"m.{c} AS {c}" for c in carried)},
+            m.item_pos AS item_pos, m.item AS item,
+            e.timestamp AS ev_time, {joined}, e.ev_error AS ev_error,
+            ifNull({_IN_WINDOW[semantics]}, 0) AS w
+        FROM ai AS e RIGHT JOIN members AS m ON e.item = m.item
+    )
+    GROUP BY run_id, cluster_index, item_pos, item
 ),
-stats AS (
+per_cluster AS (
     SELECT
         run_id, cluster_index,
-        count() AS item_count,
+        {", ".join(f"any({c}) AS {c}" for c in kept)},
+        arraySort(groupArrayIf((item_pos, item), item_pos > 0)) AS member_seq,
+        tupleElement(member_seq, 2) AS member_ids,
+        countIf(n_events > 0) AS item_count,
         countIf(errors > 0) AS error_count,
-        countIf(cost > 0) AS cost_n, sumIf(cost, cost > 0) AS cost_sum,
-        countIf(latency > 0) AS latency_n, sumIf(latency, latency > 0) AS latency_sum,
-        countIf(tokens > 0) AS tokens_n, sumIf(tokens, tokens > 0) AS tokens_sum,
+        countIf(cost > 0) AS cost_n,
+        arraySort(groupArrayIf((item_pos, cost), cost > 0)) AS cost_items,
+        arraySum(tupleElement(cost_items, 2)) AS cost_sum,
+        countIf(latency > 0) AS latency_n,
+        arraySort(groupArrayIf((item_pos, latency), latency > 0)) AS latency_items,
+        arraySum(tupleElement(latency_items, 2)) AS latency_sum,
+        countIf(tokens > 0) AS tokens_n,
+        arraySort(groupArrayIf((item_pos, tokens), tokens > 0)) AS tokens_items,
+        arraySum(tupleElement(tokens_items, 2)) AS tokens_sum,
         arraySort(groupArrayIf(latency, latency > 0)) AS latencies,
         (latency_n - 1) * 0.95 AS p95_pos,
-        toInt(floor(p95_pos)) AS p95_lo,
+        floor(p95_pos) AS p95_floor,
+        toInt(p95_floor) AS p95_lo,
         least(p95_lo + 1, latency_n - 1) AS p95_hi,
-        if(latency_n = 0, NULL,
-            arrayElement(latencies, p95_lo + 1)
-            + (arrayElement(latencies, p95_hi + 1) - arrayElement(latencies, p95_lo + 1))
-            * (p95_pos - p95_lo)
-        ) AS p95_latency
+        arrayElement(latencies, p95_lo + 1) AS p95_low_value,
+        arrayElement(latencies, p95_hi + 1) AS p95_high_value,
+        p95_low_value + (p95_high_value - p95_low_value) * (p95_pos - p95_lo) AS p95_value,
+        if(latency_n = 0, NULL, p95_value) AS p95_latency
     FROM per_item
     GROUP BY run_id, cluster_index
 ),"""
 
+
+_ITEM_KEYS = frozenset({"run_id", "cluster_index"})
 
 # The stats columns of the answer (0 / NULL for a cluster without items in window).
 STAT_COLUMNS = (
@@ -264,62 +364,54 @@ STAT_COLUMNS = (
     "p95_latency",
 )
 
+_RUN_HEADER = (
+    "event_uuid",
+    "event",
+    "level_raw",
+    "job_id",
+    "job_name",
+    "window_start_raw",
+    "window_end_raw",
+    "items_raw",
+    "traces_analyzed_raw",
+    "params_raw",
+    "clusters_type",
+)
 
-def _answer(metrics: Metrics, level: Level, need_items: bool, trend: bool) -> str:
+
+def _answer(metrics: Metrics, need_items: bool, trend: bool) -> str:
     """One row per cluster; run headers only on each run's first cluster row.
 
     With `trend`, a `full` column: 0 for trend-only runs, whose item ids are left out.
     """
-    first = "c.cluster_index <= 1"
-    head = ",\n    ".join(
-        f"if({first}, c.{col}, '') AS {col}"
-        for col in (
-            "event_uuid",
-            "event",
-            "level_raw",
-            "job_id",
-            "job_name",
-            "window_start_raw",
-            "window_end_raw",
-            "items_raw",
-            "traces_analyzed_raw",
-            "params_raw",
-            "clusters_type",
-        )
-    )
+    events = metrics == "events"
+    head = ",\n    ".join(f"if(cluster_index <= 1, {col}, '') AS {col}" for col in _RUN_HEADER)
     columns = [
-        "c.run_id AS run_id",
-        "c.cluster_index AS cluster_index",
-        "c.emitted_at AS emitted_at",
+        "run_id",
+        "cluster_index",
+        "emitted_at",
         head,
-        "toString(JSONType(c.cluster_json)) AS cluster_type",
-        "JSONExtractRaw(c.cluster_json, 'cluster_id') AS cluster_id_raw",
-        "JSONExtractRaw(c.cluster_json, 'size') AS size_raw",
-        "length(JSONExtractKeys(c.cluster_json, 'traces')) AS traces_count",
-        "JSONExtractString(c.cluster_json, 'title') AS title",
-        "JSONExtractString(c.cluster_json, 'description') AS description",
-        "JSONExtractRaw(c.cluster_json, 'metrics') AS metrics_raw",
+        "cluster_type",
+        "cluster_id_raw",
+        "size_raw",
+        "items_count AS traces_count" if events else "length(items) AS traces_count",
+        "title",
+        "description",
+        "metrics_raw",
     ]
     if trend:
-        columns.append("c.full AS full")
+        columns.append("full")
     if need_items:
-        keys = "JSONExtractKeys(c.cluster_json, 'traces')"
-        if trend:
-            keys = f"if(c.full = 1, {keys}, [])"
-        columns.append(f"{keys} AS item_ids")
-    joins = ""
-    if metrics != "none":
-        columns.append("(SELECT complete FROM baked) AS baked_complete")
-    if metrics == "events":
-        columns.extend(f"s.{col} AS {col}" for col in STAT_COLUMNS)
-        joins = (
-            "\nLEFT JOIN stats AS s ON c.run_id = s.run_id AND c.cluster_index = s.cluster_index"
-        )
+        # The events part rebuilds each cluster's item ids in their original order.
+        keys = "member_ids" if events else "items"
+        columns.append(f"if(full = 1, {keys}, []) AS item_ids" if trend else f"{keys} AS item_ids")
+    if events:
+        columns.extend(STAT_COLUMNS)
     body = ",\n    ".join(columns)
     return f"""
 SELECT
     {body}
-FROM clusters AS c{joins}
+FROM {"per_cluster" if events else "clusters"}
 ORDER BY run_id ASC, cluster_index ASC
 LIMIT {CLUSTER_ROWS_LIMIT}"""
 
@@ -333,12 +425,10 @@ def _assemble(
     semantics: Semantics = "ui",
 ) -> str:
     parts = [ctes, _clusters(trend)]
-    if metrics != "none":
-        parts.append(_baked(trend))
     if metrics == "events":
         parts.append(_events_part(level, trend, semantics))
     text = "WITH" + "".join(parts)
-    return text.rstrip(",") + _answer(metrics, level, need_items, trend) + "\n"
+    return text.rstrip(",") + _answer(metrics, need_items, trend) + "\n"
 
 
 def metrics_mode(level: Level, wants_stats: bool) -> Metrics:
@@ -358,11 +448,14 @@ def latest_query(
 ) -> str:
     """Query 1: the latest run (or the pinned one) with its per-cluster numbers.
 
-    Values: level, job ("" = any), scan_from, since, now, [after], [run_id],
-    and with metrics: baked_keys, force_events.
+    Values: level, job ("" = any), scan_from, since, now, [after],
+    pinned: run_id, scan_from, scan_to (around the date the run id carries).
     """
     if pinned:
-        scan = "JSONExtractString(properties, '$ai_clustering_run_id') = {run_id}"
+        scan = (
+            f"properties.$ai_clustering_run_id = {{run_id}} "
+            f"AND timestamp >= {_utc('scan_from')} AND timestamp < {_utc('scan_to')}"
+        )
         selected = f"""
 selected AS (
     SELECT {_HEAD_COLUMNS} FROM heads
@@ -371,15 +464,15 @@ selected AS (
         # Emissions follow their window's end, so events older than the lookback
         # (with a day of slack, in scan_from) cannot be the newest emission of a
         # run in range: skipping them keeps the scan to the lookback's partitions.
-        scan = "timestamp >= toDateTime64({scan_from}, 6, 'UTC')"
-        after = " AND window_end > toDateTime64({after}, 6, 'UTC')" if has_after else ""
+        scan = f"timestamp >= {_utc('scan_from')}"
+        after = f" AND window_end > {_utc('after')}" if has_after else ""
         selected = f"""
 selected AS (
     SELECT {_HEAD_COLUMNS} FROM heads
     WHERE level = {{level}}
         AND ({{job}} = '' OR job_id = {{job}} OR job_name = {{job}})
-        AND window_end >= toDateTime64({{since}}, 6, 'UTC')
-        AND window_end <= toDateTime64({{now}}, 6, 'UTC'){after}
+        AND window_end >= {_utc("since")}
+        AND window_end <= {_utc("now")}{after}
     ORDER BY window_end DESC, emitted_at DESC, run_id DESC
     LIMIT 1
 ),"""
@@ -391,39 +484,45 @@ def baselines_query(
     *,
     earlier: bool,
     run_ids: int,
-    include_latest: bool,
     metrics: Metrics,
     need_items: bool,
     trend: bool = False,
     semantics: Semantics = "ui",
 ) -> str:
-    """Query 2: every baseline run (and, when asked, the latest again) with its numbers.
+    """Query 2: every baseline run with its numbers, and the trend runs' headers.
 
     `earlier`: the runs before the latest with its level and job id, newest first,
     at most {earlier} of them (previous / median_of). `run_ids`: how many
-    `{baseline_N}` run-id placeholders. `include_latest`: also `{latest_run_id}`,
-    so the baked-or-events decision covers every run as the snapshot source's does.
+    `{baseline_N}` run-id placeholders, each with `{baseline_N_from}` and
+    `{baseline_N_to}` bounding the scan around the date its id carries.
     `trend`: also the trend runs (the last {history} runs of the latest run's level
     and job id, the latest included), headers and baked metrics only, flagged
     `full = 0`; with no baseline kind at all, the query answers only those.
+    Earlier and trend runs are looked for from {scan_from} (one lookback before
+    the latest run's window end).
     """
     branches = []
     if earlier:
         branches.append(f"""SELECT {_HEAD_COLUMNS} FROM (
             SELECT {_HEAD_COLUMNS} FROM heads
             WHERE level = {{level}} AND job_id = {{job_id}}
-                AND window_end < parseDateTimeBestEffort({{latest_window_end}})
+                AND window_end < parseDateTimeBestEffort({{latest_window_end}}, 'UTC')
             ORDER BY window_end DESC, emitted_at DESC, run_id DESC
             LIMIT {{earlier}}
         )""")
+    scans = [f"timestamp >= {_utc('scan_from')}"]
     if run_ids:
         names = ", ".join(f"{{baseline_{i}}}" for i in range(run_ids))
         branches.append(f"SELECT {_HEAD_COLUMNS} FROM heads WHERE run_id IN ({names})")
-    if include_latest:
-        branches.append(f"SELECT {_HEAD_COLUMNS} FROM heads WHERE run_id = {{latest_run_id}}")
+        scans.extend(
+            f"(timestamp >= {_utc(f'baseline_{i}_from')} "
+            f"AND timestamp < {_utc(f'baseline_{i}_to')})"
+            for i in range(run_ids)
+        )
     if not branches and not trend:
         raise ValueError("a baselines query needs at least one kind of run")
-    ctes = _runs("1 = 1")
+    scan = scans[0] if len(scans) == 1 else "(" + "\n        OR ".join(scans) + ")"
+    ctes = _runs(scan)
     if branches:
         union = "\n        UNION ALL\n        ".join(branches)
         ctes += f"""
@@ -441,7 +540,7 @@ selected AS (
 trend AS (
     SELECT {_HEAD_COLUMNS} FROM heads
     WHERE level = {{level}} AND job_id = {{job_id}}
-        AND window_end <= parseDateTimeBestEffort({{latest_window_end}})
+        AND window_end <= parseDateTimeBestEffort({{latest_window_end}}, 'UTC')
     ORDER BY window_end DESC, emitted_at DESC, run_id DESC
     LIMIT {{history}}
 ),"""
@@ -465,12 +564,20 @@ def _run_list(count: int) -> str:
     return ", ".join(f"{{run_{i}}}" for i in range(count))
 
 
+def _scan_runs(run_count: int) -> str:
+    """The given runs' emissions, between {runs_from} and {runs_to}."""
+    return (
+        f"properties.$ai_clustering_run_id IN ({_run_list(run_count)}) "
+        f"AND timestamp >= {_utc('runs_from')} AND timestamp < {_utc('runs_to')}"
+    )
+
+
 def export_clusters_query(run_count: int) -> str:
     """Every emission of the given runs, a page at a time (keyset on the uuid)."""
     return f"""SELECT toString(uuid) AS event_uuid, event, timestamp, properties
 FROM events
 WHERE event IN {_CLUSTER_EVENTS}
-    AND JSONExtractString(properties, '$ai_clustering_run_id') IN ({_run_list(run_count)})
+    AND {_scan_runs(run_count)}
     AND toString(uuid) > {{after_uuid}}
 ORDER BY event_uuid ASC
 LIMIT {EXPORT_CLUSTER_PAGE}
@@ -491,7 +598,9 @@ EXPORT_PROPERTIES = (
 def export_events_query(level: Level, run_count: int) -> str:
     """The AI events of the given runs' items inside their windows, a page at a time.
 
-    Only the six properties the metrics read leave PostHog, as raw JSON texts.
+    Only the six properties the metrics read leave PostHog, as the texts HogQL's
+    property access gives (what the live metrics read). Values: run_i, runs_from,
+    runs_to, events_from, events_to (the runs' windows), after_uuid.
     """
     item, which = _item_events(level)
     selected = f"""
@@ -500,14 +609,14 @@ selected AS (
 ),"""
     members = """
 members AS (
-    SELECT window_start, window_end, arrayJoin(JSONExtractKeys(cluster_json, 'traces')) AS item
+    SELECT window_start, window_end, arrayJoin(items) AS item
     FROM clusters
 )"""
     props = ",\n        ".join(
-        f"JSONExtractRaw(properties, '{key}') AS p{i}" for i, key in enumerate(EXPORT_PROPERTIES)
+        f"properties.{key} AS p{i}" for i, key in enumerate(EXPORT_PROPERTIES)
     )
     prop_columns = ", ".join(f"e.p{i} AS p{i}" for i in range(len(EXPORT_PROPERTIES)))
-    return f"""WITH{_runs(_scan_runs(run_count))}{selected}{_clusters()}{members}
+    return f"""WITH{_runs(_scan_runs(run_count))}{selected}{_clusters(False)}{members}
 SELECT e.event_uuid AS event_uuid, e.event AS event, e.timestamp AS timestamp, {prop_columns}
 FROM (
     SELECT
@@ -515,17 +624,13 @@ FROM (
         {props}
     FROM events
     WHERE {which}
-        AND timestamp >= (SELECT min(window_start) FROM members)
-        AND timestamp <= (SELECT max(window_end) FROM members)
+        AND timestamp >= {_utc("events_from")}
+        AND timestamp <= {_utc("events_to")}
         AND toString(uuid) > {{after_uuid}}
 ) AS e
 INNER JOIN members AS m ON e.item = m.item
-WHERE e.item != '' AND e.timestamp >= m.window_start AND e.timestamp <= m.window_end
+WHERE e.item != '' AND {_IN_WINDOW["ui"]}
 ORDER BY event_uuid ASC
 LIMIT 1 BY event_uuid
 LIMIT {EXPORT_EVENT_PAGE}
 """
-
-
-def _scan_runs(run_count: int) -> str:
-    return f"JSONExtractString(properties, '$ai_clustering_run_id') IN ({_run_list(run_count)})"

@@ -21,6 +21,7 @@ and the API key never appears in any message, repr or log.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -35,7 +36,6 @@ from llmc_checks import metrics
 from llmc_checks._net import is_loopback
 from llmc_checks._values import parse_timestamp
 from llmc_checks.model import (
-    BAKED_KEYS,
     BaselineRequest,
     ClusterStats,
     DataError,
@@ -151,6 +151,32 @@ def _ch_time(dt: datetime) -> str:
     return dt.astimezone(_UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+# A run id carries its window end: `<team>_[<level>_]<YYYYMMDD>_<HHMMSS>[_<job>][_<label>]`.
+_RUN_STAMP = re.compile(r"(?:^|_)(\d{8}_\d{6})(?:_|$)")
+# Where a run's emissions can be, around that instant: emitted minutes after the
+# window closes, a retry later; a day before allows for clock skew.
+EMITTED_BEFORE = timedelta(days=1)
+EMITTED_AFTER = timedelta(days=7)
+
+
+def run_id_time(run_id: str) -> datetime | None:
+    """The window end a run id carries (UTC), or None when it carries none."""
+    match = _RUN_STAMP.search(run_id)
+    if match is None:
+        return None
+    try:
+        return datetime.strptime(match.group(1), "%Y%m%d_%H%M%S").replace(tzinfo=_UTC)
+    except ValueError:
+        return None
+
+
+def _run_scan(run_id: str, fallback: tuple[datetime, datetime]) -> tuple[str, str]:
+    """(from, to) bounding the scan for one run's emissions."""
+    end = run_id_time(run_id)
+    start, stop = fallback if end is None else (end - EMITTED_BEFORE, end + EMITTED_AFTER)
+    return _ch_time(start), _ch_time(stop)
+
+
 @dataclass(frozen=True, slots=True)
 class _Fetched:
     """A run rebuilt from an answer, before stats are attached."""
@@ -224,7 +250,9 @@ class PostHogSource:
         now = self._clock()
         mode = _hogql.metrics_mode(request.level, bool(request.stats))
         first = self._query_latest(request, now, mode)
-        use_events = mode != "none" and (_force_events(request) or not first.baked_complete)
+        # Baked metrics stand in only where allowed (metrics.baked_allowed) and complete.
+        baked_ok = metrics.baked_allowed(request) and first.baked_complete
+        use_events = mode != "none" and not baked_ok
         latest = _finish([first], mode, use_events, request.stats)[0]
         baselines: dict[BaselineRequest, tuple[Run, ...]] = {}
         history: tuple[Run, ...] = ()
@@ -242,15 +270,18 @@ class PostHogSource:
             "level": request.level,
             "job": request.job or "",
             # A day of slack: emissions follow their window's end by minutes.
-            "scan_from": _ch_time(since - timedelta(days=1)),
+            "scan_from": _ch_time(since - EMITTED_BEFORE),
             "since": _ch_time(since),
             "now": _ch_time(now),
         }
         if request.after is not None:
             values["after"] = _ch_time(request.after)
         if request.run_id is not None:
+            # A pinned run is found around the date its id carries (one without a
+            # date: within the lookback, like any latest run).
             values["run_id"] = request.run_id
-        values.update(_metric_values(request, force=_force_events(request)))
+            lookback = (since - EMITTED_BEFORE, now + EMITTED_BEFORE)
+            values["scan_from"], values["scan_to"] = _run_scan(request.run_id, lookback)
         text = _hogql.latest_query(
             request.level,
             pinned=request.run_id is not None,
@@ -260,7 +291,7 @@ class PostHogSource:
             semantics=request.semantics,
         )
         rows = self._api.query("latest", text, values, _hogql.CLUSTER_ROWS_LIMIT)
-        fetched = self._rebuild(rows, mode, request.need_items)
+        fetched = self._rebuild(rows, mode, request)
         if not fetched:
             self._no_run(request, since)
         found = fetched[-1]
@@ -356,46 +387,46 @@ class PostHogSource:
             # Trend runs only: headers and baked metrics, nothing computed from events.
             mode, latest_used_events = "none", False
         need_items = request.need_items and bool(request.baselines)
-        # When the latest run used baked metrics, it rides along: if any baseline
-        # lacks them, every run (the latest too) must use events, as in a snapshot.
-        include_latest = mode != "none" and not latest_used_events
+        # Earlier and trend runs are looked for within one lookback before the
+        # latest run (a pinned latest run may be older than the lookback from now).
+        scan_from = latest.window_end - request.lookback - EMITTED_BEFORE
+        lookback = (scan_from, self._clock() + EMITTED_BEFORE)
         values: dict[str, object] = {
             "level": latest.level,
             "job_id": latest.job_id,
             "latest_window_end": first.window_end_raw,
             "latest_run_id": latest.run_id,
+            "scan_from": _ch_time(scan_from),
         }
         if earlier:
             values["earlier"] = earlier
         if trend:
             values["history"] = request.history
-        values.update({f"baseline_{i}": run_id for i, run_id in enumerate(ids)})
-        if mode != "none":
-            values.update(_metric_values(request, force=latest_used_events))
+        for i, run_id in enumerate(ids):
+            values[f"baseline_{i}"] = run_id
+            values[f"baseline_{i}_from"], values[f"baseline_{i}_to"] = _run_scan(run_id, lookback)
         text = _hogql.baselines_query(
             latest.level,
             earlier=earlier > 0,
             run_ids=len(ids),
-            include_latest=include_latest,
             metrics=mode,
             need_items=need_items,
             trend=trend,
             semantics=request.semantics,
         )
         rows = self._api.query("baselines", text, values, _hogql.CLUSTER_ROWS_LIMIT)
-        answered = self._rebuild(rows, mode, need_items)
+        answered = self._rebuild(rows, mode, request, need_items)
         fetched = [f for f in answered if f.full]
         trend_only = [f.run for f in answered if not f.full]
         complete = all(f.baked_complete for f in fetched)
-        use_events = mode != "none" and (latest_used_events or not complete)
+        baked_ok = metrics.baked_allowed(request) and complete
+        use_events = mode != "none" and (latest_used_events or not baked_ok)
         by_id = {r.run_id: r for r in _finish(fetched, mode, use_events, request.stats)}
-        if not (include_latest and use_events):
-            by_id[latest.run_id] = latest
-        elif latest.run_id not in by_id:
-            raise SourceError(
-                f"{self._where}: run {latest.run_id} vanished between two queries; try again"
-            )
-        latest = by_id[latest.run_id]
+        if use_events and not latest_used_events:
+            # A baseline lacks baked metrics: every run uses events, as in a snapshot
+            # (query 1 computed the latest run's too).
+            latest = _finish([first], mode, use_events, request.stats)[0]
+        by_id[latest.run_id] = latest
         ordered = _oldest_first(by_id.values())
         baselines = {spec: pick_baselines(ordered, latest, spec) for spec in request.baselines}
         # Query 2 brought every run of the last `history` (query 1, the latest); any other
@@ -409,18 +440,27 @@ class PostHogSource:
 
     # -- answers → runs --------------------------------------------------------------------
 
-    def _rebuild(self, rows: list[Row], mode: _hogql.Metrics, need_items: bool) -> list[_Fetched]:
+    def _rebuild(
+        self,
+        rows: list[Row],
+        mode: _hogql.Metrics,
+        request: RunRequest,
+        need_items: bool | None = None,
+    ) -> list[_Fetched]:
         """Group the per-cluster rows by run and rebuild each run as a snapshot would."""
         by_run: dict[str, list[Row]] = {}
         for row in rows:
             by_run.setdefault(str(row["run_id"]), []).append(row)
+        items = request.need_items if need_items is None else need_items
         out = []
         for run_rows in by_run.values():
             run_rows.sort(key=lambda r: int(r["cluster_index"]))
-            out.append(self._rebuild_run(run_rows, mode, need_items))
+            out.append(self._rebuild_run(run_rows, mode, request.stats, items))
         return out
 
-    def _rebuild_run(self, rows: list[Row], mode: _hogql.Metrics, need_items: bool) -> _Fetched:
+    def _rebuild_run(
+        self, rows: list[Row], mode: _hogql.Metrics, needed: frozenset[str], need_items: bool
+    ) -> _Fetched:
         head = rows[0]
         where = self._where
         props: Row = {
@@ -452,7 +492,8 @@ class PostHogSource:
         run = build_run(read_run_event(row, where), where)
         full = bool(head.get("full", 1))
         stats = tuple(_event_stats(r) for r in rows) if mode == "events" and full else None
-        complete = mode != "none" and bool(head.get("baked_complete"))
+        # The snapshot source's rule: baked metrics stand in when they cover every stat.
+        complete = mode != "none" and metrics.baked_suffices(run, needed)
         return _Fetched(run, str(head["window_end_raw"]), complete, stats, full)
 
     def _cluster(self, row: Row, need_items: bool) -> Row | None:
@@ -490,8 +531,16 @@ class PostHogSource:
         runs = _selected_runs(loaded)
         ids = {f"run_{i}": r.run_id for i, r in enumerate(runs)}
         every = list(dict.fromkeys([*ids.values(), *(r.run_id for r in loaded.history)]))
-        run_ids = {f"run_{i}": run_id for i, run_id in enumerate(every)}
-        text = _hogql.export_clusters_query(len(run_ids))
+        run_ids: dict[str, object] = {f"run_{i}": run_id for i, run_id in enumerate(every)}
+        # Scans bounded as the gate's own: emissions around the runs' window ends,
+        # AI events inside the selected runs' windows.
+        ends = [r.window_end for r in (*runs, *loaded.history)]
+        emitted = {
+            "runs_from": _ch_time(min(ends) - EMITTED_BEFORE),
+            "runs_to": _ch_time(max(ends) + EMITTED_AFTER),
+        }
+        run_ids.update(emitted)
+        text = _hogql.export_clusters_query(len(every))
         for row in self._pages("export-runs", text, run_ids, _hogql.EXPORT_CLUSTER_PAGE):
             properties = row["properties"]
             yield {
@@ -505,13 +554,23 @@ class PostHogSource:
             return  # evaluation runs cluster evaluations, not AI events
         text = _hogql.export_events_query(level, len(ids))
         keys = _hogql.EXPORT_PROPERTIES
-        for row in self._pages("export-events", text, ids, _hogql.EXPORT_EVENT_PAGE):
-            raw = [row[f"p{i}"] for i in range(len(keys))]
+        values: dict[str, object] = {
+            **ids,
+            **emitted,
+            "events_from": _ch_time(min(r.window_start for r in runs)),
+            "events_to": _ch_time(max(r.window_end for r in runs)),
+        }
+        for row in self._pages("export-events", text, values, _hogql.EXPORT_EVENT_PAGE):
+            texts = [row[f"p{i}"] for i in range(len(keys))]
+            # Each value as the text HogQL's property access reads (what the live
+            # metrics read, and what the snapshot source reads the same way).
             yield {
                 "uuid": row["event_uuid"],
                 "event": row["event"],
                 "timestamp": row["timestamp"],
-                "properties": {k: orjson.loads(v) for k, v in zip(keys, raw, strict=True) if v},
+                "properties": {
+                    k: v for k, v in zip(keys, texts, strict=True) if isinstance(v, str) and v
+                },
             }
 
     def _pages(
@@ -530,21 +589,6 @@ def _job_text(job: Row) -> str:
     """ "Default - traces (trace, id 019a…)", "… disabled" when it is."""
     off = ", disabled" if job.get("enabled") is False else ""
     return f"{job.get('name')} ({job.get('analysis_level', '?')}, id {job.get('id')}{off})"
-
-
-def _force_events(request: RunRequest) -> bool:
-    """True when baked metrics cannot stand in (metrics.baked_allowed) or some requested
-    stat is never baked (p95): events are needed regardless of what the runs carry."""
-    return not metrics.baked_allowed(request) or not request.stats <= set(BAKED_KEYS.values())
-
-
-def _metric_values(request: RunRequest, *, force: bool) -> dict[str, object]:
-    if not request.stats:
-        return {}
-    theirs = [k for k, ours in BAKED_KEYS.items() if ours in request.stats]
-    # Never an empty list (hasAll over Array(Nothing)): when nothing is bakeable
-    # `force` decides anyway.
-    return {"baked_keys": ",".join(theirs) or "item_count", "force_events": int(force)}
 
 
 def _event_stats(row: Row) -> ClusterStats:

@@ -10,25 +10,32 @@
         )
 
 See :class:`StandIn` for options, :meth:`StandIn.inject` for faults, :mod:`standin.hogql`
-for what is emulated of HogQL and :mod:`standin.functions` for the function allow-list.
+for how a query is parsed (PostHog's parser) and printed, :mod:`standin.functions` for the
+function allow-list, :mod:`standin.catalog` for arities and :mod:`standin.checks` for the
+fixture failing tests on unbounded scans.
 """
 
+from .catalog import ARITY
 from .engine import Engine, QueryResult
 from .functions import HOGQL_FUNCTIONS, FunctionSpec
-from .hogql import HogQLError, Translation, clickhouse_literal, translate
-from .server import FAULT_KINDS, Fault, RequestRecord, StandIn
+from .hogql import HogQLError, Scan, Translation, clickhouse_literal, property_access, translate
+from .server import FAULT_KINDS, OFFENCES, Fault, RequestRecord, StandIn
 
 __all__ = [
+    "ARITY",
     "FAULT_KINDS",
     "HOGQL_FUNCTIONS",
+    "OFFENCES",
     "Engine",
     "Fault",
     "FunctionSpec",
     "HogQLError",
     "QueryResult",
     "RequestRecord",
+    "Scan",
     "StandIn",
     "Translation",
     "clickhouse_literal",
+    "property_access",
     "translate",
 ]

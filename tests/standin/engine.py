@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from chdb import session as chdb_session
@@ -44,6 +45,7 @@ _OUTPUT_SETTINGS = (
 _CH_ERROR = re.compile(
     r"Code:\s*(\d+)\.\s*(?:DB::Exception:\s*)?(.*?)(?:\s*\(([A-Z_]+)\))?\s*$", re.S
 )
+_ZONED = re.compile(r"^(?:Nullable\()?DateTime(?:64)?\((?:\d+, )?'([^']+)'\)\)?$")
 _Session: Any = chdb_session.Session  # chDB ships no type hints
 _CHDB_LOCK = threading.Lock()  # one embedded server per process: serialise every call
 
@@ -142,11 +144,10 @@ class Engine:
                 raise clickhouse_error(str(exc)) from exc
         doc = orjson.loads(raw) if raw else {"meta": [], "data": []}
         meta = doc.get("meta", [])
-        return QueryResult(
-            columns=[m["name"] for m in meta],
-            types=[m["type"] for m in meta],
-            rows=doc.get("data", []),
-        )
+        types = [m["type"] for m in meta]
+        rows = doc.get("data", [])
+        _zone_times(types, rows)
+        return QueryResult(columns=[m["name"] for m in meta], types=types, rows=rows)
 
     def close(self) -> None:
         """Drop the database and close the session (idempotent)."""
@@ -159,6 +160,24 @@ class Engine:
             finally:
                 self._session.close()
                 shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _zone_times(types: list[str], rows: list[list[Any]]) -> None:
+    """Date-times in their column's zone with its offset, as PostHog answers them.
+
+    chDB's ISO output always writes UTC ("...Z"); PostHog (through Python datetimes)
+    writes a column in a project timezone as "2026-11-14T16:20:00.000000-08:00".
+    """
+    for index, type_ in enumerate(types):
+        match = _ZONED.match(type_)
+        if match is None or match.group(1) == "UTC":
+            continue
+        zone = ZoneInfo(match.group(1))
+        for row in rows:
+            value = row[index]
+            if isinstance(value, str) and value.endswith("Z"):
+                utc = dt.datetime.fromisoformat(value[:-1]).replace(tzinfo=dt.timezone.utc)
+                row[index] = utc.astimezone(zone).isoformat()
 
 
 def clickhouse_error(message: str) -> HogQLError:

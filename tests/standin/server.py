@@ -14,6 +14,14 @@ Endpoints (``{pid}`` is the project id; ``/api/environments/{pid}/...`` works to
 
 Auth is a personal API key in ``Authorization: Bearer``; the query endpoints need the
 ``query:read`` scope, clustering jobs ``llm_analytics:read``.
+
+The request body is validated as PostHog's ``QueryRequest`` (``posthog/schema.py``, extra
+fields forbidden): unknown top-level fields, unknown HogQLQuery fields or modifiers and
+unknown ``refresh`` values are a 400. Every query is parsed by PostHog's parser and
+printed as PostHog prints it (:mod:`standin.hogql`); every SELECT reading ``events``
+without a lower ``timestamp`` bound and an ``event`` filter is recorded in
+:data:`OFFENCES` (and ``StandIn.unbounded_scans``), as is every call the function
+catalog has no arity for, so tests can fail on them.
 """
 
 from __future__ import annotations
@@ -39,11 +47,121 @@ import orjson
 from .engine import Engine
 from .hogql import HogQLError, translate
 
-FaultKind = Literal["429", "500", "502", "503", "202", "slow", "drop", "malformed", "truncated"]
+FaultKind = Literal[
+    "402",
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "512",
+    "513",
+    "202",
+    "slow",
+    "drop",
+    "malformed",
+    "truncated",
+]
 Endpoint = Literal["query", "poll", "jobs", "any"]
 FAULT_KINDS: frozenset[str] = frozenset(
-    {"429", "500", "502", "503", "202", "slow", "drop", "malformed", "truncated"}
+    {
+        "402",
+        "429",
+        "500",
+        "502",
+        "503",
+        "504",
+        "512",
+        "513",
+        "202",
+        "slow",
+        "drop",
+        "malformed",
+        "truncated",
+    }
 )
+
+# PostHog's texts for queries it stops or refuses (posthog/exceptions.py).
+TIMEOUT_DETAIL = (
+    "Query has hit the max execution time before completing. See our docs for how to "
+    "improve your query performance. You may need to materialize."
+)
+MEMORY_DETAIL = (
+    "Query has reached the max memory limit before completing. See our docs for how to "
+    "improve your query memory footprint. You may need to narrow date range or materialize."
+)
+TOO_LONG_DETAIL = (
+    "Estimated query execution time is too long. Try reducing its scope by changing the time range."
+)
+# The stand-in's own text: PostHog's quota message varies with the plan.
+QUOTA_DETAIL = "Your organization has exceeded its query quota for this billing period."
+_QUERY_ERRORS = {
+    "402": ("invalid_request", "payment_required", QUOTA_DETAIL),
+    "504": ("server_error", "error", TIMEOUT_DETAIL),
+    "512": ("server_error", "error", TOO_LONG_DETAIL),
+    "513": ("server_error", "memory_limit_exceeded", MEMORY_DETAIL),
+}
+
+# QueryRequest's fields (posthog/schema.py); PostHog forbids any other.
+REQUEST_FIELDS = frozenset(
+    {
+        "query",
+        "refresh",
+        "client_query_id",
+        "async",
+        "filters_override",
+        "variables_override",
+        "name",
+    }
+)
+HOGQL_QUERY_FIELDS = frozenset(
+    {
+        "kind",
+        "query",
+        "values",
+        "modifiers",
+        "filters",
+        "variables",
+        "name",
+        "explain",
+        "response",
+        "tags",
+        "version",
+        "connectionId",
+        "sendRawQuery",
+    }
+)
+# A subset of HogQLQueryModifiers: the ones a query-API client plausibly sends.
+MODIFIERS = frozenset(
+    {
+        "convertToProjectTimezone",
+        "personsOnEventsMode",
+        "personsArgMaxVersion",
+        "inCohortVia",
+        "materializationMode",
+        "propertyGroupsMode",
+        "useMaterializedViews",
+        "debug",
+        "timings",
+        "s3TableUseInvalidColumns",
+        "optimizeJoinedFilters",
+    }
+)
+REFRESH_VALUES = frozenset(
+    {
+        "async",
+        "async_except_on_cache_miss",
+        "blocking",
+        "force_async",
+        "force_blocking",
+        "force_cache",
+        "lazy_async",
+    }
+)
+
+#: Every unbounded `events` scan or arity-unchecked call any stand-in saw, as
+#: "<query name>: <what>"; the live tests fail on any (see standin.checks).
+OFFENCES: list[str] = []
 
 _ROUTE = re.compile(
     r"^/api/(?:projects|environments)/(?P<pid>[^/]+)/"
@@ -55,7 +173,10 @@ _ASYNC_REFRESH = frozenset({"async", "force_async", "async_except_on_cache_miss"
 
 
 class RequestRecord(NamedTuple):
-    """One request as the stand-in saw it (``status`` 0 = connection dropped)."""
+    """One request as the stand-in saw it (``status`` 0 = connection dropped).
+
+    ``refresh`` and ``modifiers``: what a query request's body asked for.
+    """
 
     method: str
     path: str
@@ -63,6 +184,8 @@ class RequestRecord(NamedTuple):
     response_bytes: int
     status: int
     name: str | None
+    refresh: object = None
+    modifiers: object = None
 
 
 @dataclass
@@ -125,7 +248,9 @@ class StandIn:
     ``scopes``: the key's scopes (``"*"`` for all). ``jobs_page_size``: default page
     size of the clustering-jobs list. ``async_polls``: polls answered 202 before an
     async query (``refresh: "async"``) completes. ``extra_functions``: ClickHouse
-    functions to accept beyond HogQL's allow-list.
+    functions to accept beyond HogQL's allow-list. ``timezone``: the project's
+    timezone (``timestamp`` is converted to it unless a query's modifiers say
+    ``convertToProjectTimezone: false``; timezone-aware functions default to it).
     """
 
     def __init__(
@@ -143,8 +268,14 @@ class StandIn:
         async_polls: int = 1,
         clustering_jobs: Sequence[Mapping[str, Any]] = (),
         extra_functions: Iterable[str] = (),
+        timezone: str = "UTC",
     ) -> None:
         self.api_key = api_key
+        self.timezone = timezone
+        #: "<name>: ..." for every SELECT on `events` lacking a timestamp or event bound
+        self.unbounded_scans: list[str] = []
+        #: "<name>: fn" for every allow-listed call the catalog has no arity for
+        self.unchecked_calls: list[str] = []
         self.project_id = project_id
         self.scopes: frozenset[str] = frozenset([scopes] if isinstance(scopes, str) else scopes)
         self.default_limit = default_limit
@@ -255,6 +386,9 @@ class StandIn:
         * ``429``: ``retry_after`` (seconds or an HTTP-date string; default 1; None omits
           the header);
         * ``500``/``502``/``503``: optional ``retry_after``;
+        * ``504``: PostHog's query-timeout answer (``cause="memory"``: its memory-limit
+          text, as older releases sent it); ``512``: "estimated execution time is too
+          long"; ``513``: the memory limit (newer releases); ``402``: the query quota;
         * ``202``: ``polls`` = status polls answered 202 before completion (default 1);
         * ``slow``: ``seconds`` to wait before answering normally (default 1.0);
         * ``drop``: close the connection without a response;
@@ -285,9 +419,14 @@ class StandIn:
             self.requests.clear()
             self.faults_fired.clear()
 
-    def run(self, query: str, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def run(
+        self,
+        query: str,
+        values: Mapping[str, Any] | None = None,
+        modifiers: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Answer a HogQL query in-process (no HTTP): the 200 body, or raises HogQLError."""
-        return self._run_query(query, values)
+        return self._run_query(query, values, modifiers or {}, None)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -308,15 +447,39 @@ class StandIn:
             if fault is not None:
                 self.faults_fired.append((fault.kind, record.path))
 
-    def _run_query(self, query: str, values: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _run_query(
+        self,
+        query: str,
+        values: Mapping[str, Any] | None,
+        modifiers: Mapping[str, Any],
+        name: str | None,
+    ) -> dict[str, Any]:
         tr = translate(
             query,
             values,
+            timezone=self.timezone,
+            convert_timezone=modifiers.get("convertToProjectTimezone", True) is not False,
             default_limit=self.default_limit,
             max_limit=self.max_limit,
             flag_capped_limit=self.flag_capped_limit,
             extra_functions=self.extra_functions,
         )
+        label = name or query.strip().splitlines()[0][:60]
+        offences = [
+            f"{label}: a scan of events without "
+            + " and ".join(
+                what
+                for what, ok in (("a timestamp bound", t.timestamp), ("an event filter", t.event))
+                if not ok
+            )
+            for t in tr.scans
+            if not t.bounded
+        ]
+        unchecked = [f"{label}: {fn}(...) has no arity in standin.catalog" for fn in tr.unchecked]
+        with self._lock:
+            self.unbounded_scans.extend(offences)
+            self.unchecked_calls.extend(unchecked)
+            OFFENCES.extend(offences + unchecked)
         result = self.engine.execute(tr.clickhouse, max_execution_time=self.max_execution_time)
         rows = result.rows
         has_more: bool | None = None
@@ -334,7 +497,7 @@ class StandIn:
             "cache_key": f"standin_{uuid_mod.uuid4().hex}",
             "is_cached": False,
             "last_refresh": _now_iso(),
-            "timezone": "UTC",
+            "timezone": self.timezone,
             "query_status": None,
             "error": None,
             "results": rows,
@@ -348,7 +511,7 @@ class StandIn:
             "query": query,
             "hogql": tr.hogql,
             "clickhouse": tr.clickhouse,
-            "modifiers": {},
+            "modifiers": dict(modifiers),
             "timings": [],
         }
 
@@ -386,6 +549,7 @@ class StandIn:
         query_node = payload["query"]
         name = payload.get("name") or query_node.get("name")
         name_out[0] = name if isinstance(name, str) else None
+        _validate_request(payload)
         if query_node.get("kind") != "HogQLQuery":
             raise _error(
                 400,
@@ -402,8 +566,9 @@ class StandIn:
         client_id = payload.get("client_query_id")
         client_id = client_id if isinstance(client_id, str) and client_id else None
         run_async = payload.get("refresh") in _ASYNC_REFRESH
+        modifiers = query_node.get("modifiers") or {}
         try:
-            body = self._run_query(text, values)
+            body = self._run_query(text, values, modifiers, name_out[0])
         except HogQLError as exc:
             if run_async:
                 return self._start_async(400, _hogql_error_body(exc), self.async_polls, client_id)
@@ -470,6 +635,50 @@ class StandIn:
         )
 
 
+def _extra_inputs(model: str, fields: Iterable[str]) -> _Reply:
+    lines = [f"{len(list(fields))} validation error(s) for {model}"]
+    lines.extend(f"{f}\n  Extra inputs are not permitted" for f in fields)
+    return _error(400, "validation_error", "invalid_input", "\n".join(lines))
+
+
+def _validate_request(payload: Mapping[str, Any]) -> None:
+    """PostHog's QueryRequest / HogQLQuery / HogQLQueryModifiers: extra fields forbidden."""
+    extra = sorted(set(payload) - REQUEST_FIELDS)
+    if extra:
+        raise _extra_inputs("QueryRequest", extra)
+    refresh = payload.get("refresh")
+    if refresh is not None and not isinstance(refresh, bool) and refresh not in REFRESH_VALUES:
+        raise _error(
+            400,
+            "validation_error",
+            "invalid_input",
+            f"1 validation error for QueryRequest\nrefresh\n  Input should be one of "
+            f"{', '.join(sorted(REFRESH_VALUES))} [input_value={refresh!r}]",
+        )
+    node = payload["query"]
+    if node.get("kind") == "HogQLQuery":
+        extra = sorted(set(node) - HOGQL_QUERY_FIELDS)
+        if extra:
+            raise _extra_inputs("HogQLQuery", extra)
+    modifiers = node.get("modifiers")
+    if modifiers is None:
+        return
+    if not isinstance(modifiers, dict):
+        raise _error(400, "validation_error", "invalid_input", "query.modifiers must be an object")
+    extra = sorted(set(modifiers) - MODIFIERS)
+    if extra:
+        raise _extra_inputs("HogQLQueryModifiers", extra)
+    convert = modifiers.get("convertToProjectTimezone")
+    if convert is not None and not isinstance(convert, bool):
+        raise _error(
+            400,
+            "validation_error",
+            "invalid_input",
+            "1 validation error for HogQLQueryModifiers\nconvertToProjectTimezone\n"
+            "  Input should be a valid boolean",
+        )
+
+
 def _status(entry: _AsyncQuery, *, complete: bool) -> dict[str, Any]:
     failed = complete and entry.status != 200
     return {
@@ -531,6 +740,7 @@ def _make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             name_box: list[str | None] = [None]
+            asked: list[object] = [None, None]  # refresh, modifiers
             fault: Fault | None = None
             try:
                 route = _ROUTE.match(split.path)
@@ -565,6 +775,9 @@ def _make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                             query_node.get("name") if isinstance(query_node, dict) else None
                         )
                         name_box[0] = raw_name if isinstance(raw_name, str) else None
+                        asked[0] = payload.get("refresh")
+                        if isinstance(query_node, dict):
+                            asked[1] = query_node.get("modifiers")
                 fault = standin._take_fault(endpoint, name_box[0])
                 if fault is not None and self._pre_fault(fault, split.path, len(raw), name_box):
                     return
@@ -606,7 +819,16 @@ def _make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 return
             # log before answering: a client that got the answer must find it in the log
             standin._record(
-                RequestRecord(method, split.path, len(raw), len(body), reply.status, name_box[0]),
+                RequestRecord(
+                    method,
+                    split.path,
+                    len(raw),
+                    len(body),
+                    reply.status,
+                    name_box[0],
+                    asked[0],
+                    asked[1],
+                ),
                 fault,
             )
             self._send(reply.status, body, reply.headers)
@@ -626,6 +848,19 @@ def _make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
+                return True
+            if fault.kind in _QUERY_ERRORS:
+                type_, code, detail = _QUERY_ERRORS[fault.kind]
+                if fault.kind == "504" and fault.params.get("cause") == "memory":
+                    detail = MEMORY_DETAIL  # older releases answer 504 for both
+                body = orjson.dumps({"type": type_, "code": code, "detail": detail, "attr": None})
+                standin._record(
+                    RequestRecord(
+                        method, path, request_bytes, len(body), int(fault.kind), name_box[0]
+                    ),
+                    fault,
+                )
+                self._send(int(fault.kind), body, {})
                 return True
             if fault.kind in ("429", "500", "502", "503"):
                 status = int(fault.kind)
