@@ -10,7 +10,7 @@ import email.utils
 import random
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 from standin import StandIn
+from standin.checks import bounded_scans  # noqa: F401  (autouse: unbounded scans fail)
 
 from llmc_checks.config import PostHogSource as PostHogConfig
 from llmc_checks.model import (
@@ -653,3 +654,109 @@ def test_an_unreachable_host_is_a_source_error() -> None:
         PostHogSource(config, sleep=sleeps, clock=lambda: NOW).load(PLAIN)
     assert isinstance(info.value, LlmcError) and len(sleeps) == 3
     assert_safe(info.value)
+
+
+# -- HogQL as PostHog runs it ---------------------------------------------------------------
+
+
+def test_the_request_body_asks_for_a_fresh_utc_answer(shared: StandIn) -> None:
+    capture = Capture()
+    source, _ = make_source(shared, transport=capture)
+    source.load(replace(GATE, history=3))
+    assert len(capture.bodies) == 2
+    for body in capture.bodies:
+        # PostHog forbids unknown top-level fields; a gate never reads a cached answer.
+        assert set(body) == {"query", "refresh", "name"} and body["refresh"] == "force_blocking"
+        assert body["query"]["modifiers"] == {"convertToProjectTimezone": False}
+        assert body["query"]["kind"] == "HogQLQuery"
+    assert [(r.refresh, r.modifiers) for r in shared.requests] == [
+        ("force_blocking", {"convertToProjectTimezone": False})
+    ] * 2
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Asia/Kolkata"])
+def test_a_project_in_another_timezone_gives_the_same_answer(expected: Any, zone: str) -> None:
+    with StandIn(SMALL.rows, api_key=KEY, project_id=PID, timezone=zone) as s:
+        source, _ = make_source(s)
+        assert source.load(GATE) == expected[GATE]
+        assert source.load(PLAIN) == expected[PLAIN]
+        pinned = SMALL.latest("trace").run_id
+        found = source.load(replace(PLAIN, run_id=pinned)).latest
+    assert found == expected[PLAIN].latest
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "cause"),
+    [
+        ("504", {}, "504: Query has hit the max execution time"),
+        ("504", {"cause": "memory"}, "504: Query has reached the max memory limit"),
+        ("512", {}, "512: Estimated query execution time is too long"),
+        ("513", {}, "513: Query has reached the max memory limit"),
+    ],
+)
+def test_a_query_too_expensive_for_posthog_is_not_retried(
+    standin: StandIn, kind: Any, params: dict[str, Any], cause: str
+) -> None:
+    source, sleeps = make_source(standin)
+    standin.inject(kind, **params)
+    with pytest.raises(SourceError) as info:
+        source.load(GATE)
+    message = str(info.value)
+    assert f"PostHog stopped query latest ({cause}" in message
+    assert "a retry would fail the same way; shorten run.lookback" in message
+    assert sleeps == [] and len(standin.requests) == 1
+    assert_safe(info.value)
+
+
+def test_an_exhausted_query_quota_is_a_clear_error(standin: StandIn) -> None:
+    source, sleeps = make_source(standin)
+    standin.inject("402", query_name="llmc-baselines")
+    with pytest.raises(SourceError, match=r"query quota is used up \(402: .*query quota") as info:
+        source.load(GATE)
+    assert sleeps == [] and [r.status for r in standin.requests] == [200, 402]
+    assert_safe(info.value)
+
+
+def test_a_pinned_run_is_found_by_the_date_its_id_carries(shared: StandIn) -> None:
+    capture = Capture()
+    run = SMALL.latest("trace")
+    # Long after the lookback: the scan is bounded around the id's date, not by it.
+    source, _ = make_source(shared, now=NOW + timedelta(days=90), transport=capture)
+    loaded = source.load(
+        RunRequest(level="trace", job=None, lookback=timedelta(1), run_id=run.run_id)
+    )
+    assert loaded.latest.run_id == run.run_id
+    values = capture.bodies[0]["query"]["values"]
+    end = run.window_end.replace(microsecond=0, second=run.window_end.second)
+    assert values["scan_from"] <= end.strftime("%Y-%m-%d %H:%M:%S") <= values["scan_to"]
+    assert values["scan_from"].startswith((end - timedelta(days=1)).strftime("%Y-%m-%d"))
+    assert values["scan_to"].startswith((end + timedelta(days=7)).strftime("%Y-%m-%d"))
+
+
+def test_run_id_dates() -> None:
+    from llmc_checks.sources.posthog import run_id_time
+
+    utc = timezone.utc
+    assert run_id_time("2_trace_20261115_001503_job-1") == datetime(
+        2026, 11, 15, 0, 15, 3, tzinfo=utc
+    )
+    assert run_id_time("2_20261115_001503") == datetime(2026, 11, 15, 0, 15, 3, tzinfo=utc)
+    assert run_id_time("2_trace_20261115_001503_job_20250101_000000") == datetime(
+        2026, 11, 15, 0, 15, 3, tzinfo=utc
+    )
+    for no_date in ("nope", "2_trace_20261315_001503", "x' OR '1'='1", "2_trace_2026111_001503"):
+        assert run_id_time(no_date) is None
+
+
+def test_baselines_and_trends_look_back_one_lookback_from_the_latest(shared: StandIn) -> None:
+    capture = Capture()
+    source, _ = make_source(shared, transport=capture)
+    loaded = source.load(replace(GATE, history=3, lookback=timedelta(days=2)))
+    values = capture.bodies[1]["query"]["values"]
+    start = loaded.latest.window_end - timedelta(days=3)
+    assert values["scan_from"] == start.strftime("%Y-%m-%d %H:%M:%S.%f")
+    # The previous run (a day earlier) is inside it; the scenario's first runs are not.
+    assert [r.run_id for r in loaded.baselines[PREVIOUS]] == [
+        r.run_id for r in sorted(SMALL.runs, key=lambda r: r.window_end) if r.level == "trace"
+    ][-2:-1]
+    assert len(loaded.history) == 3

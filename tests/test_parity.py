@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from standin import StandIn
+from standin.checks import bounded_scans  # noqa: F401  (autouse: unbounded scans fail)
 
 from llmc_checks import metrics
 from llmc_checks._values import parse_timestamp

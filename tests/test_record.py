@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 from standin import StandIn
+from standin.checks import bounded_scans  # noqa: F401  (autouse: unbounded scans fail)
 
 from llmc_checks import record as record_mod
 from llmc_checks.config import PostHogSource as PostHogConfig

@@ -48,6 +48,7 @@ ARITY: Mapping[str, tuple[int, int | None]] = {
     "arrayEnumerate": (1, 1),
     "arraySort": (1, None),
     "arrayJoin": (1, 1),
+    "arraySum": (1, 2),
     "arrayZip": (2, None),
     "arrayMap": (2, None),
     "arrayFilter": (2, None),

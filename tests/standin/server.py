@@ -475,7 +475,10 @@ class StandIn:
             for t in tr.scans
             if not t.bounded
         ]
-        unchecked = [f"{label}: {fn}(...) has no arity in standin.catalog" for fn in tr.unchecked]
+        unchecked = [
+            f"{label}: {fn}(...) has no arity in standin.catalog"
+            for fn in dict.fromkeys(tr.unchecked)
+        ]
         with self._lock:
             self.unbounded_scans.extend(offences)
             self.unchecked_calls.extend(unchecked)
