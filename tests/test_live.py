@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -760,3 +761,36 @@ def test_baselines_and_trends_look_back_one_lookback_from_the_latest(shared: Sta
         r.run_id for r in sorted(SMALL.runs, key=lambda r: r.window_end) if r.level == "trace"
     ][-2:-1]
     assert len(loaded.history) == 3
+
+
+def _shapes() -> list[str]:
+    texts = [
+        _hogql.latest_query(level, pinned=pinned, has_after=True, metrics=metrics, need_items=items)
+        for level in ("trace", "generation")
+        for pinned in (False, True)
+        for metrics in ("none", "events")
+        for items in (False, True)
+    ]
+    texts += [
+        _hogql.baselines_query(
+            "trace", earlier=True, run_ids=2, metrics=metrics, need_items=True, trend=trend
+        )
+        for metrics in ("none", "events")
+        for trend in (False, True)
+    ]
+    texts += [_hogql.export_clusters_query(3), _hogql.export_events_query("trace", 3)]
+    return texts
+
+
+@pytest.mark.parametrize("text", _shapes())
+def test_clusters_are_unnested_once_per_query(text: str) -> None:
+    # ClickHouse evaluates a CTE once per reference: `clusters` (the only place
+    # `$ai_clusters` is parsed) must be read by exactly one FROM or JOIN.
+    refs = re.findall(r"\b(?:FROM|JOIN)\s+clusters\b", text)
+    once = 1 if "clusters AS" in text else 0
+    assert text.count("JSONExtractArrayRaw(") == len(refs) == once
+    # AI events are read by property access only (it reaches PostHog's materialized
+    # columns); JSONExtract* reads clustering events and clusters.
+    for select in text.split("SELECT")[1:]:
+        if "FROM events" in select and "'$ai_generation'" in select:
+            assert "JSONExtract" not in select and "properties." in select
