@@ -129,6 +129,13 @@ class Gate:
     def _failed(
         self, source: Source, link: Callable[[Run, int], str | None], message: str
     ) -> Outcome:
+        posthog = self.config.source.posthog
+        if posthog is not None:
+            # The sources redact what they know may carry the key; this also covers
+            # what they don't (a library's own exception text).
+            from llmc_checks.safe_text import redact
+
+            message = redact(message, posthog.api_key.get_secret_value())
         results = tuple(_error_result(check, message) for check in self.config.checks)
         return Outcome(
             self.path,

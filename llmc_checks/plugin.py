@@ -442,27 +442,35 @@ class CheckItem(pytest.Item):
     def _verdict(self) -> _Verdict:
         return self.config.stash[_STATE].verdict(self.path.resolve(), self.index)
 
+    @staticmethod
+    def _safe(text: str) -> str:
+        # Messages carry cluster titles, run ids and server texts: made inert for the
+        # terminal, the junit XML and the warnings summary (our own line breaks kept).
+        from llmc_checks.safe_text import lines
+
+        return lines(text)
+
     def setup(self) -> None:
         # The source is read on the first check's setup (under xdist: by the controller,
         # before this worker got the item); a source or data error is an ERROR of each
         # check, never a pass.
         result = self._verdict()
         if result.status == "error":
-            pytest.fail(f"[llmc] {result.name}: {result.message}", pytrace=False)
+            pytest.fail(self._safe(f"[llmc] {result.name}: {result.message}"), pytrace=False)
 
     def runtest(self) -> None:
         result = self._verdict()
         if result.status == "skip":
-            pytest.skip(result.message)
+            pytest.skip(self._safe(result.message))
         if result.status == "fail":
-            raise CheckFailed(result.message)
+            raise CheckFailed(self._safe(result.message))
         if result.status == "warn":
             # A warn check passes: even under `-W error` / `filterwarnings = error` it must
             # be recorded, not raised (--llmc-strict is the switch that makes it fail).
             with warnings.catch_warnings():
                 warnings.simplefilter("always", LlmcCheckWarning)
                 warnings.warn_explicit(
-                    LlmcCheckWarning(f"{result.name}: {result.message}"),
+                    LlmcCheckWarning(self._safe(f"{result.name}: {result.message}")),
                     category=LlmcCheckWarning,
                     filename=str(self.path),
                     lineno=self.check.line or 0,

@@ -94,3 +94,27 @@ def test_without_wait_a_missing_run_is_an_error_at_once(monkeypatch: pytest.Monk
     outcome = _gate(monkeypatch, source, clock, None).outcome()
     assert [r.status for r in outcome.results] == ["error"]
     assert clock.sleeps == [] and len(source.requests) == 1
+
+
+KEY = "phx_gate_SECRET_0123456789abcdef"
+
+
+class LeakySource(FakeSource):
+    """A bug deep in a client library whose message holds the key, upper-cased and cut."""
+
+    def load(self, request: RunRequest) -> Loaded:
+        raise RuntimeError(f"header {KEY.upper()} invalid near {KEY[:12]}")
+
+
+def test_an_unexpected_error_never_shows_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (
+        "version: 1\nsource:\n  posthog: {host: https://eu.posthog.com, project_id: 1, "
+        f"api_key: {KEY}}}\nchecks:\n  - metric: noise_share\n    max: 50%\n"
+    )
+    config = parse_config(text, filename="checks.yaml", base_dir=Path("."))
+    monkeypatch.setattr(gate, "make_source", lambda config, options: LeakySource(0))
+    outcome = Gate(config, Path("checks.yaml"), Options()).outcome()
+    assert outcome.error is not None and "internal error: RuntimeError" in outcome.error
+    shown = [outcome.error, *(r.message for r in outcome.results)]
+    assert not any(KEY[:8].lower() in s.lower() or KEY[-8:].lower() in s.lower() for s in shown)
+    assert "header *** invalid near ***" in outcome.error

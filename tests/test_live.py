@@ -794,3 +794,30 @@ def test_clusters_are_unnested_once_per_query(text: str) -> None:
     for select in text.split("SELECT")[1:]:
         if "FROM events" in select and "'$ai_generation'" in select:
             assert "JSONExtract" not in select and "properties." in select
+
+
+def _leaks(text: str, key: str = KEY, fragment: int = 8) -> list[str]:
+    """Every fragment of `key` (any case) at least `fragment` long that `text` holds."""
+    low, k = text.lower(), key.lower()
+    return [k[i : i + fragment] for i in range(len(k) - fragment + 1) if k[i : i + fragment] in low]
+
+
+@pytest.mark.parametrize("status", [400, 403, 418])
+def test_the_key_echoed_in_another_case_or_in_pieces_is_redacted(status: int) -> None:
+    """A server (or a proxy in front of it) echoing the key upper-cased, cut short, or a
+    middle piece of it, in its error text: none of it reaches the message."""
+    echo = f"token {KEY.upper()} / prefix {KEY[:14]}… / middle {KEY[6:20]} / {KEY.swapcase()}"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"detail": echo})
+
+    config = PostHogConfig(host="https://eu.posthog.com", project_id=PID, api_key=KEY)
+    source = PostHogSource(
+        config, sleep=Sleeps(), clock=lambda: NOW, transport=httpx.MockTransport(answer)
+    )
+    with pytest.raises(SourceError) as info:
+        source.load(PLAIN)
+    message = str(info.value)
+    assert not _leaks(message), message
+    assert "token *** / prefix ***… / middle *** / ***" in message  # the rest is kept
+    assert_safe(info.value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from llmc_checks import formatting
+from llmc_checks import formatting, safe_text
 from llmc_checks.matching import Pair, Pairing
 from llmc_checks.model import Cluster, Run
 from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, Outcome
@@ -18,7 +18,9 @@ _TITLE_WIDTH = 40
 
 
 def cut(text: str, width: int = _TITLE_WIDTH) -> str:
-    """Shorten to `width`, at a word boundary when one is near the end."""
+    """Shorten to `width`, at a word boundary when one is near the end; untrusted text
+    loses its control characters first (safe_text.plain)."""
+    text = safe_text.plain(text)
     if len(text) <= width:
         return text
     head = text[: width - 1]

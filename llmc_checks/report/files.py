@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from llmc_checks import safe_text
 from llmc_checks._files import write_text
 from llmc_checks.report import markdown
 from llmc_checks.report.json import json_document
@@ -22,12 +22,14 @@ def write_all(
         suffix = path.suffix.lower()
         try:
             if suffix == ".json":
-                text = json.dumps(json_document(outcomes), indent=2, ensure_ascii=False) + "\n"
+                text = safe_text.json_text(json_document(outcomes)) + "\n"
             else:
                 text = markdown.render(outcomes)
             write_text(path, text)
         except OSError as exc:
             problems.append(f"cannot write report {path}: {exc.strerror or exc}")
+        except ValueError:  # json_text is strict: the evaluation let a NaN or inf through
+            problems.append(f"cannot write report {path}: a value is not a finite number")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         try:

@@ -1,10 +1,15 @@
-"""Outcomes → a Markdown report for CI pages (GitHub's step summary, PR comments)."""
+"""Outcomes → a Markdown report for CI pages (GitHub's step summary, PR comments).
+
+Every text from outside goes through safe_text: `cell` (escaped Markdown), `code`
+(a code span) or `html` (inside the <details> block); nothing in a title can become an
+image, a link, a tag, a mention or a new table row.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from llmc_checks import formatting
+from llmc_checks import formatting, safe_text
 from llmc_checks.formatting import item_time, item_value, short_id
 from llmc_checks.report.cells import (
     is_near_miss,
@@ -29,8 +34,8 @@ _VERDICT = {
 
 
 def cell(text: str) -> str:
-    """Text safe inside a Markdown table cell (pipes and newlines would break the row)."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Literal text, safe inside a Markdown table cell, heading or list item."""
+    return safe_text.markdown(text)
 
 
 def _link(text: str, url: str | None) -> str:
@@ -41,7 +46,7 @@ def _worst(r: CheckResult) -> str:
     row = r.worst
     if row is None:
         return ""
-    value = formatting.value(r.metric, row.value)
+    value = cell(formatting.value(r.metric, row.value))
     return f"{_link(row.title, row.url)} ({row.size}): {value}"
 
 
@@ -54,17 +59,20 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
     results = [outcome.results[i] for i in indexes]
     status = overall_status(results)
     lines = [
-        f"## {_ICON[status]} llmc-checks: {_VERDICT[status]} — `{cell(str(outcome.config_path))}`",
+        f"## {_ICON[status]} llmc-checks: {_VERDICT[status]} — "
+        f"{safe_text.code(str(outcome.config_path))}",
         "",
     ]
     run = outcome.latest
     if run is not None:
         summary = run_summary(run)
-        lines.append(f"Run `{run.run_id}` ({summary}) from {cell(outcome.source)}.")
-    lines.append(f"Metrics: {semantics_text(outcome.semantics)}.")
+        lines.append(
+            f"Run {safe_text.code(run.run_id)} ({cell(summary)}) from {cell(outcome.source)}."
+        )
+    lines.append(f"Metrics: {cell(semantics_text(outcome.semantics))}.")
     if outcome.baseline is not None and outcome.baseline.runs:
-        ids = ", ".join(f"`{r.run_id}`" for r in outcome.baseline.runs)
-        lines.append(f"Baseline ({outcome.baseline.label}): {ids}.")
+        ids = ", ".join(safe_text.code(r.run_id) for r in outcome.baseline.runs)
+        lines.append(f"Baseline ({cell(outcome.baseline.label)}): {ids}.")
     if outcome.error is not None:
         lines += ["", f"> **Error:** {cell(outcome.error)}"]
     lines += [
@@ -74,8 +82,9 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
     ]
     for index, r in zip(indexes, results, strict=True):
         lines.append(
-            f"| {_ICON[r.status]} {r.status} | {cell(r.name)} | {r.scope} | {observed_text(r)} | "
-            f"{cell(r.expected)} | {margin_text(r)} | {trend_text(outcome, index)} | "
+            f"| {_ICON[r.status]} {r.status} | {cell(r.name)} | {r.scope} | "
+            f"{cell(observed_text(r))} | "
+            f"{cell(r.expected)} | {cell(margin_text(r))} | {trend_text(outcome, index)} | "
             f"{_worst(r)} |"
         )
     near = [r for r in results if is_near_miss(r)]
@@ -83,8 +92,8 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
         lines += ["", "**Near misses** (passing, within 10% of the limit):", ""]
         for r in near:
             lines.append(
-                f"- {cell(r.name)}: {observed_text(r)} against {cell(r.expected)} "
-                f"(margin {margin_text(r)})"
+                f"- {cell(r.name)}: {cell(observed_text(r))} against {cell(r.expected)} "
+                f"(margin {cell(margin_text(r))})"
             )
             for c in r.clusters:
                 if c.evidence:
@@ -108,7 +117,7 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
         lines += [
             "",
             "<details><summary>Clusters vs baseline "
-            f"<code>{pairing.baseline_run_id}</code></summary>",
+            f"<code>{safe_text.html(pairing.baseline_run_id)}</code></summary>",
             "",
             "| change | latest (size) | baseline (size) | similarity | why |",
             "|---|---|---|---|---|",
@@ -141,7 +150,7 @@ def _evidence_items(metric: str, c: ClusterRow) -> list[str]:
     """ "  - [`34cf7c69…`](url) most expensive $0.125, 2026-11-14 19:01Z"."""
     lines = []
     for e in c.evidence:
-        label = f"`{short_id(e.item_id, linked=bool(e.url)).replace('`', chr(39))}`"
+        label = safe_text.code(short_id(e.item_id, linked=bool(e.url)))
         ref = f"[{label}]({e.url})" if e.url else label
         shown = item_value(metric, e.value)
         when = item_time(e.timestamp)
@@ -155,5 +164,5 @@ def _side(cluster: dict[str, object] | None) -> str:
 
 
 def _cluster_line(metric: str, c: ClusterRow) -> str:
-    value = formatting.value(metric, c.value)
+    value = cell(formatting.value(metric, c.value))
     return f"| {_link(c.title, c.url)} (#{c.cluster_id}) | {c.size} | {value} | {cell(c.note)} |"

@@ -19,6 +19,8 @@ from llmc_checks.report.cells import (
     trend_text,
 )
 from llmc_checks.results import CheckResult, Outcome
+from llmc_checks.safe_text import lines as safe_lines
+from llmc_checks.safe_text import plain
 
 _STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "error": "ERROR", "skip": "SKIP"}
 
@@ -38,30 +40,36 @@ def _plain(word: str, status: str) -> str:
 def terminal(
     outcome: Outcome, indexes: Sequence[int], paint: Callable[[str, str], str] = _plain
 ) -> str:
-    """The summary table a user reads after the run; `paint` colours a status word."""
+    """The summary table a user reads after the run; `paint` colours a status word.
+
+    Every text that came from outside (titles, run ids, job names, error messages) is
+    made inert by safe_text before it reaches the terminal; only `paint` adds escapes.
+    """
     lines = []
     run = outcome.latest
     if run is not None:
         lines.append(
-            f"run {run.run_id} ({run_summary(run)}) from {outcome.source}; "
-            f"{semantics_text(outcome.semantics)}"
+            plain(
+                f"run {run.run_id} ({run_summary(run)}) from {outcome.source}; "
+                f"{semantics_text(outcome.semantics)}"
+            )
         )
     else:
-        lines.append(f"{outcome.source}; {semantics_text(outcome.semantics)}")
+        lines.append(plain(f"{outcome.source}; {semantics_text(outcome.semantics)}"))
     if outcome.baseline is not None and outcome.baseline.runs:
         ids = ", ".join(r.run_id for r in outcome.baseline.runs)
-        lines.append(f"baseline {outcome.baseline.label}: {ids}")
+        lines.append(plain(f"baseline {outcome.baseline.label}: {ids}"))
     if outcome.error is not None:
-        lines.append(f"ERROR: {outcome.error}")
+        lines.append(safe_lines(f"ERROR: {outcome.error}"))
     rows = []
     for index in indexes:
         r = outcome.results[index]
         rows.append(
             [
-                r.name,
+                plain(r.name),
                 r.scope,
                 observed_text(r),
-                r.expected,
+                plain(r.expected),
                 margin_text(r),
                 trend_text(outcome, index),
                 paint(_STATUS_WORD[r.status], r.status),
@@ -88,7 +96,7 @@ def terminal(
     pairing = latest_pairing(outcome)
     if pairing is not None:
         lines.append("")
-        lines.append(f"clusters vs baseline {pairing.baseline_run_id}:")
+        lines.append(plain(f"clusters vs baseline {pairing.baseline_run_id}:"))
         lines.append(
             tabulate(
                 [
@@ -106,7 +114,7 @@ def terminal(
                 disable_numparse=True,
             )
         )
-    lines.extend(outcome.notes)
+    lines.extend(plain(note) for note in outcome.notes)
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ import httpx
 import orjson
 
 from llmc_checks.model import SourceError
+from llmc_checks.safe_text import redact
 from llmc_checks.sources._deadline import NO_KEEPALIVE, Deadline
 
 if TYPE_CHECKING:
@@ -350,8 +351,9 @@ class Api:
         return self.redact(" ".join(text.split())[:200])
 
     def redact(self, text: str) -> str:
-        secret = self._key.get_secret_value()
-        return text.replace(secret, "***") if secret else text
+        # Any case, any long fragment: a server may echo the key upper-cased, and a
+        # detail cut at 600 characters may end inside it.
+        return redact(text, self._key.get_secret_value())
 
     def __repr__(self) -> str:
         return f"Api({self.where!r})"
