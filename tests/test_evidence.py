@@ -412,4 +412,6 @@ def test_the_markdown_report_lists_linked_evidence_per_failing_cluster(tmp_path:
     ]
     traces = [link for link in links if "/ai-observability/traces/" in link]
     assert traces == [e.url for e in _row(outcome.results[0], 0).evidence]
-    assert "most expensive $0.2, 2026-11-11 08:01Z" in text
+    # What a reader sees (the report escapes "$" and ":" against math and autolinks).
+    shown = MarkdownIt("commonmark").enable("table").render(text)
+    assert "most expensive $0.2, 2026-11-11 08:01Z" in shown
