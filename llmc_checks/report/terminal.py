@@ -105,7 +105,7 @@ def terminal(
                         _side(r["latest"]),
                         _side(r["baseline"]),
                         _sim(r["similarity"]),
-                        r["why"],
+                        plain(r["why"]),
                     ]
                     for r in pairing_rows(pairing)
                 ],
