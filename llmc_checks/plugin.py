@@ -376,8 +376,10 @@ def _terminal_notifier(config: pytest.Config) -> Callable[[str], None]:
             return
         capture = config.pluginmanager.get_plugin("capturemanager")
         with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+            from llmc_checks.safe_text import lines  # a retry cause quotes the server
+
             reporter.ensure_newline()
-            reporter.write_line(f"llmc-checks: {line}")
+            reporter.write_line(lines(f"llmc-checks: {line}"))
 
     return notify
 
