@@ -76,6 +76,10 @@ def read(path: Path, semantics: Semantics) -> tuple[Run, ...]:
         return ()
     except OSError as exc:
         raise DataError(f"{path}: cannot read baseline ({exc.strerror})") from None
+    except UnicodeDecodeError:  # a ValueError, but not one of the document's
+        raise DataError(
+            f"{path}: not a baseline written by --llmc-update-baseline (not UTF-8 text)"
+        ) from None
     try:
         doc = json.loads(text)
         run = _run(doc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -274,6 +275,8 @@ def headroom(
         rooms.append(_share(high_b - check.min, check.min))
     if base is not None:
         for limit, direction in _limits(check):
+            if limit.relative and base == 0:
+                continue  # no headroom to measure: any change from 0 is infinitely relative
             allowed = limit.allowed(base)
             change = tested_change(check, value, base, direction, counts, base_counts)
             rooms.append(_share(allowed - change, allowed))
@@ -398,9 +401,9 @@ def _cluster_check(
     relative = check.max_increase is not None or check.max_decrease is not None
     selected = _selected(check, run)
     if not selected:
-        return _result(check, "skip", None, "no cluster matches `where`")
+        return _result(check, "skip", None, _none_selected(check, run))
     rows: list[ClusterRow] = []
-    scored: list[tuple[float, ClusterRow]] = []
+    scored: list[ClusterRow] = []
     for cluster in selected:
         url = ctx.link(run, cluster.cluster_id)
         value = cluster_value(metric, cluster, run)
@@ -417,7 +420,6 @@ def _cluster_check(
         base_value: float | None = None
         base_title: str | None = None
         base_counts = None
-        severity_key = _severity(check, value, None)
         if relative:
             matched = _baseline_values(metric, cluster, pairings, baselines)
             if isinstance(matched, str):
@@ -425,7 +427,6 @@ def _cluster_check(
                 continue
             base_value, base_title, base_counts = matched
             verdicts.append(judge_change(check, value, base_value, counts, base_counts))
-            severity_key = _severity(check, value, base_value)
         failed = any(not v.ok for v in verdicts)
         note = "; ".join(v.note for v in verdicts if v.note)
         if base_value is not None:
@@ -440,10 +441,10 @@ def _cluster_check(
         row = _row(cluster, url, value, "fail" if failed else "pass", note, base_value, base_title)
         row = replace(row, margin=headroom(check, value, counts, base_value, base_counts))
         rows.append(row)
-        scored.append((severity_key, row))
+        scored.append(row)
     rows = _with_evidence(check, ctx, rows)
     by_id = {r.cluster_id: r for r in rows}
-    scored = [(key, by_id[row.cluster_id]) for key, row in scored]
+    scored = [by_id[row.cluster_id] for row in scored]
     if not scored:
         reasons = {r.note for r in rows}
         return _result(
@@ -453,10 +454,11 @@ def _cluster_check(
             f"no cluster could be evaluated: {'; '.join(sorted(reasons))}",
             clusters=tuple(rows),
         )
-    # Failing clusters first: with several limits, the one breached is the one to show.
-    worst = max(scored, key=lambda s: (s[1].status == "fail", s[0]))[1]
-    margins = [r.margin for _, r in scored if r.margin is not None]
-    room = min(margins) if margins else None
+    # One cluster is the worst, and its value and margin are the check's: ranked by the
+    # margin, which measures each limit in its own kind (an absolute limit by absolute
+    # change, a relative one by relative change, a bound on the bound the verdict used).
+    worst = max(scored, key=_badness)
+    room = worst.margin
     observed = (
         worst.value - worst.baseline_value
         if relative and worst.value is not None and worst.baseline_value is not None
@@ -528,19 +530,24 @@ def _row_line(row: ClusterRow, fmt: Callable[[float], str]) -> str:
     return f"  - {row.title!r} (cluster {row.cluster_id}, {row.size} items): {value}{note}{link}"
 
 
-def _severity(check: Check, value: float, base: float | None) -> float:
-    """How close to (or past) its limit a cluster is; larger = worse."""
-    if base is not None:
-        change = value - base
-        if check.max_increase is not None and (check.max_decrease is None or change >= 0):
-            return change / abs(base) if base else (float("inf") if change > 0 else 0.0)
-        return -change / abs(base) if base else 0.0
-    scores = []
-    if check.max is not None:
-        scores.append(value - check.max)
-    if check.min is not None:
-        scores.append(check.min - value)
-    return max(scores) if scores else value
+def _none_selected(check: Check, run: Run) -> str:
+    """Why a cluster check found nothing to judge: the run, or the user's `where`."""
+    if check.where is not None:
+        return "no cluster matches `where`"
+    if not run.clusters:
+        return f"run {run.run_id} has no clusters"
+    noise = run.noise
+    items = f" (all {noise.size:,} items are noise)" if noise is not None else ""
+    return f"run {run.run_id} has no clusters besides noise{items}"
+
+
+def _badness(row: ClusterRow) -> tuple[bool, float]:
+    """Larger = worse: failing rows first, then the least headroom. A failing row with
+    no measurable headroom (a rise from a baseline of 0) is the worst of all."""
+    failed = row.status == "fail"
+    if row.margin is None:
+        return failed, math.inf if failed else -math.inf
+    return failed, -row.margin
 
 
 def _baseline_values(

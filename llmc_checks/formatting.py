@@ -93,6 +93,12 @@ def no_value_reason(metric: str, run: Run, cluster: Cluster | None = None) -> st
     """Why a metric has no value, in words a user can act on."""
     if metric == "noise_share" and not run.items_analyzed:
         return f"run {run.run_id} analysed no items"
+    if run.level == "evaluation" and metric_info(metric).stats:
+        # One text whichever cluster lacks it, so a cluster check states it once.
+        return (
+            f"run {run.run_id}: evaluation-level runs have no AI events to compute {metric} "
+            "from, and this run's clusters carry no baked value for it"
+        )
     target = cluster if cluster is not None else None
     if target is not None:
         stats = target.stats

@@ -27,7 +27,6 @@ from llmc_checks.model import (
     REPRESENTATIVE,
     WHY,
     ClusterStats,
-    DataError,
     ItemValues,
     Level,
     Measure,
@@ -175,15 +174,6 @@ def baked_stands_in(request: RunRequest, runs: Iterable[Run]) -> bool:
     """Whether the runs' baked `metrics` replace computing from events: when allowed,
     and every cluster of every run carries every stat the gate needs."""
     return baked_allowed(request) and all(baked_suffices(r, request.stats) for r in runs)
-
-
-def no_events_to_compute(run_id: str, stats: frozenset[str]) -> DataError:
-    """Stats a run's baked metrics lack, at evaluation level: no AI events to fall back on."""
-    missing = ", ".join(sorted(stats))
-    return DataError(
-        f"run {run_id}: evaluation-level runs have no AI events to compute "
-        f"{missing} from, and this run's clusters carry no baked metrics for them"
-    )
 
 
 def with_event_stats(run: Run, totals: Mapping[str, Totals]) -> Run:

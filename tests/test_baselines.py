@@ -307,3 +307,20 @@ def test_a_baseline_written_before_semantics_existed_holds_the_jobs_numbers(
     assert baseline_file.read(path, "workflow")[0].run_id == latest.run_id
     with pytest.raises(baseline_file.OtherSemantics, match="in workflow semantics"):
         baseline_file.read(path, "ui")
+
+
+def test_a_binary_baseline_file_is_a_baseline_file_error(tmp_path: Path) -> None:
+    synth = generate(_scenario(seed=9, days=2))
+    (tmp_path / "baseline.json").write_bytes(b"\x1f\x8b\x08\x00\xff\xfe binary")
+    outcome = _gate(
+        tmp_path,
+        synth,
+        "  - metric: avg_cost_usd\n    max_increase: 50%\n",
+        "{file: baseline.json}",
+    )
+    assert outcome.error is not None
+    assert "internal error" not in outcome.error
+    assert outcome.error == (
+        f"{tmp_path / 'baseline.json'}: not a baseline written by --llmc-update-baseline "
+        "(not UTF-8 text)"
+    )

@@ -553,3 +553,77 @@ def test_relative_margin_by_hand() -> None:
     # 12: 0.02 → 0.03, allowed 0.01, change 0.01: 0%; 10: 0.01 → 0.04, allowed 0.005,
     # change 0.03: (0.005 − 0.03) / 0.005 = −500%
     assert margins == pytest.approx({10: -5.0, 11: 0.5, 12: 0.0})
+
+
+# --- one worst cluster: its value, its margin, under the limit's own kind --------------------
+
+
+def rate(cid: int, title: str, errors: int, items: int = 100) -> Cluster:
+    return cl(cid, items, title, item_count=items, error_count=errors, error_rate=errors / items)
+
+
+def _rates(pairs: list[tuple[str, int, int]]) -> tuple[Run, Run]:
+    """(title, baseline errors, latest errors) per cluster, 100 items each."""
+    latest = run([rate(i, t, new) for i, (t, _, new) in enumerate(pairs)])
+    base = run([rate(i + 10, t, old) for i, (t, old, _) in enumerate(pairs)], run_id="r-base")
+    return latest, base
+
+
+def _relative(body: str, pairs: list[tuple[str, int, int]]) -> CheckResult:
+    latest, base = _rates(pairs)
+    return ev(body, latest, baselines=(base,), pairings=(pair_runs(latest, base),))
+
+
+SHIFTS = [("Refund requests", 1, 4), ("SQL query generation", 30, 34)]
+
+
+def test_an_absolute_change_limit_ranks_clusters_by_absolute_change() -> None:
+    # Refunds 1% → 4%: +3 points (+300%); SQL 30% → 34%: +4 points (+13%). Against an
+    # absolute +5 points, SQL is the closer: margin (0.05 − 0.04) / 0.05 = 20%; refunds
+    # (0.05 − 0.03) / 0.05 = 40%. Worst, observed and margin all name SQL.
+    r = _relative("- metric: error_rate\n  max_increase: 0.05", SHIFTS)
+    assert r.status == "pass"
+    assert r.worst is not None and r.worst.title == "SQL query generation"
+    assert r.observed == pytest.approx(0.04) and r.baseline_value == pytest.approx(0.30)
+    assert r.margin == pytest.approx(0.2) == r.worst.margin
+
+
+def test_a_relative_change_limit_ranks_clusters_by_relative_change() -> None:
+    # Against +400%: refunds may rise 4 points and rose 3: (0.04 − 0.03) / 0.04 = 25%;
+    # SQL may rise 120 points and rose 4: 96.7%. Refunds is the worst.
+    r = _relative("- metric: error_rate\n  max_increase: 400%", SHIFTS)
+    assert r.worst is not None and r.worst.title == "Refund requests"
+    assert r.observed == pytest.approx(0.03) and r.margin == pytest.approx(0.25)
+
+
+def test_a_cluster_at_zero_before_and_after_is_no_near_miss() -> None:
+    # 0 → 0 under +50% has no headroom to measure (any rise from 0 fails); the margin is
+    # the other cluster's: 10% → 12% may rise 5 points, rose 2: (0.05 − 0.02) / 0.05 = 60%.
+    r = _relative(
+        "- metric: error_rate\n  max_increase: 50%",
+        [("Refund requests", 0, 0), ("SQL query generation", 10, 12)],
+    )
+    assert r.status == "pass"
+    zero = next(c for c in r.clusters if c.title == "Refund requests")
+    assert zero.status == "pass" and zero.margin is None
+    assert r.margin == pytest.approx(0.6)
+    assert r.worst is not None and r.worst.title == "SQL query generation"
+    # A rise from 0 still fails, and is the worst.
+    r = _relative(
+        "- metric: error_rate\n  max_increase: 50%",
+        [("Refund requests", 0, 1), ("SQL query generation", 10, 30)],
+    )
+    assert r.status == "fail"
+    assert r.worst is not None and r.worst.title == "Refund requests"
+
+
+def test_an_all_noise_run_says_so_rather_than_blaming_where() -> None:
+    noise_only = run([cl(-1, 40, "Outliers", item_count=40, avg_cost_usd=0.5)])
+    r = ev("- metric: avg_cost_usd\n  max: 0.05", noise_only)
+    assert (r.status, r.message) == (
+        "skip",
+        "run r-latest has no clusters besides noise (all 40 items are noise)",
+    )
+    # With a `where`, the selection is what left nothing.
+    r = ev("- metric: avg_cost_usd\n  max: 0.05\n  where: {title: Refund}", COSTS)
+    assert (r.status, r.message) == ("skip", "no cluster matches `where`")

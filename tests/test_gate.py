@@ -112,7 +112,7 @@ def test_an_unexpected_error_never_shows_the_key(monkeypatch: pytest.MonkeyPatch
         f"api_key: {KEY}}}\nchecks:\n  - metric: noise_share\n    max: 50%\n"
     )
     config = parse_config(text, filename="checks.yaml", base_dir=Path("."))
-    monkeypatch.setattr(gate, "make_source", lambda config, options: LeakySource(0))
+    monkeypatch.setattr(gate, "make_source", lambda *a, **k: LeakySource(0))
     outcome = Gate(config, Path("checks.yaml"), Options()).outcome()
     assert outcome.error is not None and "internal error: RuntimeError" in outcome.error
     shown = [outcome.error, *(r.message for r in outcome.results)]

@@ -263,22 +263,44 @@ def test_ai_event_without_timestamp(tmp_path: Path) -> None:
     assert error_of(path) == f"{path}:1: unreadable timestamp 'soon'"
 
 
-def test_evaluation_run_without_baked_metrics_cannot_give_stats(tmp_path: Path) -> None:
+def test_evaluation_run_without_baked_metrics_leaves_the_stats_unknown(tmp_path: Path) -> None:
+    # No AI events to fall back on: the load succeeds, the stats stay unknown, and only
+    # the checks that need them error (a gate's other checks still judge the run).
     row = llmc_run_event("1_evaluation_x", clusters(), level="evaluation")
     path = llmc_write_jsonl(tmp_path / "eval.jsonl", [row])
-    with pytest.raises(DataError) as info:
-        SnapshotSource(path).load(
-            RunRequest(
-                level="evaluation",
-                job=None,
-                lookback=timedelta(days=30),
-                stats=frozenset({"avg_cost_usd"}),
-            )
+    loaded = SnapshotSource(path).load(
+        RunRequest(
+            level="evaluation",
+            job=None,
+            lookback=timedelta(days=30),
+            stats=frozenset({"avg_cost_usd"}),
         )
-    assert str(info.value) == (
-        "run 1_evaluation_x: evaluation-level runs have no AI events to compute avg_cost_usd "
-        "from, and this run's clusters carry no baked metrics for them"
     )
+    assert all(c.stats is None for c in loaded.latest.clusters)
+
+
+def test_one_uncomputable_check_errors_alone(tmp_path: Path) -> None:
+    from llmc_checks.config import parse_config
+    from llmc_checks.gate import Gate, Options
+
+    row = llmc_run_event("1_evaluation_x", clusters(), level="evaluation")
+    path = llmc_write_jsonl(tmp_path / "eval.jsonl", [row])
+    text = (
+        f"version: 1\nsource: {{snapshot: {path}}}\nrun: {{level: evaluation}}\nchecks:\n"
+        "  - {metric: noise_share, max: 90%}\n  - {metric: avg_cost_usd, max: 0.05}\n"
+        "  - {metric: run_cost_usd, max: 10}\n"
+    )
+    outcome = Gate(parse_config(text, filename="c.yaml"), tmp_path / "c.yaml", Options()).outcome()
+    assert outcome.error is None
+    assert [r.status for r in outcome.results] == ["pass", "error", "error"]
+    reason = (
+        "run 1_evaluation_x: evaluation-level runs have no AI events to compute {} from, "
+        "and this run's clusters carry no baked value for it"
+    )
+    assert outcome.results[1].message == (
+        "no cluster could be evaluated: " + reason.format("avg_cost_usd")
+    )
+    assert outcome.results[2].message == reason.format("run_cost_usd")
 
 
 # --- variants that must read alike ----------------------------------------------------------

@@ -41,7 +41,7 @@ from llmc_checks.metrics_catalog import (
     MetricName,
     Scope,
 )
-from llmc_checks.model import BaselineRequest, Cluster, Level, Semantics
+from llmc_checks.model import BAKED_KEYS, BaselineRequest, Cluster, Level, Semantics
 from llmc_checks.units import (
     DURATION_HELP,
     DURATION_PATTERN,
@@ -777,6 +777,24 @@ class Config(_Model):
                 )
             first[check.name] = i
         return checks
+
+    @model_validator(mode="after")
+    def _computable(self) -> Config:
+        # Evaluation-level runs have no AI events: only what PostHog bakes into the run
+        # can ever be known, so a metric needing more would error on every run.
+        if self.run.level == "evaluation":
+            baked = set(BAKED_KEYS.values())
+            for i, check in enumerate(self.checks):
+                missing = sorted(check.metric_info.stats - baked)
+                if missing:
+                    raise _fail(
+                        f"{check.metric} cannot be computed for evaluation-level runs: they "
+                        f"have no AI events, and PostHog bakes no {', '.join(missing)} into them",
+                        "checks",
+                        i,
+                        "metric",
+                    )
+        return self
 
     @model_validator(mode="after")
     def _name_checks(self) -> Config:

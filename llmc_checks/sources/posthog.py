@@ -625,8 +625,9 @@ def _finish(
         return [metrics.with_baked_stats(f.run) for f in fetched]
     out = []
     for f in fetched:
-        if f.event_stats is None:  # evaluation level: no AI events to compute from
-            raise metrics.no_events_to_compute(f.run.run_id, stats)
+        if f.event_stats is None:  # evaluation level: what is not baked stays unknown
+            out.append(metrics.with_baked_stats(f.run))
+            continue
         clusters = tuple(
             replace(c, stats=s) for c, s in zip(f.run.clusters, f.event_stats, strict=True)
         )

@@ -182,11 +182,10 @@ class SnapshotSource:
         """The runs with stats, and the item totals by run id when AI events were read."""
         if not request.stats:
             return runs, {}
-        if metrics.baked_stands_in(request, runs):
+        # Evaluation-level runs have no AI events to fall back on: what is not baked stays
+        # unknown, and only the checks that need it error (formatting.no_value_reason).
+        if request.level == "evaluation" or metrics.baked_stands_in(request, runs):
             return [metrics.with_baked_stats(r) for r in runs], {}
-        for r in runs:
-            if r.level == "evaluation":
-                raise metrics.no_events_to_compute(r.run_id, request.stats)
         totals = self._fold_events(runs, request.semantics, kept)
         with_stats = [metrics.with_event_stats(r, t) for r, t in zip(runs, totals, strict=True)]
         return with_stats, {r.run_id: t for r, t in zip(runs, totals, strict=True)}
