@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import linecache
 import os
 import shutil
 import tempfile
@@ -469,12 +470,17 @@ class CheckItem(pytest.Item):
         if result.status == "warn":
             # A warn check passes: even under `-W error` / `filterwarnings = error` it must
             # be recorded, not raised (--llmc-strict is the switch that makes it fail).
+            # The warning points at the check's line, but Python would print that YAML
+            # line under the message, where it reads like one more list item: an empty
+            # cached source (mtime None: never re-read) shows the location alone.
+            filename = str(self.path)
+            linecache.cache[filename] = (0, None, [], filename)
             with warnings.catch_warnings():
                 warnings.simplefilter("always", LlmcCheckWarning)
                 warnings.warn_explicit(
                     LlmcCheckWarning(self._safe(f"{result.name}: {result.message}")),
                     category=LlmcCheckWarning,
-                    filename=str(self.path),
+                    filename=filename,
                     lineno=self.check.line or 0,
                 )
 

@@ -133,3 +133,14 @@ def test_the_json_report_keeps_titles_faithfully_without_raw_controls(
     titles = {c["title"] for check in doc["checks"] for c in check["clusters"]}
     assert HOSTILE in titles  # data stays data: exactly what PostHog holds
     assert doc["run"]["job_name"] == JOB_NAME
+
+
+def test_the_warn_check_warning_ends_with_its_message_not_a_yaml_line(
+    pytester: pytest.Pytester, snapshot: Path
+) -> None:
+    out, _, _ = _run(pytester, snapshot)
+    summary = out[out.index("warnings summary") :]
+    # pytest prints the warning's location (checks.yaml:line) but no source line under
+    # it: "- name: share warning" would read like one more failing cluster.
+    assert re.search(r"checks\.yaml:\d+: LlmcCheckWarning: share warning: ", summary)
+    assert "- name: share warning" not in summary

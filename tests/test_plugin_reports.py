@@ -131,6 +131,7 @@ def test_json_report_shape_statuses_and_observed(
     write_config(
         pytester, PASSING + failing + min_check + WARNING + RELATIVE, source=POSTHOG_SOURCE
     )
+    (pytester.path / "reports").mkdir()  # a report's folder must exist (none is created)
     result = run(
         pytester,
         "--llmc-config",

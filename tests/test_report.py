@@ -262,7 +262,12 @@ def test_json_document_with_several_gates() -> None:
 
 def test_write_all_writes_json_and_reports_problems(tmp_path: Path) -> None:
     outcomes = [(make_outcome(), list(ALL))]
-    target = tmp_path / "deep" / "dir" / "out.json"
+    missing = tmp_path / "deep" / "dir" / "out.json"
+    assert report.write_all(outcomes, [missing]) == [
+        f"cannot write report {missing}: folder {missing.parent} does not exist"
+    ]
+    assert not (tmp_path / "deep").exists()  # no folder created on the quiet
+    target = tmp_path / "out.json"
     assert report.write_all(outcomes, [target]) == []
     doc = json.loads(target.read_text(encoding="utf-8"))
     assert doc["checks"][1]["name"] == "Costly clusters"

@@ -19,6 +19,10 @@ def write_all(
     """Write every requested report; returns the problems (never raises for I/O)."""
     problems = []
     for path in paths:
+        if not path.parent.is_dir():
+            # A typo in a folder name must not create a tree of folders nobody reads.
+            problems.append(f"cannot write report {path}: folder {path.parent} does not exist")
+            continue
         suffix = path.suffix.lower()
         try:
             if suffix == ".json":
