@@ -2,11 +2,17 @@
 
 The gate itself runs under pytest (`pytest --llmc-config checks.yaml`). Subcommands
 are one function each, registered in `_COMMANDS`; the parser stays a plain argparse.
+
+    llmc-checks demo [DIR]
+    llmc-checks init checks.yaml [--snapshot FILE] [--level trace] [--job NAME] [--runs 14]
+
+init exits 0 when it wrote the file, 1 when it refused (the one-line reason on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,9 +55,52 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     demo.set_defaults(run=_demo)
 
 
+def _init(args: argparse.Namespace) -> int:
+    from llmc_checks.model import LlmcError
+    from llmc_checks.starter import InitOptions, run_init
+
+    options = InitOptions(
+        out=args.path, level=args.level, job=args.job, runs=args.runs, snapshot=args.snapshot
+    )
+    try:
+        summary = run_init(options, os.environ, print)
+    except LlmcError as exc:
+        print(f"{PROG} init: {exc}", file=sys.stderr)
+        return 1
+    print(summary)
+    return 0
+
+
+def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from llmc_checks.model import LEVELS
+    from llmc_checks.starter import DEFAULT_RUNS, runs_count
+
+    init = commands.add_parser(
+        "init",
+        help="write a starter checks file with limits proposed from the recent runs",
+        description="Read the recent clustering runs of a level and job and write a "
+        "commented checks file whose limits come from their history. Never overwrites a "
+        "file. The source is --snapshot, or PostHog from POSTHOG_HOST, POSTHOG_PROJECT_ID "
+        "and POSTHOG_PERSONAL_API_KEY.",
+    )
+    init.add_argument("path", type=Path, help="the checks file to write (must not exist)")
+    init.add_argument("--snapshot", type=Path, metavar="FILE", help="read this snapshot file")
+    init.add_argument("--level", choices=LEVELS, default="trace", help="default: trace")
+    init.add_argument("--job", metavar="NAME", help="a job name or id (default: any job)")
+    init.add_argument(
+        "--runs",
+        type=runs_count,
+        default=DEFAULT_RUNS,
+        metavar="N",
+        help=f"how many recent runs to learn from (default: {DEFAULT_RUNS})",
+    )
+    init.set_defaults(run=_init)
+
+
 # Each adds one subcommand (its parser and `run`); `init` can join them the same way.
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _add_demo,
+    _add_init,
 )
 
 

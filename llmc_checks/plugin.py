@@ -292,6 +292,76 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DURATION",
         help="with --llmc-after: wait this long for such a run.",
     )
+    _add_init_options(group)
+
+
+def _runs(text: str) -> int:
+    from llmc_checks.starter import runs_count
+
+    return runs_count(text)
+
+
+def _add_init_options(group: Any) -> None:
+    # No `choices` for the level: that would import model.py at every pytest start;
+    # it is checked when --llmc-init is used.
+    group.addoption(
+        "--llmc-init",
+        default=os.environ.get("LLMC_INIT"),
+        metavar="PATH",
+        help="write a starter checks file with limits proposed from the recent runs, "
+        "then exit (no tests run).",
+    )
+    group.addoption(
+        "--llmc-init-level",
+        default=os.environ.get("LLMC_INIT_LEVEL", "trace"),
+        metavar="LEVEL",
+        help="with --llmc-init: trace (default), generation or evaluation.",
+    )
+    group.addoption(
+        "--llmc-init-job",
+        default=os.environ.get("LLMC_INIT_JOB"),
+        metavar="NAME",
+        help="with --llmc-init: a job name or id (default: any job of the level).",
+    )
+    group.addoption(
+        "--llmc-init-runs",
+        type=_runs,
+        default=os.environ.get("LLMC_INIT_RUNS"),  # None: converted (imported) only when set
+        metavar="N",
+        help="with --llmc-init: how many recent runs to learn from (default 14).",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """--llmc-init writes a file and ends pytest here: nothing is collected or run."""
+    out = config.getoption("llmc_init")
+    if not out:
+        return None
+    if config.getoption("llmc_config") or _env_list("LLMC_CONFIG"):
+        raise pytest.UsageError("--llmc-init writes a checks file; it does not run with a gate")
+    import sys
+
+    from llmc_checks.model import LEVELS, LlmcError
+    from llmc_checks.starter import DEFAULT_RUNS, InitOptions, run_init
+
+    level = config.getoption("llmc_init_level")
+    if level not in LEVELS:
+        raise pytest.UsageError(f"--llmc-init-level {level!r}: one of {', '.join(LEVELS)}")
+    options = InitOptions(
+        out=Path(out),
+        level=level,
+        job=config.getoption("llmc_init_job"),
+        runs=config.getoption("llmc_init_runs") or DEFAULT_RUNS,
+        snapshot=_optional_path(config.getoption("llmc_snapshot")),
+    )
+    try:
+        summary = run_init(options, os.environ, print)
+    except LlmcError as exc:
+        print(f"ERROR: llmc-checks: {exc}", file=sys.stderr)
+        return int(pytest.ExitCode.USAGE_ERROR)
+    print(f"llmc-checks: {summary}")
+    return int(pytest.ExitCode.OK)
 
 
 def pytest_configure(config: pytest.Config) -> None:

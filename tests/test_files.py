@@ -141,3 +141,23 @@ def test_two_writers_never_share_a_temp_file(tmp_path: Path) -> None:
         second.write(b"second")
     assert path.read_text() == "first"  # the last to finish wins, whole
     assert _leftovers(tmp_path) == ["out.txt"]
+
+
+def test_an_exclusive_write_never_replaces_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "checks.yaml"
+    _files.write_text(target, "first\n", exclusive=True)
+    assert target.read_text() == "first\n"
+    with pytest.raises(FileExistsError):
+        _files.write_text(target, "second\n", exclusive=True)
+    assert target.read_text() == "first\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checks.yaml"]
+
+
+def test_an_exclusive_write_loses_a_race_cleanly(tmp_path: Path) -> None:
+    # Another process creates the file while this one is writing: the link refuses.
+    target = tmp_path / "checks.yaml"
+    with pytest.raises(FileExistsError), _files.atomic_write(target, exclusive=True) as fh:
+        fh.write(b"mine\n")
+        target.write_text("theirs\n")
+    assert target.read_text() == "theirs\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checks.yaml"]

@@ -24,6 +24,8 @@ from llmc_checks.synth import (
     DEFAULT_TOPICS,
     Job,
     NewTopic,
+    NoiseShift,
+    RunTruth,
     Scenario,
     Shift,
     Synth,
@@ -563,3 +565,24 @@ def test_scenario_validation() -> None:
         Scenario(shifts=(Shift("nope", 0),))
     with pytest.raises(ValueError):
         Scenario(topics_after=ALT_TOPICS)
+
+
+def test_a_noise_shift_changes_only_the_runs_from_its_day() -> None:
+    plain = generate(Scenario(seed=3, days=4, traces_per_day=120))
+    shifted = generate(
+        Scenario(seed=3, days=4, traces_per_day=120, noise_shifts=(NoiseShift(2, 0.45),))
+    )
+
+    def share(run: RunTruth) -> float:
+        noise = sum(c.size for c in run.clusters if c.topic is None)
+        return noise / run.items_analyzed
+
+    # The items drawn and the noise coin flips are the same: runs before day 2 are equal.
+    assert shifted.runs[:2] == plain.runs[:2]
+    for run in shifted.runs[2:]:
+        # Every item is noise with probability 0.45 (plus topics too small to cluster):
+        # with hundreds of items the share is 0.45 within a few points.
+        assert 0.40 < share(run) < 0.52, share(run)
+    assert all(share(run) < 0.15 for run in plain.runs)
+    with pytest.raises(ValueError, match="noise shift's share"):
+        Scenario(noise_shifts=(NoiseShift(1, 1.5),))

@@ -33,7 +33,15 @@ from __future__ import annotations
 from llmc_checks.synth._base import UTC, Row, iso_ms
 from llmc_checks.synth.build import EVENTS_PER_TRACE, Synth, generate, scenario_for_size, write_rows
 from llmc_checks.synth.cli import main
-from llmc_checks.synth.scenario import DEFAULT_END, DEFAULT_JOB_ID, Job, NewTopic, Scenario, Shift
+from llmc_checks.synth.scenario import (
+    DEFAULT_END,
+    DEFAULT_JOB_ID,
+    Job,
+    NewTopic,
+    NoiseShift,
+    Scenario,
+    Shift,
+)
 from llmc_checks.synth.topics import (
     ALT_TOPICS,
     DEFAULT_TOPICS,
@@ -55,6 +63,7 @@ __all__ = [
     "ClusterTruth",
     "Job",
     "NewTopic",
+    "NoiseShift",
     "Row",
     "RunTruth",
     "Scenario",

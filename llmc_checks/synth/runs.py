@@ -308,8 +308,9 @@ def _build_run(
     # Cluster by topic; a share of items (and every too-small topic) is noise.
     by_topic: dict[int, list[_Item]] = {}
     noise: list[_Item] = []
+    noise_share = s.noise_share_of(plan.index)
     for it in items:
-        if rnd() < s.noise_share:
+        if rnd() < noise_share:
             noise.append(it)
         else:
             by_topic.setdefault(it[1], []).append(it)

@@ -45,6 +45,15 @@ class NewTopic:
     share: float
 
 
+@dataclass(frozen=True)
+class NoiseShift:
+    """From run `from_day` on, the clustering leaves `share` of the items as noise
+    (a clustering outcome, so unlike traffic shifts it shows in full at once)."""
+
+    from_day: int
+    share: float
+
+
 DEFAULT_END = datetime(2026, 11, 15, 0, 15, 3, 104000, tzinfo=UTC)
 DEFAULT_JOB_ID = "019a3f2e-7c41-7d0b-9e52-4be8f1c06a11"
 
@@ -105,6 +114,7 @@ class Scenario:
     new_topics: tuple[NewTopic, ...] = ()
     topics_after: tuple[Topic, ...] = ()  # the whole topic set, from `topics_change_day`
     topics_change_day: int | None = None
+    noise_shifts: tuple[NoiseShift, ...] = ()
 
     def __post_init__(self) -> None:
         if self.days < 1:
@@ -143,6 +153,8 @@ class Scenario:
             raise ValueError("error_flag_string_rate + error_flag_missing_rate must be <= 1")
         if not self.topics:
             raise ValueError("at least one topic")
+        if any(not 0.0 <= n.share <= 1.0 for n in self.noise_shifts):
+            raise ValueError("a noise shift's share must be within [0, 1]")
         if sum(n.share for n in self.new_topics) > 1.0:
             raise ValueError("new topic shares must sum to <= 1")
         if self.topics_after and self.topics_change_day is None:
@@ -154,6 +166,14 @@ class Scenario:
         for sh in self.shifts:
             if sh.topic not in keys:
                 raise ValueError(f"shift of unknown topic {sh.topic!r}")
+
+    def noise_share_of(self, run: int) -> float:
+        """The noise share of run `run`: the latest noise shift begun by then, if any."""
+        share = self.noise_share
+        for shift in sorted(self.noise_shifts, key=lambda n: n.from_day):
+            if run >= shift.from_day:
+                share = shift.share
+        return share
 
     def _all_topics(self) -> list[Topic]:
         return [*self.topics, *self.topics_after, *(n.topic for n in self.new_topics)]
