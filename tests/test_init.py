@@ -351,3 +351,18 @@ def test_evaluation_level_proposes_from_baked_metrics_only(tmp_path: Path) -> No
     assert {"avg_cost_usd", "error_rate", "noise_share"} <= {c.metric for c in config.checks}
     outcome = gate(config, out, snapshot)
     assert set(statuses(outcome).values()) == {"pass"}, statuses(outcome)
+
+
+def test_the_readme_excerpt_is_what_init_writes_for_the_demo(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    quick = readme[readme.index("## Quick start") : readme.index("## How it works")]
+    excerpt = quick[quick.index("```yaml\n") + 8 :]
+    excerpt = excerpt[: excerpt.index("```")]
+    out = tmp_path / "starter.yaml"
+    snapshot = root / "llmc_checks" / "demo" / "snapshot.jsonl.gz"
+    run_init(InitOptions(out=out, snapshot=snapshot), {}, lambda _: None)
+    written = out.read_text()
+    blocks = excerpt.split("  # pattern")
+    assert blocks[0] in written
+    assert all("  # pattern" + block in written for block in blocks[1:])
