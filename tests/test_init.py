@@ -78,7 +78,7 @@ def test_the_file_validates_and_every_limit_shows_its_history(history: History) 
     config = load_config(history.checks)
     text = history.checks.read_text()
     assert f"{len(config.checks)} checks proposed from the last {HISTORY}" in history.summary
-    assert config.run.level == "trace" and config.run.job == "Default - trace"
+    assert config.run.level == "trace" and config.run.job == "Default - traces"
     assert str(config.baseline) == "previous"
     lines = text.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("  - metric: ")]
@@ -225,7 +225,7 @@ def test_too_few_runs_are_refused_in_one_line(tmp_path: Path) -> None:
         run_init(InitOptions(out=out, snapshot=snapshot), {}, print)
     message = str(info.value)
     assert message == (
-        "only 2 trace-level runs of job 'Default - trace' found: at least 3 are needed "
+        "only 2 trace-level runs of job 'Default - traces' found: at least 3 are needed "
         "to propose limits from their spread"
     )
     assert not out.exists()
@@ -344,7 +344,7 @@ def test_evaluation_level_proposes_from_baked_metrics_only(tmp_path: Path) -> No
     out = tmp_path / "checks.yaml"
     options = InitOptions(out=out, level="evaluation", snapshot=snapshot)
     summary = run_init(options, {}, lambda _: None)
-    assert "from the last 4 evaluation-level runs of job 'Default - evaluation'" in summary
+    assert "from the last 4 evaluation-level runs of job 'Default - evaluations'" in summary
     config = load_config(out)
     assert config.run.level == "evaluation"
     assert "p95_latency_s" not in {c.metric for c in config.checks}
