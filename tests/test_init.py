@@ -93,7 +93,6 @@ def test_the_file_validates_and_every_limit_shows_its_history(history: History) 
         "cluster_count",
         "title_stability",
         "avg_cost_usd",
-        "avg_latency_s",
         "p95_latency_s",
         "error_rate",
     } <= metrics
