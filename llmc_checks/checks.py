@@ -9,8 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from llmc_checks import formatting, metrics
-from llmc_checks.matching import DEFAULT_TITLE_THRESHOLD
-from llmc_checks.metrics_catalog import BASELINE_ONLY_METRICS
+from llmc_checks.metrics_catalog import BASELINE_ONLY_METRICS, DEFAULT_TITLE_THRESHOLD
 from llmc_checks.model import Cluster, Evidence, Measure, Member, Run
 from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, ClusterRow, RowStatus, Status
 from llmc_checks.stats import difference_bounds, median, wilson_bounds

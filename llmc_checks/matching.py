@@ -46,12 +46,8 @@ from llmc_checks._text import (
     subject,
     weight,
 )
+from llmc_checks.metrics_catalog import DEFAULT_TITLE_THRESHOLD as DEFAULT_TITLE_THRESHOLD
 from llmc_checks.model import Cluster, DataError, Run
-
-# Probability at which a pair counts as the same usage pattern (`match.title_similarity`).
-# Tuned on the tuning half of tests/data/identity/corpus.yaml for ≥ 98% of
-# different-topic pairs judged changed from text alone; see tests/test_identity.py.
-DEFAULT_TITLE_THRESHOLD = 0.8
 
 # Below this a candidate is no pair at all: both clusters stay new / vanished.
 DEFAULT_MIN_SIMILARITY = 0.5

@@ -13,6 +13,12 @@ from typing import Literal, get_args
 
 from llmc_checks.model import Measure
 
+# Probability at which a pair counts as the same usage pattern (`match.title_similarity`).
+# Tuned on the tuning half of tests/data/identity/corpus.yaml for ≥ 98% of
+# different-topic pairs judged changed from text alone; see tests/test_identity.py.
+# It lives here, not in matching, so validating a config loads no pairing code.
+DEFAULT_TITLE_THRESHOLD = 0.8
+
 Scope = Literal["run", "cluster"]
 Unit = Literal["count", "ratio", "usd", "seconds", "tokens", "hours"]
 

@@ -32,9 +32,9 @@ from pydantic import (
 from llmc_checks._net import is_loopback
 from llmc_checks._yaml import Pos
 from llmc_checks.config.errors import _describe, _fail, _suggest
-from llmc_checks.matching import DEFAULT_TITLE_THRESHOLD
 from llmc_checks.metrics_catalog import (
     BASELINE_ONLY_METRICS,
+    DEFAULT_TITLE_THRESHOLD,
     METRICS,
     PROPORTION_METRICS,
     MetricInfo,

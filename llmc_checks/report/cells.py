@@ -6,12 +6,14 @@ Renderers (terminal, json, markdown) compose these; none of them evaluates anyth
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmc_checks import formatting, safe_text
-from llmc_checks.matching import Pair, Pairing
 from llmc_checks.model import Cluster, Run
 from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, Outcome
+
+if TYPE_CHECKING:  # matching is loaded only when a gate pairs runs
+    from llmc_checks.matching import Pair, Pairing
 
 BARS = "▁▂▃▄▅▆▇█"
 _TITLE_WIDTH = 40

@@ -11,6 +11,7 @@ zlib in large steps; anything the gzip module would read differently raises
 from __future__ import annotations
 
 import gc
+import random
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -192,12 +193,13 @@ class ItemProbe:
             by_width.setdefault(len(item), []).append(item)
         self.groups: list[tuple[Any, Any, Any]] = []
         if len(by_width) <= self._GROUPS_MAX:
-            rng = np.random.default_rng(0x11C)
+            # Odd weights below 2**63 from the stdlib: numpy.random costs ~15 ms to import.
+            rng = random.Random(0x11C)
             for width, items in sorted(by_width.items()):
                 if not width:
                     continue  # an empty id is never an item key
                 span = np.arange(width)
-                weights = rng.integers(1, 1 << 63, size=width, dtype=np.uint64) | np.uint64(1)
+                weights = np.array([rng.getrandbits(63) | 1 for _ in range(width)], np.uint64)
                 table = np.frombuffer(b"".join(items), np.uint8).reshape(len(items), width)
                 self.groups.append((span, weights, np.sort(_hash(table, weights))))
         self.in_python = len(by_width) > self._GROUPS_MAX
