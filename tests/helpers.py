@@ -7,10 +7,14 @@ PostHog event rows as plain dicts, and a writer for `.jsonl` snapshots.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from llmc_checks.model import Cluster, Loaded, NoRunFound, Run, RunRequest
 
 Row = dict[str, Any]
 
@@ -87,3 +91,29 @@ def llmc_run_event(
 def llmc_write_jsonl(path: Path, rows: list[Row]) -> Path:
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
     return path
+
+
+# A fixed clock for gate tests, and a source that finds no run `misses` times.
+GATE_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+
+
+def _run() -> Run:
+    clusters = (Cluster(0, "Topic", "", 90), Cluster(-1, "Outliers", "", 10))
+    return Run("r1", "trace", "job", "Job", GATE_NOW - timedelta(days=7), GATE_NOW, 100, clusters)
+
+
+@dataclass
+class FakeSource:
+    """Answers NoRunFound `misses` times, then the run; records each request."""
+
+    misses: int
+    requests: list[RunRequest] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return "fake"
+
+    def load(self, request: RunRequest) -> Loaded:
+        self.requests.append(request)
+        if len(self.requests) <= self.misses:
+            raise NoRunFound("no trace-level run after the deploy")
+        return Loaded(now=GATE_NOW, latest=_run())

@@ -2,44 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from helpers import FakeSource
 
 from llmc_checks import gate
 from llmc_checks.config import parse_config
 from llmc_checks.gate import Gate, Options
-from llmc_checks.model import Cluster, Loaded, NoRunFound, Run, RunRequest
+from llmc_checks.model import Loaded, RunRequest
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 DEPLOY = NOW - timedelta(hours=1)
 CONFIG = (
     "version: 1\nsource: {snapshot: unused.jsonl}\nchecks:\n  - metric: noise_share\n    max: 50%\n"
 )
-
-
-def _run() -> Run:
-    clusters = (Cluster(0, "Topic", "", 90), Cluster(-1, "Outliers", "", 10))
-    return Run("r1", "trace", "job", "Job", NOW - timedelta(days=7), NOW, 100, clusters)
-
-
-@dataclass
-class FakeSource:
-    """Answers NoRunFound `misses` times, then the run; records each request."""
-
-    misses: int
-    requests: list[RunRequest] = field(default_factory=list)
-
-    def describe(self) -> str:
-        return "fake"
-
-    def load(self, request: RunRequest) -> Loaded:
-        self.requests.append(request)
-        if len(self.requests) <= self.misses:
-            raise NoRunFound("no trace-level run after the deploy")
-        return Loaded(now=NOW, latest=_run())
 
 
 class FakeClock:

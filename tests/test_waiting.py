@@ -11,11 +11,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from helpers import FakeSource
 from plugin_helpers import USAGE_ERROR, Snapshots, output, run, write_config
 from standin import StandIn
 
@@ -23,7 +23,7 @@ from llmc_checks import gate
 from llmc_checks.config import PostHogSource as PostHogConfig
 from llmc_checks.config import parse_config
 from llmc_checks.gate import Gate, Options
-from llmc_checks.model import Cluster, Loaded, NoRunFound, Run, RunRequest, SourceError
+from llmc_checks.model import RunRequest, SourceError
 from llmc_checks.sources.posthog import PostHogSource
 from llmc_checks.synth import Scenario, generate
 
@@ -32,26 +32,6 @@ DEPLOY = NOW - timedelta(hours=1)
 KEY = "phx_wait_SECRET_0123456789"
 PLAIN = RunRequest(level="trace", job=None, lookback=timedelta(days=14))
 CONFIG = "version: 1\nsource: {snapshot: unused.jsonl}\nchecks: [{metric: noise_share, max: 50%}]\n"
-
-
-def _run() -> Run:
-    clusters = (Cluster(0, "Topic", "", 90), Cluster(-1, "Outliers", "", 10))
-    return Run("r1", "trace", "job", "Job", NOW - timedelta(days=7), NOW, 100, clusters)
-
-
-@dataclass
-class FakeSource:
-    misses: int
-    requests: list[RunRequest] = field(default_factory=list)
-
-    def describe(self) -> str:
-        return "fake"
-
-    def load(self, request: RunRequest) -> Loaded:
-        self.requests.append(request)
-        if len(self.requests) <= self.misses:
-            raise NoRunFound("no trace-level run after the deploy")
-        return Loaded(now=NOW, latest=_run())
 
 
 class FakeTime:
