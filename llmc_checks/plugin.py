@@ -75,6 +75,8 @@ class _State:
         self.handed_off = False
         self.worker = False
         self._received: dict[str, list[_Verdict]] | None = None
+        # Reports that could not be written: shown at the end of the terminal summary.
+        self.report_problems: list[str] = []
 
     def locate(self, nodeid: str) -> tuple[Path, int] | None:
         """The (config path, check index) a node id names, or None for other tests."""
@@ -588,6 +590,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             continue
         terminalreporter.write_sep("=", f"llmc-checks: {gate.path}")
         terminalreporter.write_line(report.terminal(gate.outcome(), sorted(ran), paint))
+    _show_report_problems(terminalreporter, config, state)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -604,11 +607,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from llmc_checks import report
 
     problems = report.write_all(outcomes, state.reports)
-    if problems:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        for problem in problems:
-            if reporter is not None:
-                reporter.ensure_newline()
-                reporter.write_line(f"llmc-checks: {problem}", red=True)
-        if session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if not problems:
+        return
+    state.report_problems = problems
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    # pytest's last line ("3 passed, 1 report not written in 0.4s") must agree with the
+    # exit code: a stats key of its own is counted there like "failed" or "error". Its
+    # entries are real reports: other plugins (hypothesis) read every stats entry so.
+    key = "report not written" if len(problems) == 1 else "reports not written"
+    reporter.stats.setdefault(key, []).extend(
+        pytest.CollectReport("", "failed", f"llmc-checks: {p}", []) for p in problems
+    )
+    if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+        # pytest shows no terminal summary after an internal error: show them now.
+        _show_report_problems(reporter, session.config, state)
+
+
+def _show_report_problems(reporter: Any, config: pytest.Config, state: _State) -> None:
+    """Each problem on a line of its own, once (a progress line may still be open)."""
+    writer = config.get_terminal_writer()
+    for problem in state.report_problems:
+        if writer.width_of_current_line:
+            writer.line()
+        reporter.write_line(f"llmc-checks: {problem}", red=True)
+    state.report_problems = []

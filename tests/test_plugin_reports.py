@@ -14,6 +14,7 @@ from plugin_helpers import (
     PASSING,
     PASSING_NAMES,
     POSTHOG_SOURCE,
+    QUIET,
     RELATIVE,
     TESTS_FAILED,
     WARNING,
@@ -24,6 +25,7 @@ from plugin_helpers import (
     junit_outcomes,
     output,
     run,
+    table_header,
     write_config,
 )
 
@@ -199,3 +201,24 @@ def test_an_unwritable_report_path_fails_the_run(
     assert result.ret != OK
     assert re.search(r"cannot write report .*blocker/out\.json", text), text
     assert_no_traceback(text)
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_a_report_not_written_is_a_line_of_its_own_and_the_last_line_agrees(
+    pytester: pytest.Pytester, snaps: Snapshots, workers: tuple[str, ...]
+) -> None:
+    write_config(pytester, PASSING, snapshot=snaps.events)
+    result = pytester.runpytest_subprocess(
+        *QUIET, *workers, "--llmc-config", "checks.yaml", "--llmc-report", "missing/out.json"
+    )
+    lines = result.stdout.lines
+    problem = "llmc-checks: cannot write report missing/out.json: folder missing does not exist"
+    # Its own line (under xdist pytest's progress line used to swallow it), after the
+    # gate's table, where a reader of the log's end finds it.
+    assert problem in lines, output(result)
+    assert lines.index(problem) > lines.index(table_header(result.stdout.str())[0])
+    assert not (pytester.path / "missing").exists()  # no folder created for it
+    # Exit code 1, and pytest's last line says why: not "4 passed" alone.
+    assert result.ret == TESTS_FAILED
+    assert re.fullmatch(r"=+ \d+ passed, 1 report not written in [\d.]+s =+", lines[-1]), lines[-1]
+    assert_no_traceback(output(result))
