@@ -6,18 +6,22 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from llmc_checks import formatting, metrics
 from llmc_checks.metrics_catalog import BASELINE_ONLY_METRICS, DEFAULT_TITLE_THRESHOLD
-from llmc_checks.model import Cluster, Evidence, Measure, Member, Run
+from llmc_checks.model import Bound, Cluster, Evidence, Measure, Member, Run
 from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, ClusterRow, RowStatus, Status
 from llmc_checks.stats import difference_bounds, median, wilson_bounds
-from llmc_checks.units import format_percent
+from llmc_checks.units import format_number
 
 if TYPE_CHECKING:
     from llmc_checks.config import Change, Check
     from llmc_checks.matching import Pairing
+
+# A failure message lists at most this many failing clusters, worst first, then how
+# many more fail: a CI log stays readable with 10,000 (the JSON report keeps them all).
+MESSAGE_CLUSTERS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,13 +197,10 @@ def judge_bounds(
         failed = (hi is not None and value > hi) or (lo is not None and value < lo)
         return _Verdict(not failed, "counts unknown: judged on the raw value")
     if confidence is not None and counts is not None:
+        # The bound judged is shown with the value (`headroom` names it).
         low_b, high_b = wilson_bounds(counts[0], counts[1], confidence)
-        pct = format_percent(confidence)
-        if hi is not None and low_b > hi:
-            return _Verdict(False, f"{pct} lower bound {low_b:.2%} > {format_percent(hi)}")
-        if lo is not None and high_b < lo:
-            return _Verdict(False, f"{pct} upper bound {high_b:.2%} < {format_percent(lo)}")
-        return _Verdict(True, f"{pct} bounds {low_b:.2%}–{high_b:.2%}")
+        failed = (hi is not None and low_b > hi) or (lo is not None and high_b < lo)
+        return _Verdict(not failed)
     if hi is not None and value > hi:
         return _Verdict(False)
     if lo is not None and value < lo:
@@ -242,8 +243,10 @@ def judge_change(
         change = tested_change(check, new, base, direction, counts, base_counts)
         if counted:
             if change > allowed:
-                pct = format_percent(check.confidence or 0.0)
-                return _Verdict(False, f"{pct} bound on the change: {change:+.2%}")
+                # The bound judged is shown with the change (`headroom` names it), except
+                # from 0, where a relative limit has no headroom to measure.
+                zero = limit.relative and base == 0
+                return _Verdict(False, "baseline was 0" if zero else "")
             continue
         if limit.relative and base == 0:
             if change > 0:
@@ -260,26 +263,41 @@ def headroom(
     counts: tuple[int, int] | None,
     base: float | None,
     base_counts: tuple[int, int] | None = None,
-) -> float | None:
+) -> tuple[float | None, Bound | None]:
     """Distance to the nearest limit as a share of that limit: 0.25 = a quarter of the
     limit left, negative = past it. With `confidence`, measured on the score bound the
-    verdict used, so a passing check never shows a negative margin."""
-    rooms: list[float] = []
+    verdict used, so a passing check never shows a negative margin; that bound is the
+    second value (None when the raw value was judged)."""
+    rooms: list[tuple[float, Bound | None]] = []
+    confidence = check.confidence
     low_b = high_b = value
-    if check.confidence is not None and counts is not None:
-        low_b, high_b = wilson_bounds(counts[0], counts[1], check.confidence)
+    if confidence is not None and counts is not None:
+        low_b, high_b = wilson_bounds(counts[0], counts[1], confidence)
+
+    def bound(side: Literal["lower", "upper"], v: float) -> Bound | None:
+        return Bound(side, v, confidence) if confidence is not None and counts else None
+
     if check.max is not None:
-        rooms.append(_share(check.max - low_b, check.max))
+        rooms.append((_share(check.max - low_b, check.max), bound("lower", low_b)))
     if check.min is not None:
-        rooms.append(_share(high_b - check.min, check.min))
+        rooms.append((_share(high_b - check.min, check.min), bound("upper", high_b)))
     if base is not None:
+        counted = confidence is not None and counts is not None and base_counts is not None
         for limit, direction in _limits(check):
             if limit.relative and base == 0:
                 continue  # no headroom to measure: any change from 0 is infinitely relative
             allowed = limit.allowed(base)
             change = tested_change(check, value, base, direction, counts, base_counts)
-            rooms.append(_share(allowed - change, allowed))
-    return min(rooms) if rooms else None
+            # The change's bound in the limit's direction: a rise's lower, a fall's upper.
+            on_change = (
+                Bound("lower" if direction == 1 else "upper", change * direction, confidence, True)
+                if counted and confidence is not None
+                else None
+            )
+            rooms.append((_share(allowed - change, allowed), on_change))
+    if not rooms:
+        return None, None
+    return min(rooms, key=lambda room: room[0])
 
 
 def _share(room: float, limit: float) -> float:
@@ -320,6 +338,7 @@ def _result(
     worst: ClusterRow | None = None,
     baseline_value: float | None = None,
     margin: float | None = None,
+    bound: Bound | None = None,
 ) -> CheckResult:
     if status == "fail" and check.severity == "warn":
         status = "warn"
@@ -336,6 +355,7 @@ def _result(
         worst=worst,
         baseline_value=baseline_value,
         margin=margin,
+        bound=bound,
     )
 
 
@@ -366,18 +386,30 @@ def _run_check(
         verdicts.append(judge_change(check, value, base_value, counts, base_counts))
     failed = [v for v in verdicts if not v.ok]
     notes = "; ".join(v.note for v in verdicts if v.note)
+    room, bound = headroom(check, value, counts, base_value, base_counts)
+    shown = formatting.value(metric, value, bound)
     if base_value is not None:
-        change = formatting.change(metric, value, base_value)
-        shown = f"{fmt(value)} (baseline {fmt(base_value)}, {change})"
-    else:
-        shown = fmt(value)
-    room = headroom(check, value, counts, base_value, base_counts)
+        change = formatting.change(metric, value, base_value, bound)
+        shown += f" (baseline {fmt(base_value)}, {change})"
+    clusters: tuple[ClusterRow, ...] = ()
     if failed:
         msg = f"{metric} = {shown}, expected {formatting.expected(check)}"
         msg += f" ({notes})" if notes else ""
-        return _result(check, "fail", value, msg, baseline_value=base_value, margin=room)
+        if metric == "title_stability":
+            clusters = _unstable_clusters(pairings[-1], baselines[-1], ctx)
+            msg += "\n" + _unstable_lines(clusters, pairings[-1], fmt)
+        return _result(
+            check,
+            "fail",
+            value,
+            msg,
+            clusters=clusters,
+            baseline_value=base_value,
+            margin=room,
+            bound=bound,
+        )
     msg = f"{metric} = {shown}" + (f" ({notes})" if notes else "")
-    return _result(check, "pass", value, msg, baseline_value=base_value, margin=room)
+    return _result(check, "pass", value, msg, baseline_value=base_value, margin=room, bound=bound)
 
 
 def _pooled(counts: Sequence[tuple[int, int] | None]) -> tuple[int, int] | None:
@@ -428,19 +460,18 @@ def _cluster_check(
             verdicts.append(judge_change(check, value, base_value, counts, base_counts))
         failed = any(not v.ok for v in verdicts)
         note = "; ".join(v.note for v in verdicts if v.note)
+        room, bound = headroom(check, value, counts, base_value, base_counts)
         if base_value is not None:
-            note = "; ".join(
-                p
-                for p in (
-                    f"baseline {fmt(base_value)}, {formatting.change(metric, value, base_value)}",
-                    note,
-                )
-                if p
-            )
+            change = formatting.change(metric, value, base_value, bound)
+            note = "; ".join(p for p in (f"baseline {fmt(base_value)}, {change}", note) if p)
         row = _row(cluster, url, value, "fail" if failed else "pass", note, base_value, base_title)
-        row = replace(row, margin=headroom(check, value, counts, base_value, base_counts))
+        row = replace(row, margin=room, bound=bound)
         rows.append(row)
         scored.append(row)
+    # Worst first (failing clusters by how far past the limit), so every renderer and
+    # the JSON report list them in the order to read; those not evaluated last.
+    scored = sorted(scored, key=_badness, reverse=True)
+    rows = scored + [r for r in rows if r.status == "not_evaluated"]
     rows = _with_evidence(check, ctx, rows)
     by_id = {r.cluster_id: r for r in rows}
     scored = [by_id[row.cluster_id] for row in scored]
@@ -456,7 +487,7 @@ def _cluster_check(
     # One cluster is the worst, and its value and margin are the check's: ranked by the
     # margin, which measures each limit in its own kind (an absolute limit by absolute
     # change, a relative one by relative change, a bound on the bound the verdict used).
-    worst = max(scored, key=_badness)
+    worst = scored[0]
     room = worst.margin
     observed = (
         worst.value - worst.baseline_value
@@ -469,9 +500,11 @@ def _cluster_check(
         lines = [
             f"{len(failing)} of {evaluated} clusters fail {metric} {formatting.expected(check)}:"
         ]
-        for r in failing:
-            lines.append(_row_line(r, fmt))
+        for r in failing[:MESSAGE_CLUSTERS]:
+            lines.append(_row_line(r, metric))
             lines += [f"      {formatting.evidence_line(metric, ev)}" for ev in r.evidence]
+        if len(failing) > MESSAGE_CLUSTERS:
+            lines.append(f"  … and {len(failing) - MESSAGE_CLUSTERS:,} more")
         return _result(
             check,
             "fail",
@@ -481,12 +514,13 @@ def _cluster_check(
             worst=worst,
             baseline_value=worst.baseline_value,
             margin=room,
+            bound=worst.bound,
         )
     skipped = len(rows) - evaluated
     extra = f", {skipped} not evaluated" if skipped else ""
     msg = (
         f"{evaluated} clusters evaluated{extra}; worst: {worst.title!r} "
-        f"{fmt(worst.value) if worst.value is not None else '-'}"
+        f"{formatting.value(metric, worst.value, worst.bound)}"
     )
     return _result(
         check,
@@ -497,6 +531,7 @@ def _cluster_check(
         worst=worst,
         baseline_value=worst.baseline_value,
         margin=room,
+        bound=worst.bound,
     )
 
 
@@ -522,11 +557,57 @@ def _row(
     )
 
 
-def _row_line(row: ClusterRow, fmt: Callable[[float], str]) -> str:
+def _row_line(row: ClusterRow, metric: str) -> str:
+    return _row_line_fmt(row, lambda v: formatting.value(metric, v, row.bound))
+
+
+def _row_line_fmt(row: ClusterRow, fmt: Callable[[float], str]) -> str:
     value = fmt(row.value) if row.value is not None else "-"
     note = f" ({row.note})" if row.note else ""
     link = f" {row.url}" if row.url else ""
     return f"  - {row.title!r} (cluster {row.cluster_id}, {row.size} items): {value}{note}{link}"
+
+
+def _unstable_clusters(pairing: Pairing, baseline: Run, ctx: Context) -> tuple[ClusterRow, ...]:
+    """The baseline clusters title_stability counts against: paired below the threshold
+    (changed) or unpaired (vanished), largest first. Each one's value is its share of
+    the weight title_stability divides by (the baseline's paired and vanished sizes),
+    so they add up to what the run lost."""
+    threshold = ctx.title_threshold
+    weighed = [p.baseline for p in pairing.pairs] + list(pairing.vanished)
+    total = sum(c.size for c in weighed)
+
+    def share(cluster: Cluster) -> float:
+        return cluster.size / total if total else 1 / len(weighed)
+
+    unstable: list[tuple[Cluster, str]] = [
+        (
+            p.baseline,
+            f"changed: paired with {p.latest.title!r} (cluster {p.latest.cluster_id}) at "
+            f"similarity {formatting.similarity(p.similarity)} < "
+            f"{format_number(threshold)}",
+        )
+        for p in pairing.pairs
+        if p.similarity < threshold
+    ]
+    unstable += [(c, "vanished: no cluster of the latest run matches") for c in pairing.vanished]
+    unstable.sort(key=lambda u: (-u[0].size, u[0].cluster_id))
+    return tuple(
+        _row(c, ctx.link(baseline, c.cluster_id), share(c), "fail", note) for c, note in unstable
+    )
+
+
+def _unstable_lines(
+    rows: Sequence[ClusterRow], pairing: Pairing, fmt: Callable[[float], str]
+) -> str:
+    lines = [
+        f"clusters of baseline run {pairing.baseline_run_id} judged changed or vanished "
+        "(their share of its items), largest first:"
+    ]
+    lines += [_row_line_fmt(r, fmt) for r in rows[:MESSAGE_CLUSTERS]]
+    if len(rows) > MESSAGE_CLUSTERS:
+        lines.append(f"  … and {len(rows) - MESSAGE_CLUSTERS:,} more")
+    return "\n".join(lines)
 
 
 def _none_selected(check: Check, run: Run) -> str:

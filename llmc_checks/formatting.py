@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
 from llmc_checks.metrics_catalog import metric as metric_info
@@ -10,11 +11,16 @@ from llmc_checks.units import format_limit, format_percent
 
 if TYPE_CHECKING:
     from llmc_checks.config import Check
-    from llmc_checks.model import Cluster, Evidence, Run
+    from llmc_checks.model import Bound, Cluster, Evidence, Run
 
 
 def _ratio(v: float) -> str:
     return f"{v:.1%}" if abs(v) >= 0.001 or v == 0 else f"{v:.3%}"
+
+
+def _points(v: float) -> str:
+    """An absolute change of a ratio, in percentage points: 0.05 → '5.0 pp'."""
+    return f"{v * 100:.1f} pp" if abs(v) >= 0.001 or v == 0 else f"{v * 100:.3f} pp"
 
 
 def _usd(v: float) -> str:
@@ -53,8 +59,34 @@ def formatter(metric: str) -> Callable[[float], str]:
     return _FORMATS[metric_info(metric).unit]
 
 
-def value(metric: str, v: float | None) -> str:
-    return "-" if v is None else formatter(metric)(v)
+def _change_formatter(metric: str) -> Callable[[float], str]:
+    """How an absolute change reads: a ratio's in points ('+5.0 pp', not '+5.0%', which
+    would read as relative to the baseline), any other in the metric's unit."""
+    return _points if metric_info(metric).is_ratio else formatter(metric)
+
+
+def _signed(fmt: Callable[[float], str], v: float) -> str:
+    return f"{'+' if v >= 0 else '-'}{fmt(abs(v))}"
+
+
+def bound_text(metric: str, bound: Bound) -> str:
+    """ "lower bound 6.8% @95%" (a value's) or "lower bound +1.2 pp @95%" (a change's)."""
+    shown = (
+        _signed(_change_formatter(metric), bound.value)
+        if bound.on_change
+        else formatter(metric)(bound.value)
+    )
+    return f"{bound.side} bound {shown} @{format_percent(bound.confidence)}"
+
+
+def value(metric: str, v: float | None, bound: Bound | None = None) -> str:
+    """ "13.5%", or with the bound a confident verdict judged: "13.5% (lower bound 6.8% @95%)"."""
+    if v is None:
+        return "-"
+    text = formatter(metric)(v)
+    if bound is not None and not bound.on_change:
+        text += f" ({bound_text(metric, bound)})"
+    return text
 
 
 def expected(check: Check) -> str:
@@ -70,7 +102,8 @@ def expected(check: Check) -> str:
         parts.append(f"≥ {format_limit(check.min, unit)}")
     for word, limit in (("increase", check.max_increase), ("decrease", check.max_decrease)):
         if limit is not None:
-            shown = format_limit(limit.value, "ratio" if limit.relative else unit)
+            kind = "ratio" if limit.relative else ("points" if unit == "ratio" else unit)
+            shown = format_limit(limit.value, kind)
             parts.append(f"{word} ≤ {shown}")
     text = ", ".join(parts)
     if check.confidence is not None:
@@ -78,15 +111,22 @@ def expected(check: Check) -> str:
     return text
 
 
-def change(metric: str, new: float, base: float) -> str:
-    """ "+0.012 (+34%)": the absolute change in the metric's unit, and relative to base."""
-    fmt = formatter(metric)
+def change(metric: str, new: float, base: float, bound: Bound | None = None) -> str:
+    """ "+$0.012 (+34%)": the absolute change in the metric's unit (a ratio's in points,
+    "+5.0 pp (+50%)"), relative to base, and the bound a confident verdict judged the
+    change on ("+5.0 pp (+50%; lower bound +1.2 pp @95%)")."""
     diff = new - base
-    sign = "+" if diff >= 0 else "-"
-    text = f"{sign}{fmt(abs(diff))}"
-    if base:
-        text += f" ({diff / abs(base):+.0%})"
-    return text
+    text = _signed(_change_formatter(metric), diff)
+    extras = [f"{diff / abs(base):+.0%}"] if base else []
+    if bound is not None and bound.on_change:
+        extras.append(bound_text(metric, bound))
+    return f"{text} ({'; '.join(extras)})" if extras else text
+
+
+def similarity(score: float) -> str:
+    """A pairing score with 2 decimals, rounded down: a pair judged below a threshold
+    of 0.8 never shows 0.80."""
+    return str(Decimal(repr(float(score))).quantize(Decimal("0.01"), rounding=ROUND_FLOOR))
 
 
 def no_value_reason(metric: str, run: Run, cluster: Cluster | None = None) -> str:

@@ -153,6 +153,19 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
+class Bound:
+    """The score bound a `confidence` verdict judged instead of the raw number: the
+    lower bound under a ceiling, the upper one under a floor."""
+
+    side: Literal["lower", "upper"]
+    value: float
+    confidence: float
+    # A bound on the change against the baseline (a difference of proportions), not
+    # on the value itself.
+    on_change: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Cluster:
     cluster_id: int
     title: str

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import linecache
 import os
 import shutil
 import tempfile
@@ -541,20 +540,18 @@ class CheckItem(pytest.Item):
             raise CheckFailed(self._safe(result.message))
         if result.status == "warn":
             # A warn check passes: even under `-W error` / `filterwarnings = error` it must
-            # be recorded, not raised (--llmc-strict is the switch that makes it fail).
-            # The warning points at the check's line, but Python would print that YAML
-            # line under the message, where it reads like one more list item: an empty
-            # cached source (mtime None: never re-read) shows the location alone.
-            filename = str(self.path)
-            linecache.cache[filename] = (0, None, [], filename)
-            with warnings.catch_warnings():
-                warnings.simplefilter("always", LlmcCheckWarning)
-                warnings.warn_explicit(
-                    LlmcCheckWarning(self._safe(f"{result.name}: {result.message}")),
-                    category=LlmcCheckWarning,
-                    filename=filename,
-                    lineno=self.check.line or 0,
-                )
+            # be recorded, not raised (--llmc-strict is the switch that makes it fail), so
+            # it is shown, not warned: no filter applies. It points at the check's line,
+            # with an empty source line: Python (or pytest-xdist's controller, which
+            # formats its workers' warnings) would print that YAML line under the
+            # message, where "- metric: ..." reads like one more failing cluster.
+            warnings.showwarning(
+                LlmcCheckWarning(self._safe(f"{result.name}: {result.message}")),
+                LlmcCheckWarning,
+                str(self.path),
+                self.check.line or 0,
+                line="",
+            )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CheckFailed):
@@ -584,12 +581,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     def paint(word: str, status: str) -> str:
         return writer.markup(word, **_STATUS_COLOUR.get(status, {})) if colour else word
 
+    # -q: the table alone (no run header, no pairing list).
+    brief = config.get_verbosity() < 0
     for path, gate in state.gates.items():
         ran = state.ran[path]
         if not ran:
             continue
         terminalreporter.write_sep("=", f"llmc-checks: {gate.path}")
-        terminalreporter.write_line(report.terminal(gate.outcome(), sorted(ran), paint))
+        text = report.terminal(gate.outcome(), sorted(ran), paint, brief=brief)
+        terminalreporter.write_line(text)
     _show_report_problems(terminalreporter, config, state)
 
 

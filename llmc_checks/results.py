@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from llmc_checks.model import Evidence, Run, Semantics
+from llmc_checks.model import Bound, Evidence, Run, Semantics
 
 if TYPE_CHECKING:
     from llmc_checks.matching import Pairing
@@ -46,6 +46,8 @@ class ClusterRow:
     margin: float | None = None
     # The items behind the verdict (failing, warning or near-miss clusters only).
     evidence: tuple[Evidence, ...] = ()
+    # With `confidence`: the score bound the verdict judged instead of `value`.
+    bound: Bound | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,8 @@ class CheckResult:
     # Headroom to the nearest limit as a fraction of it (negative: past it); for a
     # cluster-scope check, the smallest over the evaluated clusters.
     margin: float | None = None
+    # With `confidence`: the score bound the verdict judged (the worst cluster's).
+    bound: Bound | None = None
 
     @property
     def passed(self) -> bool:

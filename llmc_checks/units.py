@@ -117,13 +117,16 @@ def format_limit(v: float, unit: str | None = None) -> str:
     """The one way a configured limit is shown (table, names, messages, reports): exactly
     the value configured, in the metric's unit, never rounded ('0.5%', not '0%').
 
-    `unit`: a metric unit of metrics_catalog ("ratio" shows a percent), or None for a
-    plain number.
+    `unit`: a metric unit of metrics_catalog ("ratio" shows a percent), "points" for an
+    absolute change of a ratio (0.05 → '5 pp': five percentage points, not 5% of the
+    baseline), or None for a plain number.
     """
     if unit is None:
         return format_number(v)
     if unit == "ratio":
         return format_percent(v)
+    if unit == "points":
+        return _exact(Decimal(repr(float(v))) * 100) + " pp"
     prefix, suffix, grouped = _LIMIT_AFFIXES[unit]
     exact = Decimal(repr(float(v)))
     sign = "-" if exact < 0 else ""

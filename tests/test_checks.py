@@ -181,15 +181,18 @@ def test_confidence_30_of_200_fails_max_5pct() -> None:
     assert r.status == "fail"
     assert r.observed == 0.15  # 30 / 200
     assert r.expected == "≤ 5% @95%"
-    # lower bound 11.10% (hand value above) > 5%
-    assert "95% lower bound 11.10% > 5%" in r.message
+    # lower bound 11.0968% (hand value above) > 5%: shown with the value it was judged for
+    assert r.message.splitlines()[1] == (
+        "  - 'Topic 0' (cluster 0, 200 items): 15.0% (lower bound 11.1% @95%)"
+    )
 
 
 def test_confidence_1_of_3_does_not_fail_max_5pct() -> None:
     # observed 33% > 5%, but the lower bound is 2.33% (hand value above): no evidence
     r = ev("- metric: error_rate\n  max: 5%\n  confidence: 0.95", run([errors(1, 3)]))
     assert r.status == "pass"
-    assert r.clusters[0].note == "95% bounds 2.33%–84.43%"
+    assert r.message == "1 clusters evaluated; worst: 'Topic 0' 33.3% (lower bound 2.3% @95%)"
+    assert r.clusters[0].note == ""
     # without confidence the same cluster fails
     assert ev("- metric: error_rate\n  max: 5%", run([errors(1, 3)])).status == "fail"
 
@@ -198,7 +201,8 @@ def test_confidence_1_of_10_does_not_fail_max_5pct() -> None:
     r = ev("- metric: error_rate\n  max: 5%\n  confidence: 0.95", run([errors(1, 10)]))
     assert r.status == "pass"
     assert r.observed == 0.1
-    assert r.clusters[0].note == "95% bounds 0.69%–40.54%"
+    # lower bound 0.6910% (by hand above)
+    assert r.message == "1 clusters evaluated; worst: 'Topic 0' 10.0% (lower bound 0.7% @95%)"
 
 
 def test_confidence_on_a_run_scope_proportion() -> None:
@@ -208,7 +212,7 @@ def test_confidence_on_a_run_scope_proportion() -> None:
     latest = run([cl(0, 92, item_count=92), cl(-1, 8, item_count=8)])
     r = ev("- metric: noise_share\n  max: 5%\n  confidence: 0.95", latest)
     assert r.status == "pass" and r.observed == 0.08
-    assert "95% bounds 4.20%–" in r.message
+    assert r.message == "noise_share = 8.0% (lower bound 4.2% @95%)"
     assert ev("- metric: noise_share\n  max: 5%", latest).status == "fail"
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from llmc_checks import formatting, safe_text
 from llmc_checks.model import Cluster, Run
 from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, Outcome
+from llmc_checks.units import format_number
 
 if TYPE_CHECKING:  # matching is loaded only when a gate pairs runs
     from llmc_checks.matching import Pair, Pairing
@@ -87,16 +88,46 @@ def sparkline(values: Sequence[float | None]) -> str:
 
 
 def observed_text(result: CheckResult) -> str:
-    """The observed value; for a relative check, the worst cluster's change."""
-    metric, observed, base = result.metric, result.observed, result.baseline_value
+    """The observed value; for a relative check, the worst cluster's change. With
+    `confidence`, the bound the verdict judged too: "13.5% (lower bound 6.8% @95%)"."""
+    metric, observed, base, bound = (
+        result.metric,
+        result.observed,
+        result.baseline_value,
+        result.bound,
+    )
     if observed is None:
         return "-"
     if base is None:
-        return formatting.value(metric, observed)
+        return formatting.value(metric, observed, bound)
     worst = result.worst
     if worst is not None and worst.value is not None:
-        return formatting.change(metric, worst.value, base)
-    return f"{formatting.value(metric, observed)} ({formatting.change(metric, observed, base)})"
+        text = formatting.change(metric, worst.value, base, bound)
+        if bound is not None and not bound.on_change:  # the value's own limit decided
+            text += f", {formatting.value(metric, worst.value, bound)}"
+        return text
+    value = formatting.value(metric, observed, bound)
+    return f"{value} ({formatting.change(metric, observed, base, bound)})"
+
+
+def similarity_text(score: float | None) -> str:
+    return "" if score is None else formatting.similarity(score)
+
+
+def pairing_heading(pairing: Pairing) -> str:
+    """What the pairing table's similarity decides: "stable: similarity ≥ 0.8"."""
+    threshold = format_number(pairing.title_threshold)
+    return f"clusters vs baseline {pairing.baseline_run_id} (stable: similarity ≥ {threshold})"
+
+
+def message_head(result: CheckResult) -> str:
+    """A failure message's lines before its list of clusters ("2 of 9 clusters fail ...")."""
+    head = []
+    for line in result.message.splitlines():
+        if line.startswith("  "):
+            break
+        head.append(line)
+    return "; ".join(head)
 
 
 def overall_status(results: Sequence[CheckResult]) -> str:
@@ -129,7 +160,8 @@ def pairing_rows(pairing: Pairing) -> list[dict[str, Any]]:
                 "change": "changed" if pair.renamed else "stable",
                 "latest": _cluster_ref(pair.latest),
                 "baseline": _cluster_ref(pair.baseline),
-                "similarity": round(pair.similarity, 3),
+                # The score the pair was judged on (stable when ≥ the threshold).
+                "similarity": pair.similarity,
                 "why": why(pair),
                 "evidence": None
                 if evidence is None

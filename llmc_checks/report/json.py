@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from llmc_checks.model import Bound
 from llmc_checks.report.cells import is_near_miss, latest_pairing, overall_status, pairing_rows
 from llmc_checks.results import CheckResult, Outcome
 
@@ -67,6 +68,7 @@ def _check_json(r: CheckResult) -> dict[str, Any]:
         "expected": r.expected,
         "baseline_value": r.baseline_value,
         "margin": r.margin,
+        "bound": _bound_json(r.bound),
         "near_miss": is_near_miss(r),
         "message": r.message,
         "worst_cluster_id": r.worst.cluster_id if r.worst is not None else None,
@@ -81,6 +83,8 @@ def _check_json(r: CheckResult) -> dict[str, Any]:
                 "baseline_value": c.baseline_value,
                 "baseline_title": c.baseline_title,
                 "url": c.url,
+                "margin": c.margin,
+                "bound": _bound_json(c.bound),
                 "evidence": [
                     {
                         "item_id": e.item_id,
@@ -94,6 +98,18 @@ def _check_json(r: CheckResult) -> dict[str, Any]:
             }
             for c in r.clusters
         ],
+    }
+
+
+def _bound_json(bound: Bound | None) -> dict[str, Any] | None:
+    """The score bound a `confidence` verdict judged: {side, value, confidence, of}."""
+    if bound is None:
+        return None
+    return {
+        "side": bound.side,
+        "value": bound.value,
+        "confidence": bound.confidence,
+        "of": "change" if bound.on_change else "value",
     }
 
 

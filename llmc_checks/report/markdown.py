@@ -15,14 +15,21 @@ from llmc_checks.report.cells import (
     is_near_miss,
     latest_pairing,
     margin_text,
+    message_head,
     observed_text,
     overall_status,
+    pairing_heading,
     pairing_rows,
     run_summary,
     semantics_text,
+    similarity_text,
     trend_text,
 )
 from llmc_checks.results import CheckResult, ClusterRow, Outcome
+
+# Failing clusters listed per check (worst first), and near misses with evidence; the
+# rest are counted ("… and 9,990 more"), the JSON report lists them all.
+REPORT_CLUSTERS = 50
 
 _ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "error": "🛑", "skip": "⏭️"}
 _VERDICT = {
@@ -95,43 +102,53 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
                 f"- {cell(r.name)}: {cell(observed_text(r))} against {cell(r.expected)} "
                 f"(margin {cell(margin_text(r))})"
             )
-            for c in r.clusters:
-                if c.evidence:
-                    lines.append(f"  - {_link(c.title, c.url)}")
-                    lines += [f"  {line}" for line in _evidence_items(r.metric, c)]
+            shown = [c for c in r.clusters if c.evidence]
+            for c in shown[:REPORT_CLUSTERS]:
+                lines.append(f"  - {_link(c.title, c.url)}")
+                lines += [f"  {line}" for line in _evidence_items(r.metric, c)]
+            lines += _more(len(shown), "  - ")
     failing = [r for r in results if r.status in ("fail", "warn", "error")]
     for r in failing:
         lines += ["", f"### {_ICON[r.status]} {cell(r.name)}", ""]
+        # Worst first (the check's order); a run-scope check's are the clusters behind it.
         rows = [c for c in r.clusters if c.status == "fail"]
         if not rows:
             lines.append(cell(r.message))
             continue
         lines += [
+            cell(message_head(r)),
+            "",
             "| cluster | size | value | note |",
             "|---|---|---|---|",
         ]
-        lines += [_cluster_line(r.metric, c) for c in rows]
-        lines += _evidence_lists(r.metric, rows)
+        lines += [_cluster_line(r.metric, c) for c in rows[:REPORT_CLUSTERS]]
+        lines += ["", *_more(len(rows), "")] if len(rows) > REPORT_CLUSTERS else []
+        lines += _evidence_lists(r.metric, rows[:REPORT_CLUSTERS])
     pairing = latest_pairing(outcome)
     if pairing is not None:
         lines += [
             "",
-            "<details><summary>Clusters vs baseline "
-            f"<code>{safe_text.html(pairing.baseline_run_id)}</code></summary>",
+            f"<details><summary>{safe_text.html(pairing_heading(pairing).capitalize())}</summary>",
             "",
             "| change | latest (size) | baseline (size) | similarity | why |",
             "|---|---|---|---|---|",
         ]
         for row in pairing_rows(pairing):
             latest, base = row["latest"], row["baseline"]
-            sim = row["similarity"]
             lines.append(
                 f"| {row['change']} | {_side(latest)} | {_side(base)} | "
-                f"{'' if sim is None else f'{sim:.2f}'} | {cell(row['why'])} |"
+                f"{similarity_text(row['similarity'])} | {cell(row['why'])} |"
             )
         lines += ["", "</details>"]
     lines += ["", *(f"_{cell(n)}_" for n in outcome.notes)] if outcome.notes else []
     return "\n".join(lines)
+
+
+def _more(count: int, prefix: str) -> list[str]:
+    """ "… and 9,990 more" past REPORT_CLUSTERS, else nothing."""
+    if count <= REPORT_CLUSTERS:
+        return []
+    return [f"{prefix}… and {count - REPORT_CLUSTERS:,} more (the JSON report lists them all)"]
 
 
 def _evidence_lists(metric: str, rows: Sequence[ClusterRow]) -> list[str]:
@@ -164,5 +181,5 @@ def _side(cluster: dict[str, object] | None) -> str:
 
 
 def _cluster_line(metric: str, c: ClusterRow) -> str:
-    value = cell(formatting.value(metric, c.value))
+    value = cell(formatting.value(metric, c.value, c.bound))
     return f"| {_link(c.title, c.url)} (#{c.cluster_id}) | {c.size} | {value} | {cell(c.note)} |"

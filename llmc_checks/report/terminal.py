@@ -13,9 +13,11 @@ from llmc_checks.report.cells import (
     latest_pairing,
     margin_text,
     observed_text,
+    pairing_heading,
     pairing_rows,
     run_summary,
     semantics_text,
+    similarity_text,
     trend_text,
 )
 from llmc_checks.results import CheckResult, Outcome
@@ -38,27 +40,19 @@ def _plain(word: str, status: str) -> str:
 
 
 def terminal(
-    outcome: Outcome, indexes: Sequence[int], paint: Callable[[str, str], str] = _plain
+    outcome: Outcome,
+    indexes: Sequence[int],
+    paint: Callable[[str, str], str] = _plain,
+    *,
+    brief: bool = False,
 ) -> str:
     """The summary table a user reads after the run; `paint` colours a status word.
+    `brief` (pytest -q): the table alone, without the run header and the pairing.
 
     Every text that came from outside (titles, run ids, job names, error messages) is
     made inert by safe_text before it reaches the terminal; only `paint` adds escapes.
     """
-    lines = []
-    run = outcome.latest
-    if run is not None:
-        lines.append(
-            plain(
-                f"run {run.run_id} ({run_summary(run)}) from {outcome.source}; "
-                f"{semantics_text(outcome.semantics)}"
-            )
-        )
-    else:
-        lines.append(plain(f"{outcome.source}; {semantics_text(outcome.semantics)}"))
-    if outcome.baseline is not None and outcome.baseline.runs:
-        ids = ", ".join(r.run_id for r in outcome.baseline.runs)
-        lines.append(plain(f"baseline {outcome.baseline.label}: {ids}"))
+    lines = [] if brief else _header(outcome)
     if outcome.error is not None:
         lines.append(safe_lines(f"ERROR: {outcome.error}"))
     rows = []
@@ -93,10 +87,10 @@ def terminal(
         counts[status] = counts.get(status, 0) + 1
     order = ("fail", "error", "warn", "skip", "pass")
     lines.append(", ".join(f"{counts[s]} {s}" for s in order if s in counts))
-    pairing = latest_pairing(outcome)
+    pairing = None if brief else latest_pairing(outcome)
     if pairing is not None:
         lines.append("")
-        lines.append(plain(f"clusters vs baseline {pairing.baseline_run_id}:"))
+        lines.append(plain(f"{pairing_heading(pairing)}:"))
         lines.append(
             tabulate(
                 [
@@ -104,7 +98,7 @@ def terminal(
                         r["change"],
                         _side(r["latest"]),
                         _side(r["baseline"]),
-                        _sim(r["similarity"]),
+                        similarity_text(r["similarity"]),
                         plain(r["why"]),
                     ]
                     for r in pairing_rows(pairing)
@@ -118,8 +112,19 @@ def terminal(
     return "\n".join(lines)
 
 
-def _sim(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+def _header(outcome: Outcome) -> list[str]:
+    """The run, its source and semantics, and the baseline runs."""
+    run = outcome.latest
+    semantics = semantics_text(outcome.semantics)
+    if run is not None:
+        head = f"run {run.run_id} ({run_summary(run)}) from {outcome.source}; {semantics}"
+    else:
+        head = f"{outcome.source}; {semantics}"
+    lines = [plain(head)]
+    if outcome.baseline is not None and outcome.baseline.runs:
+        ids = ", ".join(r.run_id for r in outcome.baseline.runs)
+        lines.append(plain(f"baseline {outcome.baseline.label}: {ids}"))
+    return lines
 
 
 def _side(cluster: dict[str, Any] | None) -> str:

@@ -1,0 +1,386 @@
+"""Reading the output (issue 14): the bound a confident verdict judged, absolute changes
+of ratios in points, failing clusters worst first and cut with a count, the clusters
+behind a title_stability failure, and a pairing score that never rounds up to its
+threshold. Hand-built runs; every expected string is worked out by hand here.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import pytest
+
+from llmc_checks import report, safe_text
+from llmc_checks.checks import Context, evaluate
+from llmc_checks.config import Check, parse_config
+from llmc_checks.matching import Pair, Pairing, pair_runs
+from llmc_checks.model import Cluster, ClusterStats, Run
+from llmc_checks.report import markdown
+from llmc_checks.results import BaselineView, CheckResult, Outcome
+from llmc_checks.units import format_limit
+
+UTC = timezone.utc
+END = datetime(2026, 11, 15, 0, 15, 3, tzinfo=UTC)
+NOW = END + timedelta(hours=6)
+HOST = "https://eu.posthog.example"
+Z95 = NormalDist().inv_cdf(0.95)
+
+
+def check(body: str) -> Check:
+    text = "version: 1\nsource:\n  snapshot: s.jsonl\nchecks:\n" + textwrap.indent(
+        textwrap.dedent(body).strip() + "\n", "  "
+    )
+    return parse_config(text, filename="checks.yaml").checks[0]
+
+
+def rate(cid: int, title: str, errors: int, items: int) -> Cluster:
+    stats = ClusterStats(item_count=items, error_count=errors, error_rate=errors / items)
+    return Cluster(cid, title, "", items, stats=stats)
+
+
+def cost(cid: int, usd: float, size: int = 30, title: str | None = None) -> Cluster:
+    stats = ClusterStats(item_count=size, avg_cost_usd=usd)
+    return Cluster(cid, title or f"Topic {cid}", "", size, stats=stats)
+
+
+def run(clusters: list[Cluster], run_id: str = "r-latest", items: int | None = None) -> Run:
+    return Run(
+        run_id=run_id,
+        level="trace",
+        job_id="job",
+        job_name="Default - traces",
+        window_start=END - timedelta(days=7),
+        window_end=END if run_id == "r-latest" else END - timedelta(days=1),
+        items_analyzed=items if items is not None else sum(c.size for c in clusters),
+        clusters=tuple(clusters),
+    )
+
+
+def link(r: Run, cluster_id: int) -> str:
+    return f"{HOST}/project/7/ai-observability/clusters/{r.run_id}/{cluster_id}"
+
+
+def judge(
+    body: str, latest: Run, base: Run | None = None, **ctx: Any
+) -> tuple[Outcome, CheckResult]:
+    """The check's result, and the outcome every renderer reads."""
+    baselines = (base,) if base is not None else ()
+    pairings = ctx.pop("pairings", (pair_runs(latest, base),) if base is not None else ())
+    result = evaluate(
+        check(body),
+        Context(now=NOW, latest=latest, baselines=baselines, pairings=pairings, link=link, **ctx),
+    )
+    view = BaselineView("previous", baselines, pairings) if base is not None else None
+    outcome = Outcome(Path("checks.yaml"), "snapshot s.jsonl", (result,), latest, view, link=link)
+    return outcome, result
+
+
+def observed_cell(outcome: Outcome) -> str:
+    """The terminal table's observed column, read off the rendered table."""
+    lines = report.terminal(outcome, [0]).splitlines()
+    header = next(line for line in lines if line.startswith("check "))
+    row = lines[lines.index(header) + 2]
+    start, end = header.index("observed"), header.index("expected")
+    return row[start:end].strip()
+
+
+def markdown_rows(text: str, first_cell: str) -> list[list[str]]:
+    """The cells of the Markdown table rows whose first cell starts with `first_cell`."""
+    return [
+        [c.strip() for c in line.strip("|").split(" | ")]
+        for line in text.splitlines()
+        if line.startswith(f"| {first_cell}")
+    ]
+
+
+# --- the bound a confident verdict judged -----------------------------------------------------
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """Continuity-corrected Wilson bounds at 95% (one-sided), from the quadratic that
+    defines them: (p̂ ∓ 1/2n − p)² = z² p (1 − p) / n; independent of stats.py."""
+
+    def roots(q: float) -> tuple[float, float]:
+        a, b, c = 1 + Z95**2 / n, 2 * q + Z95**2 / n, q * q
+        root = math.sqrt(b * b - 4 * a * c)
+        return (b - root) / (2 * a), (b + root) / (2 * a)
+
+    return roots(k / n - 1 / (2 * n))[0], roots(k / n + 1 / (2 * n))[1]
+
+
+def test_a_confident_ceiling_shows_the_lower_bound_it_judged_everywhere() -> None:
+    # 27 of 200 = 13.5%; its lower bound 9.7931% is over 9%: a failure on the bound.
+    assert wilson(27, 200)[0] == pytest.approx(0.0979306, abs=1e-7)
+    latest = run([rate(0, "SQL generation", 27, 200), rate(1, "Refunds", 1, 100)])
+    outcome, r = judge("- metric: error_rate\n  max: 9%\n  confidence: 0.95", latest)
+    assert r.status == "fail"
+    shown = "13.5% (lower bound 9.8% @95%)"
+    assert r.message.splitlines() == [
+        "1 of 2 clusters fail error_rate ≤ 9% @95%:",
+        f"  - 'SQL generation' (cluster 0, 200 items): {shown} {link(latest, 0)}",
+    ]
+    assert r.bound is not None
+    assert (r.bound.side, r.bound.value, r.bound.confidence, r.bound.on_change) == (
+        "lower",
+        pytest.approx(wilson(27, 200)[0]),
+        0.95,
+        False,
+    )
+    assert observed_cell(outcome) == shown
+    md = markdown.render([(outcome, [0])])
+    cell = safe_text.markdown(shown)  # escaped as any text in a cell ("\\@95%")
+    assert markdown_rows(md, "❌ fail")[0][3] == cell  # the checks table's observed
+    assert markdown_rows(md, "[SQL generation]")[0][2] == cell  # the failing clusters
+    doc = report.gate_json(outcome, [0])
+    expected_bound = {
+        "side": "lower",
+        "value": pytest.approx(0.0979306, abs=1e-7),
+        "confidence": 0.95,
+        "of": "value",
+    }
+    assert doc["checks"][0]["bound"] == expected_bound
+    assert doc["checks"][0]["clusters"][0]["bound"] == expected_bound
+    # Refunds passes: its own bound, 1 of 100 → lower 0.0518% (by the quadratic)
+    assert doc["checks"][0]["clusters"][1]["bound"]["value"] == pytest.approx(wilson(1, 100)[0])
+
+
+def test_a_confident_floor_shows_the_upper_bound() -> None:
+    # 50 of 200 items = 25.0%: upper bound 30.610% < 31%, so the floor fails on it.
+    assert wilson(50, 200)[1] == pytest.approx(0.3061036, abs=1e-7)
+    latest = run([Cluster(0, "Refunds", "", 50), Cluster(1, "SQL", "", 150)])
+    outcome, r = judge("- metric: size_share\n  min: 31%\n  confidence: 0.95", latest)
+    assert r.status == "fail"
+    assert r.message.splitlines()[1] == (
+        f"  - 'Refunds' (cluster 0, 50 items): 25.0% (upper bound 30.6% @95%) {link(latest, 0)}"
+    )
+    assert observed_cell(outcome) == "25.0% (upper bound 30.6% @95%)"
+
+
+def newcombe(new: tuple[int, int], old: tuple[int, int]) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for p_new − p_old (his method 10/11)."""
+    p1, p0 = new[0] / new[1], old[0] / old[1]
+    (l1, h1), (l0, h0) = wilson(*new), wilson(*old)
+    diff = p1 - p0
+    return diff - math.hypot(p1 - l1, h0 - p0), diff + math.hypot(h1 - p1, p0 - l0)
+
+
+def test_a_confident_relative_check_shows_the_bound_on_the_change() -> None:
+    # 10 of 200 (5%) → 30 of 200 (15%): +10 points, +200%; the difference's lower bound
+    # 4.7625 points is over the 2 allowed.
+    assert newcombe((30, 200), (10, 200))[0] == pytest.approx(0.0476254, abs=1e-7)
+    latest = run([rate(0, "SQL generation", 30, 200)])
+    base = run([rate(5, "SQL generation", 10, 200)], run_id="r-base")
+    body = "- metric: error_rate\n  max_increase: 0.02\n  confidence: 0.95"
+    outcome, r = judge(body, latest, base)
+    assert r.status == "fail"
+    assert r.expected == "increase ≤ 2 pp @95%"
+    change = "+10.0 pp (+200%; lower bound +4.8 pp @95%)"
+    assert r.message.splitlines()[1] == (
+        f"  - 'SQL generation' (cluster 0, 200 items): 15.0% (baseline 5.0%, {change}) "
+        f"{link(latest, 0)}"
+    )
+    assert observed_cell(outcome) == change
+    assert report.gate_json(outcome, [0])["checks"][0]["bound"]["of"] == "change"
+    md = markdown.render([(outcome, [0])])
+    assert markdown_rows(md, "❌ fail")[0][3:5] == [
+        safe_text.markdown(change),
+        safe_text.markdown("increase ≤ 2 pp @95%"),
+    ]
+
+
+def test_a_confident_run_scope_change_shows_a_negative_bound() -> None:
+    # noise 10 of 100 → 14 of 100: +4 points (+40%); the lower bound is −4.40 points, far
+    # under +2: a pass, and the bound says why.
+    assert newcombe((14, 100), (10, 100))[0] == pytest.approx(-0.0440099, abs=1e-7)
+    latest = run([Cluster(0, "Topic", "", 86), Cluster(-1, "Outliers", "", 14)])
+    base = run([Cluster(0, "Topic", "", 90), Cluster(-1, "Outliers", "", 10)], run_id="r-base")
+    _, r = judge("- metric: noise_share\n  max_increase: 0.02\n  confidence: 0.95", latest, base)
+    assert r.status == "pass"
+    assert (
+        r.message
+        == "noise_share = 14.0% (baseline 10.0%, +4.0 pp (+40%; lower bound -4.4 pp @95%))"
+    )
+
+
+# --- absolute changes of ratios in points ---------------------------------------------------
+
+
+def test_format_limit_writes_points_exactly() -> None:
+    assert format_limit(0.05, "points") == "5 pp"
+    assert format_limit(0.035, "points") == "3.5 pp"
+    assert format_limit(0.001, "points") == "0.1 pp"
+    assert format_limit(0.0, "points") == "0 pp"
+
+
+def test_an_absolute_change_of_a_ratio_reads_in_points() -> None:
+    # Refunds 1% → 4%: +3 points; SQL 30% → 34%: +4 points (+13% of 30%), over 3.5.
+    latest = run([rate(0, "Refund requests", 4, 100), rate(1, "SQL query generation", 34, 100)])
+    base = run(
+        [rate(5, "Refund requests", 1, 100), rate(6, "SQL query generation", 30, 100)],
+        run_id="r-base",
+    )
+    outcome, r = judge("- metric: error_rate\n  max_increase: 0.035", latest, base)
+    assert r.status == "fail"
+    assert r.expected == "increase ≤ 3.5 pp"
+    assert r.message.splitlines() == [
+        "1 of 2 clusters fail error_rate increase ≤ 3.5 pp:",
+        "  - 'SQL query generation' (cluster 1, 100 items): 34.0% (baseline 30.0%, "
+        f"+4.0 pp (+13%)) {link(latest, 1)}",
+    ]
+    assert observed_cell(outcome) == "+4.0 pp (+13%)"
+    md = markdown.render([(outcome, [0])])
+    assert markdown_rows(md, "[SQL query generation]")[0][3] == "baseline 30.0%, +4.0 pp (+13%)"
+    # A relative limit on a ratio stays a percent of the baseline; other units keep theirs.
+    assert judge("- metric: error_rate\n  max_increase: 50%", latest, base)[1].expected == (
+        "increase ≤ 50%"
+    )
+    costs = run([cost(0, 0.05, title="Refund requests")])
+    costs_base = run([cost(3, 0.02, title="Refund requests")], run_id="r-base")
+    _, r = judge("- metric: avg_cost_usd\n  max_increase: 0.02", costs, costs_base)
+    assert r.expected == "increase ≤ $0.02"
+    assert r.message.splitlines()[1].startswith(
+        "  - 'Refund requests' (cluster 0, 30 items): $0.05 (baseline $0.02, +$0.03 (+150%))"
+    )
+
+
+# --- worst first, and cut with a count -----------------------------------------------------
+
+
+def test_failing_clusters_are_listed_worst_first_everywhere() -> None:
+    # max $0.05: 1 ($0.20) is 300% past it, 3 ($0.09) 80%, 0 ($0.06) 20%; 2 passes; 4 is
+    # too small to judge.
+    latest = run([cost(0, 0.06), cost(1, 0.20), cost(2, 0.05), cost(3, 0.09), cost(4, 0.5, 5)])
+    body = "- metric: avg_cost_usd\n  max: 0.05\n  where: {min_size: 10}"
+    outcome, r = judge(body, latest)
+    assert [line.split(":")[0] for line in r.message.splitlines()[1:]] == [
+        "  - 'Topic 1' (cluster 1, 30 items)",
+        "  - 'Topic 3' (cluster 3, 30 items)",
+        "  - 'Topic 0' (cluster 0, 30 items)",
+    ]
+    md = markdown.render([(outcome, [0])])
+    assert [row[0].split("](")[0] for row in markdown_rows(md, "[Topic")] == [
+        "[Topic 1",
+        "[Topic 3",
+        "[Topic 0",
+    ]
+    doc = report.gate_json(outcome, [0])
+    assert [c["cluster_id"] for c in doc["checks"][0]["clusters"]] == [1, 3, 0, 2, 4]
+    assert [c["margin"] for c in doc["checks"][0]["clusters"][:4]] == pytest.approx(
+        [-3.0, -0.8, -0.2, 0.0]
+    )
+
+
+def test_very_many_failing_clusters_are_cut_with_a_count() -> None:
+    # 10,000 clusters over a $0.05 ceiling, the costliest last: $0.06 + i × $0.00001.
+    clusters = [cost(i, 0.06 + i * 0.00001, size=20) for i in range(10_000)]
+    outcome, r = judge("- metric: avg_cost_usd\n  max: 0.05", run(clusters))
+    lines = r.message.splitlines()
+    assert lines[0] == "10000 of 10000 clusters fail avg_cost_usd ≤ $0.05:"
+    assert len(lines) == 1 + 10 + 1
+    assert lines[1].startswith("  - 'Topic 9999' (cluster 9999, 20 items): $0.16 ")  # 0.15999
+    assert lines[10].startswith("  - 'Topic 9990' (cluster 9990, 20 items): $0.1599")
+    assert lines[11] == "  … and 9,990 more"
+    md = markdown.render([(outcome, [0])])
+    rows = markdown_rows(md, "[Topic")
+    assert (
+        len(rows) == 50
+        and rows[0][0].startswith("[Topic 9999]")
+        and rows[-1][0].startswith("[Topic 9950]")
+    )
+    assert "\n… and 9,950 more (the JSON report lists them all)\n" in md
+    assert len(report.gate_json(outcome, [0])["checks"][0]["clusters"]) == 10_000
+
+
+# --- title_stability: which clusters it counts against ---------------------------------------
+
+
+def pairing_of(latest: Run, base: Run, pairs: list[tuple[int, int, float]]) -> Pairing:
+    """A pairing by hand: (latest id, baseline id, score) per pair, threshold 0.8."""
+    by_id = {c.cluster_id: c for c in latest.clusters} | {
+        -100 - c.cluster_id: c for c in base.clusters
+    }
+    made = tuple(
+        Pair(by_id[a], by_id[-100 - b], score, score, renamed=score < 0.8) for a, b, score in pairs
+    )
+    paired_latest = {a for a, _, _ in pairs}
+    paired_base = {b for _, b, _ in pairs}
+    return Pairing(
+        made,
+        new=tuple(c for c in latest.clusters if c.cluster_id not in paired_latest),
+        vanished=tuple(c for c in base.clusters if c.cluster_id not in paired_base),
+        title_threshold=0.8,
+        latest_run_id=latest.run_id,
+        baseline_run_id=base.run_id,
+    )
+
+
+def test_a_title_stability_failure_names_the_changed_and_vanished_clusters() -> None:
+    latest = run([Cluster(0, "Refunds", "", 55), Cluster(1, "Billing disputes", "", 40)])
+    base = run(
+        [
+            Cluster(30, "Refund requests", "", 50),
+            Cluster(31, "Payment questions", "", 30),
+            Cluster(32, "Weather small talk", "", 20),
+        ],
+        run_id="r-base",
+    )
+    # 30 stays (0.95), 31 is paired below the threshold (0.7999), 32 vanished:
+    # title_stability = 50 / 100 = 50% < 80%; 31 weighs 30%, 32 weighs 20%.
+    pairing = pairing_of(latest, base, [(0, 30, 0.95), (1, 31, 0.7999)])
+    outcome, r = judge("- metric: title_stability\n  min: 80%", latest, base, pairings=(pairing,))
+    assert r.status == "fail"
+    assert r.message.splitlines() == [
+        "title_stability = 50.0%, expected ≥ 80%",
+        "clusters of baseline run r-base judged changed or vanished (their share of its items), "
+        "largest first:",
+        "  - 'Payment questions' (cluster 31, 30 items): 30.0% (changed: paired with "
+        f"'Billing disputes' (cluster 1) at similarity 0.79 < 0.8) {link(base, 31)}",
+        "  - 'Weather small talk' (cluster 32, 20 items): 20.0% (vanished: no cluster of the "
+        f"latest run matches) {link(base, 32)}",
+    ]
+    doc = report.gate_json(outcome, [0])["checks"][0]
+    assert [(c["cluster_id"], c["value"]) for c in doc["clusters"]] == [(31, 0.3), (32, 0.2)]
+    md = markdown.render([(outcome, [0])])
+    head = "title_stability = 50.0%, expected ≥ 80%; clusters of baseline run r-base judged"
+    assert f"\n{safe_text.markdown(head)} changed or vanished" in md
+    assert [row[0].split("](")[0] for row in markdown_rows(md, "[")] == [
+        "[Payment questions",
+        "[Weather small talk",
+    ]
+    # The pairing table shows the score that decided, rounded down, under its threshold.
+    table = report.terminal(outcome, [0])
+    assert "clusters vs baseline r-base (stable: similarity ≥ 0.8):" in table
+    changed = next(line for line in table.splitlines() if line.startswith("changed"))
+    assert changed.split()[-2:] == ["(30)", "0.79"]  # no `why` for a hand-made pair
+    assert "Clusters vs baseline r-base (stable: similarity ≥ 0.8)</summary>" in md
+    assert "| changed | Billing disputes (40) | Payment questions (30) | 0.79 |" in md
+    assert report.gate_json(outcome, [0])["pairing"]["clusters"][1]["similarity"] == 0.7999
+
+
+def test_a_passing_title_stability_lists_no_clusters() -> None:
+    latest = run([Cluster(0, "Refunds", "", 55)])
+    base = run([Cluster(30, "Refund requests", "", 90), Cluster(31, "Tiny", "", 10)], "r-base")
+    pairing = pairing_of(latest, base, [(0, 30, 0.95)])
+    _, r = judge("- metric: title_stability\n  min: 80%", latest, base, pairings=(pairing,))
+    assert (r.status, r.message, r.clusters) == ("pass", "title_stability = 90.0%", ())
+
+
+# --- -q: the table alone --------------------------------------------------------------------
+
+
+def test_the_brief_terminal_summary_is_the_table_alone() -> None:
+    latest = run([rate(0, "SQL generation", 30, 200)])
+    base = run([rate(5, "SQL generation", 10, 200)], run_id="r-base")
+    outcome, _ = judge("- metric: error_rate\n  max_increase: 0.2", latest, base)
+    full = report.terminal(outcome, [0]).splitlines()
+    brief = report.terminal(outcome, [0], brief=True).splitlines()
+    assert full[0].startswith("run r-latest (trace, window ")
+    assert full[1] == "baseline previous: r-base"
+    assert brief == full[2:6]  # header, rule, one row, the counts
+    assert brief[-1] == "1 pass"
+    assert any(line.startswith("clusters vs baseline") for line in full)
