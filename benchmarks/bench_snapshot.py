@@ -38,7 +38,8 @@ from _common import DATA, ROOT, peak_rss_mb, print_machine, run_worker, summary
 from llmc_checks.model import STAT_FIELDS
 
 # The per-cluster numbers of the latest trace-level run and the one before it, with
-# PostHog's semantics (DESIGN §1), from the events of a JSONEachRow file.
+# PostHog's semantics (DESIGN §1; the default ui, or workflow: SEMANTICS_SQL), from the
+# events of a JSONEachRow file.
 CHDB_SQL = """
 WITH
 runs AS (
@@ -91,14 +92,11 @@ events AS (
 ),
 per_item AS (
     SELECT m.run_id AS run_id, m.cluster_id AS cluster_id, m.item AS item,
-           sumIf(ifNull(e.cost, 0), e.event != '$ai_span') AS cost,
-           sumIf(ifNull(e.latency, 0), e.event = '$ai_generation') AS latency,
-           sumIf(ifNull(e.tokens_in, 0) + ifNull(e.tokens_out, 0),
-                 e.event != '$ai_span') AS tokens,
+           {per_item}
            countIf(e.is_error) AS errors
     FROM membership AS m
     INNER JOIN events AS e ON e.item = m.item
-    WHERE e.ts >= m.ws AND e.ts < m.we
+    WHERE e.ts >= m.ws AND {window_end}
     GROUP BY run_id, cluster_id, item
 )
 SELECT run_id, cluster_id,
@@ -120,12 +118,31 @@ SETTINGS input_format_json_read_objects_as_strings = 1,
          input_format_json_read_numbers_as_strings = 1
 """
 
+# Per item, the two definitions of DESIGN §1: the cluster page's (ui) and the job's.
+SEMANTICS_SQL = {
+    "ui": {
+        "per_item": """sum(ifNull(e.cost, 0)) AS cost,
+           max(ifNull(e.latency, 0)) AS latency,
+           sum(ifNull(e.tokens_in, 0) + ifNull(e.tokens_out, 0)) AS tokens,""",
+        "window_end": "e.ts <= m.we",
+    },
+    "workflow": {
+        "per_item": """sumIf(ifNull(e.cost, 0), e.event != '$ai_span') AS cost,
+           sumIf(ifNull(e.latency, 0), e.event = '$ai_generation') AS latency,
+           sumIf(ifNull(e.tokens_in, 0) + ifNull(e.tokens_out, 0),
+                 e.event != '$ai_span') AS tokens,""",
+        "window_end": "e.ts < m.we",
+    },
+}
+
 FILE_SCHEMA = "uuid String, event String, timestamp String, distinct_id String, properties String"
 
 
-def chdb_sql(path: Path) -> str:
+def chdb_sql(path: Path, semantics: str = "ui") -> str:
     literal = str(path).replace("\\", "\\\\").replace("'", "\\'")
-    return CHDB_SQL.format(file=f"file('{literal}', 'JSONEachRow', '{FILE_SCHEMA}')")
+    return CHDB_SQL.format(
+        file=f"file('{literal}', 'JSONEachRow', '{FILE_SCHEMA}')", **SEMANTICS_SQL[semantics]
+    )
 
 
 # --- workers (one per fresh interpreter) ------------------------------------------------

@@ -205,10 +205,10 @@ _NOT_IZE = (
 
 @lru_cache(maxsize=1)
 def _stem_function() -> Callable[[str], str]:
-    # Lazy: importing snowballstemmer loads every language (~15 ms).
-    import snowballstemmer  # type: ignore[import-untyped]
+    # Lazy: only cross-run checks stem.
+    import Stemmer  # type: ignore[import-not-found]
 
-    stemmer = snowballstemmer.stemmer("english")
+    stemmer = Stemmer.Stemmer("english")
 
     def stem_word(word: str) -> str:
         result: str = stemmer.stemWord(word)

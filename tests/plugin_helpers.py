@@ -32,7 +32,7 @@ from llmc_checks.synth import ClusterTruth, RunTruth, Scenario, generate, write_
 # imports lazily is imported afresh by the next one (slow, and numpy refuses to load
 # twice). Import the package's modules here, once; the subprocess tests check laziness.
 _PRELOAD = [m.name for m in pkgutil.walk_packages(llmc_checks.__path__, "llmc_checks.")]
-for _name in [*_PRELOAD, "numpy", "scipy.optimize", "snowballstemmer"]:  # + matching's
+for _name in [*_PRELOAD, "numpy", "scipy.optimize", "Stemmer"]:  # + matching's
     with contextlib.suppress(ImportError):  # an inner run reports it if it matters
         importlib.import_module(_name)
 

@@ -29,6 +29,15 @@ MID = "2026-11-12T10:00:00.000000+00:00"
 ALL_STATS = frozenset(STAT_FIELDS)
 
 
+@pytest.fixture(autouse=True, params=["plain", "numpy"])
+def block_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with both block readers: the plain one small files get, and
+    numpy's, which large files get (forced by making every file "large")."""
+    if request.param == "numpy":
+        monkeypatch.setattr(_blocks, "PLAIN_MAX", -1)
+    return str(request.param)
+
+
 def clusters() -> list[Row]:
     return [llmc_cluster(0, ["t1", "t2"]), llmc_cluster(-1, ["t3"], title="Outliers")]
 
@@ -504,11 +513,13 @@ def test_whether_gz_text_is_kept_is_decided_from_the_file_size(
     multi.write_bytes(gzip.compress(text[:100]) + gzip.compress(text[100:]))
     wrapped = tmp_path / "wrapped.jsonl.gz"  # a trailer smaller than the file: not trusted
     wrapped.write_bytes(gzip.compress(text)[:-4] + b"\0\0\0\0")
-    assert _blocks.worth_keeping(single)
-    assert not _blocks.worth_keeping(wrapped)
-    assert not _blocks.worth_keeping(tmp_path / "missing.jsonl.gz")
+    assert _blocks.gzip_text_size(single) == len(text)
+    assert _blocks.worth_keeping(_blocks.gzip_text_size(single))
+    assert _blocks.gzip_text_size(wrapped) is None
+    assert not _blocks.worth_keeping(_blocks.gzip_text_size(wrapped))
+    assert _blocks.gzip_text_size(tmp_path / "missing.jsonl.gz") is None
     monkeypatch.setattr(_blocks, "_KEEP_MAX", len(text) - 1)  # one byte too big to keep
-    assert not _blocks.worth_keeping(single)
+    assert not _blocks.worth_keeping(_blocks.gzip_text_size(single))
     # Kept or not, the same numbers.
     assert (
         summary(load(single))

@@ -1,17 +1,18 @@
 """Reading `.jsonl` / `.jsonl.gz` fast: blocks of whole lines and C-level byte searches.
 
 The snapshot source's two passes use these to find the few lines they must parse
-without looking at every line in Python (benchmarks/bench_snapshot.py): numpy over
-each block for line bounds and shapes, bytes/regex searches for hints, and
-`ItemProbe` to read each AI event's item id as bytes. A `.gz` file is inflated with
-zlib in large steps; anything the gzip module would read differently raises
-`Irregular`, and the caller falls back to reading line by line.
+(benchmarks/bench_snapshot.py): a `Block` knows where its lines lie and whether they all
+look like JSON objects, bytes/regex searches find hints, and an `ItemProbe` reads each AI
+event's item id as bytes. Two kinds, the same answers: numpy's (`_numpy_blocks`) for
+large files, plain Python's (`_plain_blocks`) for small ones, where importing numpy
+would cost more than it saves; `kinds_for` picks one from the text's size, up front. A
+`.gz` file is inflated with zlib in large steps; anything the gzip module would read
+differently raises `Irregular`, and the caller falls back to reading line by line.
 """
 
 from __future__ import annotations
 
 import gc
-import random
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -19,17 +20,75 @@ from contextlib import contextmanager
 from datetime import datetime
 from itertools import repeat
 from operator import itemgetter
-from typing import IO, Any
-
-import numpy as np
+from typing import IO, Any, NamedTuple, Protocol
 
 _READ_SIZE = 1 << 20  # bytes of a plain file read per step
 _GZIP_READ_SIZE = 1 << 18  # bytes of a .gz file inflated per step (~1.5 MB of text)
 _MAX_INFLATE = 1 << 26  # at most this much text from one step of compressed input
 _KEEP_MAX = 256 << 20  # text of a .gz file kept between the two passes, at most
 _GZIP_MAGIC = b"\x1f\x8b"
-# Byte values the block readers look for.
-_NEWLINE, _OPEN, _CLOSE, _QUOTE, _COLON, _SPACE, _BACKSLASH = b'\n{}": \\'
+# Up to this much text (inflated), a file is read with plain Python: below it, importing
+# numpy (~0.1 s) costs more than numpy saves (benchmarks/README.md, "small files").
+PLAIN_MAX = 48 << 20
+
+
+class Block(Protocol):
+    """A block of whole lines (the last may lack its newline) and where each line lies."""
+
+    text: bytes
+
+    def __len__(self) -> int: ...
+
+    def line(self, index: int) -> bytes: ...
+
+    def split(self) -> list[bytes]:
+        """The lines, as `text.split(b"\\n")` has them (without a trailing empty one)."""
+        ...
+
+    def line_of(self, position: int) -> int:
+        """The index of the line holding byte `position` (not a newline)."""
+        ...
+
+    def well_formed(self) -> bool:
+        """Every line non-blank, starting with '{' and ending with '}' (no whitespace)."""
+        ...
+
+    def lines_holding(self, finders: Iterable[Callable[[bytes, int], int]]) -> list[int]:
+        """Indexes (in order) of the lines where any of `finders` finds its needle
+        (a finder: `(text, start) -> position or -1`, like `bytes.find`)."""
+        ...
+
+
+class ItemProbe(Protocol):
+    """Which lines of a block may belong to a selected item, judged without parsing them.
+
+    A line may be passed over only when its item id, read at the key, is certainly not a
+    selected item: the line holds the key exactly once (overlaps counted), written
+    `"key":"id"` or `"key": "id"`, and no backslash (no escape can hide a key or change
+    an id), and its id is no selected id. Then either that key is the item key and its id
+    is not selected, or the row has no item key at all: a parse would skip the line too.
+    Every other line is parsed (a false alarm merely costs a parse)."""
+
+    def lines_to_parse(self, block: Any) -> list[int]:
+        """Indexes of the block's lines that must be parsed, in order."""
+        ...
+
+
+class Kinds(NamedTuple):
+    block: Callable[[bytes], Block]
+    probe: Callable[[bytes, Iterable[str]], ItemProbe]
+
+
+def kinds_for(text_size: int | None) -> Kinds:
+    """The block and probe kinds for a file of `text_size` bytes of text (None: unknown,
+    so possibly large)."""
+    if text_size is not None and text_size <= PLAIN_MAX:
+        from llmc_checks.sources._plain_blocks import PlainBlock, PlainProbe
+
+        return Kinds(PlainBlock, PlainProbe)
+    from llmc_checks.sources._numpy_blocks import NumpyBlock, NumpyProbe
+
+    return Kinds(NumpyBlock, NumpyProbe)
 
 
 def finder(needle: bytes, regex: bool = False) -> Callable[[bytes, int], int]:
@@ -65,24 +124,29 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def worth_keeping(path: Any) -> bool:
-    """Whether a `.gz` file's text fits `KeptText`, decided before reading it: from the
-    gzip trailer (ISIZE, the inflated size mod 2**32). When it can't be trusted (smaller
-    than the file: 4 GB or more, or damaged; an unreadable file) nothing is kept, so
-    memory stays flat in the file size instead of filling up to the bound and letting
-    go. (A multi-member file's trailer tells only its last member; `KeptText`'s own
-    bound still holds there.)"""
+def gzip_text_size(path: Any) -> int | None:
+    """A `.gz` file's inflated size, told before reading it: from the gzip trailer
+    (ISIZE, the size mod 2**32); None when that can't be trusted (smaller than the file:
+    4 GB or more, or damaged; an unreadable file). A multi-member file's trailer tells
+    only its last member: then the size is too small, which costs speed, never results."""
     try:
         with open(path, "rb") as fh:
             fh.seek(0, 2)
             compressed = fh.tell()
             if compressed < 18:  # header + trailer
-                return False
+                return None
             fh.seek(-4, 2)
             inflated = int.from_bytes(fh.read(4), "little")
     except OSError:
-        return False
-    return compressed <= inflated <= _KEEP_MAX
+        return None
+    return inflated if compressed <= inflated else None
+
+
+def worth_keeping(text_size: int | None) -> bool:
+    """Whether a `.gz` file's text (of `gzip_text_size`) fits `KeptText`, decided before
+    reading it, so memory stays flat in the file size instead of filling up to the bound
+    and letting go. (`KeptText`'s own bound still holds where the size is too small.)"""
+    return text_size is not None and text_size <= _KEEP_MAX
 
 
 class KeptText:
@@ -112,152 +176,6 @@ class KeptText:
         blocks.reverse()
         while blocks:
             yield blocks.pop()
-
-
-class Block:
-    """A block of whole lines (the last may lack its newline) and where each line lies."""
-
-    __slots__ = ("bytes", "ends", "starts", "text")
-
-    def __init__(self, text: bytes) -> None:
-        self.text = text
-        self.bytes = np.frombuffer(text, np.uint8)
-        ends = np.flatnonzero(self.bytes == _NEWLINE)
-        if not text.endswith(b"\n"):
-            ends = np.append(ends, len(text))
-        starts = np.empty_like(ends)
-        starts[:1] = 0
-        starts[1:] = ends[:-1] + 1
-        self.starts = starts
-        self.ends = ends
-
-    def __len__(self) -> int:
-        return len(self.ends)
-
-    def line(self, index: int) -> bytes:
-        return self.text[int(self.starts[index]) : int(self.ends[index])]
-
-    def split(self) -> list[bytes]:
-        return self.text.split(b"\n")[: len(self)]
-
-    def line_of(self, positions: Any) -> Any:
-        """The index of the line holding each byte position (none of them a newline)."""
-        return np.searchsorted(self.ends, positions)
-
-    def well_formed(self) -> bool:
-        """Every line non-blank, starting with '{' and ending with '}' (no whitespace)."""
-        b, starts, ends = self.bytes, self.starts, self.ends
-        return bool(
-            (ends > starts).all() and (b[starts] == _OPEN).all() and (b[ends - 1] == _CLOSE).all()
-        )
-
-    def lines_holding(self, finders: Iterable[Callable[[bytes, int], int]]) -> list[int]:
-        """Indexes (in order) of the lines where any of `finders` finds its needle
-        (a finder: `(text, start) -> position or -1`, like `bytes.find`)."""
-        text, ends = self.text, self.ends
-        found: set[int] = set()
-        for find in finders:
-            at = find(text, 0)
-            while at >= 0:
-                index = int(self.line_of(at))
-                found.add(index)
-                at = find(text, int(ends[index]))
-        return sorted(found)
-
-
-class ItemProbe:
-    """Which lines of a block may belong to a selected item, judged without parsing them.
-
-    A line is passed over when its item id, read at the key, is certainly not a selected
-    item: the line holds the key exactly once, written `"key":"id"` or `"key": "id"`, and
-    no backslash (no escape can hide a key or change an id); the id's bytes, hashed over
-    each selected id length, match no selected id. Then either that key is the item key
-    and its id is not selected, or the row has no item key at all: the old parse would
-    have skipped the line too. Every other line is parsed as before (a hash collision
-    merely costs a parse).
-    """
-
-    _GROUPS_MAX = 4  # distinct id lengths hashed with numpy; more are compared in Python
-
-    def __init__(self, key: bytes, owners: Iterable[str]) -> None:
-        self.key = key
-        # Keys are found by a 4-byte anchor (the last four bytes before the closing quote:
-        # rarer than the opening ones), compared a word at a time, then checked whole.
-        self.anchor_at = len(key) - 5
-        self.anchor = np.frombuffer(key[self.anchor_at : self.anchor_at + 4], np.uint32)[0]
-        self.key_bytes = np.frombuffer(key, np.uint8)
-        self.key_span = np.arange(len(key))
-        self.wanted = {item.encode("utf-8", "surrogatepass") for item in owners}
-        by_width: dict[int, list[bytes]] = {}
-        for item in self.wanted:
-            by_width.setdefault(len(item), []).append(item)
-        self.groups: list[tuple[Any, Any, Any]] = []
-        if len(by_width) <= self._GROUPS_MAX:
-            # Odd weights below 2**63 from the stdlib: numpy.random costs ~15 ms to import.
-            rng = random.Random(0x11C)
-            for width, items in sorted(by_width.items()):
-                if not width:
-                    continue  # an empty id is never an item key
-                span = np.arange(width)
-                weights = np.array([rng.getrandbits(63) | 1 for _ in range(width)], np.uint64)
-                table = np.frombuffer(b"".join(items), np.uint8).reshape(len(items), width)
-                self.groups.append((span, weights, np.sort(_hash(table, weights))))
-        self.in_python = len(by_width) > self._GROUPS_MAX
-
-    def _key_positions(self, block: Block) -> Any:
-        """Where the key starts in the block, in order (overlapping occurrences too)."""
-        text, size = block.text, len(block.text)
-        found = []
-        for offset in range(4):
-            words = (size - offset) // 4
-            if words > 0:
-                word = np.frombuffer(text, np.uint32, count=words, offset=offset)
-                found.append(np.flatnonzero(word == self.anchor) * 4 + (offset - self.anchor_at))
-        if not found:
-            return np.zeros(0, np.int64)
-        at = np.concatenate(found)
-        at = at[(at >= 0) & (at <= size - len(self.key))]
-        whole = (block.bytes[at[:, None] + self.key_span] == self.key_bytes).all(axis=1)
-        return np.sort(at[whole])
-
-    def lines_to_parse(self, block: Block) -> list[int]:
-        """Indexes of the block's lines that must be parsed."""
-        text, b, key = block.text, block.bytes, self.key
-        at = self._key_positions(block)
-        key_line = block.line_of(at)
-        # The id starts after `":"` or `": "`; anything else cannot be judged.
-        after = at + len(key)
-        colon = np.take(b, after, mode="clip") == _COLON
-        c1 = np.take(b, after + 1, mode="clip")
-        tight = colon & (c1 == _QUOTE)
-        spaced = colon & (c1 == _SPACE) & (np.take(b, after + 2, mode="clip") == _QUOTE)
-        readable = tight | spaced
-        judged = np.bincount(key_line, minlength=len(block)) == 1  # the key exactly once
-        judged[key_line[~readable]] = False
-        if b"\\" in text:
-            judged[block.line_of(np.flatnonzero(b == _BACKSLASH))] = False
-        mine = judged[key_line]  # the key of each judged line
-        id_at, index = (after + 2 + spaced)[mine], key_line[mine]
-        if self.in_python:
-            hit = np.fromiter(
-                (text[at : text.find(b'"', at)] in self.wanted for at in id_at.tolist()),
-                bool,
-                len(id_at),
-            )
-        else:
-            hit = np.zeros(len(id_at), bool)
-            for span, weights, hashes in self.groups:
-                window = np.take(b, id_at[:, None] + span, mode="clip")
-                hashed = _hash(window, weights)
-                slot = np.minimum(np.searchsorted(hashes, hashed), len(hashes) - 1)
-                hit |= hashes[slot] == hashed
-        judged[index[hit]] = False
-        return np.flatnonzero(~judged).tolist()  # type: ignore[no-any-return]
-
-
-def _hash(rows: Any, weights: Any) -> Any:
-    """A 64-bit hash of each row of bytes (wrapping arithmetic)."""
-    return (rows.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
 
 
 # A row's "timestamp" string, read as bytes (escaped values are left to the parser).

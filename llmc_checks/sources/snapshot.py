@@ -50,9 +50,12 @@ from llmc_checks.sources._blocks import (
     Irregular,
     ItemProbe,
     KeptText,
+    Kinds,
     finder,
     gc_paused,
+    gzip_text_size,
     inflate,
+    kinds_for,
     newest_first,
     read_chunks,
     timestamps,
@@ -82,7 +85,7 @@ class SnapshotSource:
         if not self.path.is_file():
             raise DataError(f"{self.path}: snapshot file not found")
         keep = request.stats and self._gzipped() and self._line_file()
-        kept = KeptText() if keep and worth_keeping(self.path) else None
+        kept = KeptText() if keep and worth_keeping(gzip_text_size(self.path)) else None
         events, now = self._scan_runs(kept)
         selection = select_runs(deduplicate(events), request, now)
         latest_id = selection.latest.run_id
@@ -154,7 +157,7 @@ class SnapshotSource:
         scan = _RunScan(self.path)
         if self._line_file():
             try:
-                blocks = map(Block, self._text_blocks())
+                blocks = map(self._kinds().block, self._text_blocks())
                 with gc_paused():
                     _scan_blocks(kept.keep(blocks) if kept is not None else blocks, scan)
             except Irregular:
@@ -228,18 +231,29 @@ class SnapshotSource:
         fold = _EventFold(self.path, level, semantics, bounds, owners, len(runs))
         if self._line_file() and level in _ITEM_KEYS:
             try:
+                kinds = self._kinds()
+                blocks: Iterable[Block]
                 if kept is not None and kept.complete:
                     blocks = kept.replay()
                 else:
-                    blocks = map(Block, self._text_blocks())
+                    blocks = map(kinds.block, self._text_blocks())
                 with gc_paused():
-                    _fold_blocks(blocks, fold, _ITEM_KEYS[level], owners)
+                    _fold_blocks(blocks, fold, kinds.probe(_ITEM_KEYS[level], owners))
                 return fold.totals
             except Irregular:
                 fold = _EventFold(self.path, level, semantics, bounds, owners, len(runs))
         for lineno, raw in self._lines():
             fold.visit(lineno, raw)
         return fold.totals
+
+    def _kinds(self) -> Kinds:
+        """The block readers for this file's size (numpy's only for large files)."""
+        if self._gzipped():
+            return kinds_for(gzip_text_size(self.path))
+        try:
+            return kinds_for(self.path.stat().st_size)
+        except OSError:
+            return kinds_for(None)  # reading it will say what is wrong
 
     def _line_file(self) -> bool:
         return not self.path.name.endswith((".json", ".json.gz"))
@@ -498,7 +512,7 @@ def _scan_blocks(blocks: Iterable[Block], scan: _RunScan) -> None:
 
 
 def _line_at(block: Block, first: int, position: int) -> tuple[int, bytes]:
-    index = int(block.line_of(position))
+    index = int(block.line_of(position))  # numpy's is a numpy integer
     return first + index, block.line(index)
 
 
@@ -511,11 +525,8 @@ def _last_line(block: Block) -> tuple[int, bytes] | None:
     return None
 
 
-def _fold_blocks(
-    blocks: Iterable[Block], fold: _EventFold, key: bytes, owners: Iterable[str]
-) -> None:
+def _fold_blocks(blocks: Iterable[Block], fold: _EventFold, probe: ItemProbe) -> None:
     """Pass 2 over blocks of whole lines: parse only the lines that may be selected items."""
-    probe = ItemProbe(key, owners)
     lineno = 1
     for block in blocks:
         for index in probe.lines_to_parse(block):

@@ -1,0 +1,159 @@
+"""Blocks of lines read with numpy: for large files, where finding line bounds and item
+keys a machine word at a time pays for importing numpy (~0.1 s; see `_blocks.kinds_for`)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+# Byte values the readers look for.
+_NEWLINE, _OPEN, _CLOSE, _QUOTE, _COLON, _SPACE, _BACKSLASH = b'\n{}": \\'
+
+
+class NumpyBlock:
+    """A block of whole lines (the last may lack its newline) and where each line lies."""
+
+    __slots__ = ("bytes", "ends", "starts", "text")
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+        self.bytes = np.frombuffer(text, np.uint8)
+        ends = np.flatnonzero(self.bytes == _NEWLINE)
+        if not text.endswith(b"\n"):
+            ends = np.append(ends, len(text))
+        starts = np.empty_like(ends)
+        starts[:1] = 0
+        starts[1:] = ends[:-1] + 1
+        self.starts = starts
+        self.ends = ends
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def line(self, index: int) -> bytes:
+        return self.text[int(self.starts[index]) : int(self.ends[index])]
+
+    def split(self) -> list[bytes]:
+        return self.text.split(b"\n")[: len(self)]
+
+    def line_of(self, positions: Any) -> Any:
+        """The index of the line holding each byte position (none of them a newline)."""
+        return np.searchsorted(self.ends, positions)
+
+    def well_formed(self) -> bool:
+        """Every line non-blank, starting with '{' and ending with '}' (no whitespace)."""
+        b, starts, ends = self.bytes, self.starts, self.ends
+        return bool(
+            (ends > starts).all() and (b[starts] == _OPEN).all() and (b[ends - 1] == _CLOSE).all()
+        )
+
+    def lines_holding(self, finders: Iterable[Callable[[bytes, int], int]]) -> list[int]:
+        """Indexes (in order) of the lines where any of `finders` finds its needle
+        (a finder: `(text, start) -> position or -1`, like `bytes.find`)."""
+        text, ends = self.text, self.ends
+        found: set[int] = set()
+        for find in finders:
+            at = find(text, 0)
+            while at >= 0:
+                index = int(self.line_of(at))
+                found.add(index)
+                at = find(text, int(ends[index]))
+        return sorted(found)
+
+
+class NumpyProbe:
+    """Which lines of a block may belong to a selected item, judged without parsing them.
+
+    A line is passed over when its item id, read at the key, is certainly not a selected
+    item: the line holds the key exactly once, written `"key":"id"` or `"key": "id"`, and
+    no backslash (no escape can hide a key or change an id); the id's bytes, hashed over
+    each selected id length, match no selected id. Then either that key is the item key
+    and its id is not selected, or the row has no item key at all: the old parse would
+    have skipped the line too. Every other line is parsed as before (a hash collision
+    merely costs a parse).
+    """
+
+    _GROUPS_MAX = 4  # distinct id lengths hashed with numpy; more are compared in Python
+
+    def __init__(self, key: bytes, owners: Iterable[str]) -> None:
+        self.key = key
+        # Keys are found by a 4-byte anchor (the last four bytes before the closing quote:
+        # rarer than the opening ones), compared a word at a time, then checked whole.
+        self.anchor_at = len(key) - 5
+        self.anchor = np.frombuffer(key[self.anchor_at : self.anchor_at + 4], np.uint32)[0]
+        self.key_bytes = np.frombuffer(key, np.uint8)
+        self.key_span = np.arange(len(key))
+        self.wanted = {item.encode("utf-8", "surrogatepass") for item in owners}
+        by_width: dict[int, list[bytes]] = {}
+        for item in self.wanted:
+            by_width.setdefault(len(item), []).append(item)
+        self.groups: list[tuple[Any, Any, Any]] = []
+        if len(by_width) <= self._GROUPS_MAX:
+            # Odd weights below 2**63 from the stdlib: numpy.random costs ~15 ms to import.
+            rng = random.Random(0x11C)
+            for width, items in sorted(by_width.items()):
+                if not width:
+                    continue  # an empty id is never an item key
+                span = np.arange(width)
+                weights = np.array([rng.getrandbits(63) | 1 for _ in range(width)], np.uint64)
+                table = np.frombuffer(b"".join(items), np.uint8).reshape(len(items), width)
+                self.groups.append((span, weights, np.sort(_hash(table, weights))))
+        self.in_python = len(by_width) > self._GROUPS_MAX
+
+    def _key_positions(self, block: NumpyBlock) -> Any:
+        """Where the key starts in the block, in order (overlapping occurrences too)."""
+        text, size = block.text, len(block.text)
+        found = []
+        for offset in range(4):
+            words = (size - offset) // 4
+            if words > 0:
+                word = np.frombuffer(text, np.uint32, count=words, offset=offset)
+                found.append(np.flatnonzero(word == self.anchor) * 4 + (offset - self.anchor_at))
+        if not found:
+            return np.zeros(0, np.int64)
+        at = np.concatenate(found)
+        at = at[(at >= 0) & (at <= size - len(self.key))]
+        whole = (block.bytes[at[:, None] + self.key_span] == self.key_bytes).all(axis=1)
+        return np.sort(at[whole])
+
+    def lines_to_parse(self, block: NumpyBlock) -> list[int]:
+        """Indexes of the block's lines that must be parsed."""
+        text, b, key = block.text, block.bytes, self.key
+        at = self._key_positions(block)
+        key_line = block.line_of(at)
+        # The id starts after `":"` or `": "`; anything else cannot be judged.
+        after = at + len(key)
+        colon = np.take(b, after, mode="clip") == _COLON
+        c1 = np.take(b, after + 1, mode="clip")
+        tight = colon & (c1 == _QUOTE)
+        spaced = colon & (c1 == _SPACE) & (np.take(b, after + 2, mode="clip") == _QUOTE)
+        readable = tight | spaced
+        judged = np.bincount(key_line, minlength=len(block)) == 1  # the key exactly once
+        judged[key_line[~readable]] = False
+        if b"\\" in text:
+            judged[block.line_of(np.flatnonzero(b == _BACKSLASH))] = False
+        mine = judged[key_line]  # the key of each judged line
+        id_at, index = (after + 2 + spaced)[mine], key_line[mine]
+        if self.in_python:
+            hit = np.fromiter(
+                (text[at : text.find(b'"', at)] in self.wanted for at in id_at.tolist()),
+                bool,
+                len(id_at),
+            )
+        else:
+            hit = np.zeros(len(id_at), bool)
+            for span, weights, hashes in self.groups:
+                window = np.take(b, id_at[:, None] + span, mode="clip")
+                hashed = _hash(window, weights)
+                slot = np.minimum(np.searchsorted(hashes, hashed), len(hashes) - 1)
+                hit |= hashes[slot] == hashed
+        judged[index[hit]] = False
+        return np.flatnonzero(~judged).tolist()  # type: ignore[no-any-return]
+
+
+def _hash(rows: Any, weights: Any) -> Any:
+    """A 64-bit hash of each row of bytes (wrapping arithmetic)."""
+    return (rows.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
