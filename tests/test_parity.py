@@ -22,7 +22,7 @@ from standin.checks import bounded_scans  # noqa: F401  (autouse: unbounded scan
 from llmc_checks import metrics
 from llmc_checks._values import parse_timestamp
 from llmc_checks.config import PostHogSource as PostHogConfig
-from llmc_checks.model import STAT_FIELDS, BaselineRequest, Loaded, Run, RunRequest
+from llmc_checks.model import MEASURES, STAT_FIELDS, BaselineRequest, Loaded, Run, RunRequest
 from llmc_checks.sources.posthog import PostHogSource
 from llmc_checks.sources.snapshot import SNAPSHOT_MARKER, SnapshotSource
 from llmc_checks.synth import DEFAULT_JOB_ID, Job, RunTruth, Scenario, Synth, generate, write_rows
@@ -34,6 +34,8 @@ PREVIOUS = BaselineRequest("previous")
 MEDIAN_3 = BaselineRequest("median_of", count=3)
 ALL_STATS = frozenset(STAT_FIELDS)
 BAKEABLE = frozenset({"avg_cost_usd", "error_rate", "item_count"})
+# Evidence as a gate asks for it: 3 items of each kind, every measure a check can rank by.
+EVIDENCE = {"evidence": 3, "evidence_measures": frozenset(MEASURES)}
 
 
 class World:
@@ -145,6 +147,10 @@ def assert_same_run(live: Run, snap: Run, *, items: bool) -> None:
 
 def assert_same(live: Loaded, snap: Loaded, request: RunRequest) -> None:
     assert live.now == snap.now
+    # Evidence (the latest run's candidates) is compared exactly by assert_same_run:
+    # the same items, ranks, timestamps, ids and per-item values, bit for bit.
+    pools = [c.candidates for c in live.latest.clusters]
+    assert all(pools) if request.evidence else not any(pools)
     assert_same_run(live.latest, snap.latest, items=request.need_items)
     assert live.baselines.keys() == snap.baselines.keys() == set(request.baselines)
     for spec in request.baselines:
@@ -194,6 +200,7 @@ def test_trace_level_every_stat_from_events_with_all_baseline_kinds(
         stats=ALL_STATS,  # p95 is never baked: events for every run
         baselines=(PREVIOUS, MEDIAN_3, BaselineRequest("run_id", run_id=legacy)),
         semantics=semantics,
+        **EVIDENCE,
     )
     live, snap = traps.both(request)
     assert_same(live, snap, request)
@@ -204,9 +211,11 @@ def test_trace_level_every_stat_from_events_with_all_baseline_kinds(
 
 
 def test_baked_metrics_are_used_when_they_suffice(traps: World) -> None:
-    request = _request(stats=BAKEABLE, baselines=(PREVIOUS,), semantics="workflow")
+    # Evidence still values its items from events (query 1 reads them anyway).
+    request = _request(stats=BAKEABLE, baselines=(PREVIOUS,), semantics="workflow", **EVIDENCE)
     live, snap = traps.both(request)
     assert_same(live, snap, request)
+    assert all(m.values is not None for m in live.latest.clusters[0].candidates[:1])
     baked, stats = live.latest.clusters[0].baked, live.latest.clusters[0].stats
     assert baked is not None and stats is not None
     assert stats.avg_cost_usd == baked["avg_cost_usd"]
@@ -243,7 +252,11 @@ def test_one_unbaked_baseline_moves_every_run_to_events(traps: World) -> None:
 @pytest.mark.parametrize("semantics", ["ui", "workflow"])
 def test_generation_level(traps: World, semantics: str) -> None:
     request = _request(
-        "generation", stats=ALL_STATS, baselines=(PREVIOUS, MEDIAN_3), semantics=semantics
+        "generation",
+        stats=ALL_STATS,
+        baselines=(PREVIOUS, MEDIAN_3),
+        semantics=semantics,
+        **EVIDENCE,
     )
     live, snap = traps.both(request)
     assert_same(live, snap, request)
@@ -252,9 +265,13 @@ def test_generation_level(traps: World, semantics: str) -> None:
 
 @pytest.mark.parametrize("semantics", ["ui", "workflow"])
 def test_evaluation_level_reads_baked_metrics_only(traps: World, semantics: str) -> None:
-    request = _request("evaluation", stats=BAKEABLE, baselines=(PREVIOUS,), semantics=semantics)
+    # Evidence: representatives only (no AI events, so no per-item values).
+    request = _request(
+        "evaluation", stats=BAKEABLE, baselines=(PREVIOUS,), semantics=semantics, evidence=2
+    )
     live, snap = traps.both(request)
     assert_same(live, snap, request)
+    assert all(m.values is None for c in live.latest.clusters for m in c.candidates)
     for cluster in live.latest.clusters:
         assert cluster.stats == metrics.baked_stats(cluster.baked or {})
 
@@ -269,7 +286,9 @@ def test_item_ids_and_job_by_name_and_id(traps: World) -> None:
 
 def test_pinned_run_and_after(traps: World) -> None:
     runs = sorted((r for r in traps.synth.runs if r.level == "trace"), key=lambda r: r.window_end)
-    pinned = _request(run_id=runs[2].run_id, stats=ALL_STATS, baselines=(PREVIOUS, MEDIAN_3))
+    pinned = _request(
+        run_id=runs[2].run_id, stats=ALL_STATS, baselines=(PREVIOUS, MEDIAN_3), **EVIDENCE
+    )
     live, snap = traps.both(pinned)
     assert_same(live, snap, pinned)
     assert live.latest.run_id == runs[2].run_id
@@ -282,7 +301,11 @@ def test_pinned_run_and_after(traps: World) -> None:
 @pytest.mark.parametrize("semantics", ["ui", "workflow"])
 def test_unbaked_runs_every_stat_and_matching_items(unbaked: World, semantics: str) -> None:
     request = _request(
-        stats=ALL_STATS, need_items=True, baselines=(PREVIOUS, MEDIAN_3), semantics=semantics
+        stats=ALL_STATS,
+        need_items=True,
+        baselines=(PREVIOUS, MEDIAN_3),
+        semantics=semantics,
+        **EVIDENCE,
     )
     live, snap = unbaked.both(request)
     assert_same(live, snap, request)
@@ -299,9 +322,11 @@ def test_unbaked_runs_every_stat_and_matching_items(unbaked: World, semantics: s
 
 
 def test_no_stats_requested_reads_no_metrics(unbaked: World) -> None:
-    request = _request(baselines=(PREVIOUS,))
+    # Evidence without stats: representatives, without per-item values.
+    request = _request(baselines=(PREVIOUS,), evidence=3)
     live, snap = unbaked.both(request)
     assert_same(live, snap, request)
+    assert all(m.values is None for c in live.latest.clusters for m in c.candidates)
     assert all(c.stats is None for c in live.latest.clusters)
 
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from llmc_checks.model import Level, Semantics
+from llmc_checks.model import MEASURES, Level, Measure, Semantics
 
 # Rows a per-cluster answer may hold; reaching it means the answer was cut.
 CLUSTER_ROWS_LIMIT = 10_000
@@ -199,14 +199,22 @@ heads AS (
 ),"""
 
 
-def _clusters(trend: bool) -> str:
+def _clusters(trend: bool, evidence: bool = False) -> str:
     """`clusters`: one row per cluster; the only place `$ai_clusters` is parsed.
 
     An empty or unreadable `$ai_clusters` still yields one row (index 0), so the
     run reaches Python and fails there with runs.py's message instead of vanishing.
     With trend runs, the runs come from `fetched` and carry its `full` flag.
+    With `evidence`, each item's entry of the `traces` map comes along as its raw
+    JSON text (`infos`, beside `items`), for `members` to read.
     """
     carried, source = (f"{_CARRIED}, full", "fetched") if trend else (_CARRIED, "selected")
+    if evidence:
+        items = """JSONExtractKeysAndValuesRaw(cluster_json, 'traces') AS entries,
+        tupleElement(entries, 1) AS items,
+        tupleElement(entries, 2) AS infos"""
+    else:
+        items = "JSONExtractKeys(cluster_json, 'traces') AS items"
     # Wrapping the text in [...] and taking element 1 reads an array and a string
     # holding one alike, with the path argument both catalog generations require.
     return f"""
@@ -221,7 +229,7 @@ clusters AS (
         JSONExtractString(cluster_json, 'title') AS title,
         JSONExtractString(cluster_json, 'description') AS description,
         JSONExtractRaw(cluster_json, 'metrics') AS metrics_raw,
-        JSONExtractKeys(cluster_json, 'traces') AS items
+        {items}
     FROM (
         SELECT
             {carried},
@@ -248,18 +256,151 @@ def _members_columns(trend: bool) -> list[str]:
     return [*columns, "full"] if trend else columns
 
 
-def _events_part(level: Level, trend: bool, semantics: Semantics) -> str:
-    """`members`, `ai`, `per_item`, `per_cluster`: per-cluster stats from AI events.
+# -- evidence (DESIGN §3): the items behind a cluster's number, ranked server-side -------------
+#
+# Which clusters show evidence is decided after evaluation, so query 1 answers, for every
+# cluster, the `{evidence}` (k) best items of each kind the gate wants: the lowest ranks,
+# and the largest value > 0 of each measure a check ranks by; ties by item id, as
+# metrics.representatives / metrics.worst break them. One array per cluster, at most
+# kinds × k entries: the answer grows with clusters × k, never with items. Python turns
+# them into Members and metrics.evidence_pool / pick_evidence choose, as from a snapshot.
+#
+# What `members` reads from an item's entry of the `traces` map (`info`), as runs.member
+# reads it: a field of the wrong type reads as absent (rank: a JSON integer, not a bool or
+# a float; ranks beyond Int64 read as absent here).
+_MEMBER_FIELDS = (
+    (
+        "item_rank",
+        "if(toString(JSONType(info, 'rank')) = 'Int64', JSONExtractInt(info, 'rank'), NULL)",
+    ),
+    ("item_timestamp", "JSONExtractString(info, 'timestamp')"),
+    ("item_trace_id", "JSONExtractString(info, 'trace_id')"),
+    ("item_generation_id", "JSONExtractString(info, 'generation_id')"),
+)
+_MEMBER_NAMES = tuple(name for name, _ in _MEMBER_FIELDS)
+# One candidate, as the answer's `evidence` arrays carry it: the item, its map entry and,
+# with AI events read, its numbers (`n_events` = 0: no event in the window, no values).
+EVIDENCE_FIELDS = ("item", *_MEMBER_NAMES)
+EVIDENCE_VALUES = ("n_events", "cost", "latency", "tokens", "errors")
 
-    Reads `clusters` once. Every cluster keeps at least one member row (a
-    placeholder at position 0 when it has no items, or is a trend-only run), so
-    the answer has every cluster even when none of its items has events.
+
+def _evidence_columns(measures: tuple[Measure, ...]) -> str:
+    """`per_cluster`'s evidence: the candidates of every kind, each item once.
+
+    Sorting tuples whose first fields are the kind's key and then the item id breaks
+    ties as the Python pick does; `ev_detail` (the candidate) rides last.
     """
-    item, which = _item_events(level)
-    event_values = _EVENT_VALUES[semantics]
+    kinds = [("rank", "(unranked, rank_key, item, ev_detail)", "item_pos > 0", 4)]
+    kinds += [(m, f"(-{m}, item, ev_detail)", f"item_pos > 0 AND {m} > 0", 3) for m in measures]
+    lines = []
+    for name, key, keep, at in kinds:
+        lines += [
+            f"arraySort(groupArrayIf({key}, {keep})) AS by_{name}",
+            f"arraySlice(by_{name}, 1, {{evidence}}) AS top_{name}",
+            f"tupleElement(top_{name}, {at}) AS picked_{name}",
+        ]
+    tops = [f"picked_{name}" for name, *_ in kinds]
+    union = f"arrayConcat({', '.join(tops)})" if len(tops) > 1 else tops[0]
+    lines.append(f"arrayDistinct({union}) AS evidence")
+    return ",\n        ".join(lines)
+
+
+def _members(trend: bool, evidence: bool) -> str:
+    """`members`: one row per item of every wanted cluster (a placeholder at position 0
+    when it has no items, or is a trend-only run), with its `traces` entry's fields
+    when evidence is wanted. Reads `clusters` once."""
+    carried = _members_columns(trend)
+    wanted = "level = {level}" + (" AND full = 1" if trend else "")
+    zipped, empty, read = "items", "(0, '')", ""
+    if evidence:
+        zipped, empty = "items, infos", "(0, '', '')"
+        read = ",\n        tupleElement(member, 3) AS info,\n        " + ",\n        ".join(
+            f"{expr} AS {name}" for name, expr in _MEMBER_FIELDS
+        )
+    return f"""
+members AS (
+    SELECT
+        {", ".join(carried)},
+        tupleElement(member, 1) AS item_pos,
+        tupleElement(member, 2) AS item{read}
+    FROM (
+        SELECT
+            {", ".join(c for c in carried if c != "items_count")},
+            length(items) AS items_count,
+            arrayZip(arrayEnumerate(items), {zipped}) AS numbered,
+            if({wanted} AND notEmpty(items), numbered, [{empty}]) AS listed,
+            arrayJoin(listed) AS member
+        FROM clusters
+    )
+),"""
+
+
+def _grouped_part(
+    level: Level,
+    trend: bool,
+    semantics: Semantics,
+    events: bool,
+    evidence: tuple[Measure, ...] | None,
+) -> str:
+    """`members`, [`ai`], `per_item`, `per_cluster`: per-cluster stats from AI events
+    (`events`) and/or evidence candidates (`evidence`, measures besides rank).
+
+    Every cluster keeps at least one member row, so the answer has every cluster even
+    when none of its items has events.
+    """
     carried = _members_columns(trend)
     kept = [c for c in carried if c not in _ITEM_KEYS]
-    wanted = "level = {level}" + (" AND full = 1" if trend else "")
+    wanted_members = evidence is not None
+    detail = [*EVIDENCE_FIELDS, *(EVIDENCE_VALUES if events else ())]
+    ranked = ""
+    if wanted_members:
+        ranked = (
+            ",\n        isNull(item_rank) AS unranked,\n        ifNull(item_rank, 0) AS rank_key,"
+            f"\n        ({', '.join(detail)}) AS ev_detail"
+        )
+    members = _members(trend, wanted_members)
+    if not events:
+        # No AI events: the members themselves are the items (one row each).
+        measures: tuple[Measure, ...] = ()
+        per_item = f"""
+per_item AS (
+    SELECT
+        {", ".join(carried)}, item_pos, item,
+        {", ".join(_MEMBER_NAMES)}{ranked}
+    FROM members
+),"""
+        stats = ""
+    else:
+        measures = evidence or ()
+        per_item = _per_item_from_events(
+            level, carried, kept, semantics, ranked, wanted_members, trend
+        )
+        stats = ",\n        " + _CLUSTER_STATS
+    ev = ",\n        " + _evidence_columns(measures) if wanted_members else ""
+    return f"""{members}{per_item}
+per_cluster AS (
+    SELECT
+        run_id, cluster_index,
+        {", ".join(f"any({c}) AS {c}" for c in kept)},
+        arraySort(groupArrayIf((item_pos, item), item_pos > 0)) AS member_seq,
+        tupleElement(member_seq, 2) AS member_ids{stats}{ev}
+    FROM per_item
+    GROUP BY run_id, cluster_index
+),"""
+
+
+def _per_item_from_events(
+    level: Level,
+    carried: list[str],
+    kept: list[str],
+    semantics: Semantics,
+    ranked: str,
+    with_members: bool,
+    trend: bool,
+) -> str:
+    """`ai`, `per_item`: each item's numbers from its AI events inside its run's window."""
+    item, which = _item_events(level)
+    event_values = _EVENT_VALUES[semantics]
     reads = ",\n            ".join(
         f"ifNull({read}, 0) AS {name}_read" for name, (_, read) in event_values.items()
     )
@@ -270,22 +411,10 @@ def _events_part(level: Level, trend: bool, semantics: Semantics) -> str:
     joined = ", ".join(f"e.ev_{name} AS ev_{name}" for name in event_values)
     per_item = ",\n        ".join(f"{expr} AS {name}" for name, expr in _ITEM_VALUES[semantics])
     source = "fetched" if trend else "selected"
+    fields = _MEMBER_NAMES if with_members else ()
+    member_cols = "".join(f", m.{c} AS {c}" for c in fields)
+    member_any = "".join(f",\n        any({c}) AS {c}" for c in fields)
     return f"""
-members AS (
-    SELECT
-        {", ".join(carried)},
-        tupleElement(member, 1) AS item_pos,
-        tupleElement(member, 2) AS item
-    FROM (
-        SELECT
-            {", ".join(c for c in carried if c != "items_count")},
-            length(items) AS items_count,
-            arrayZip(arrayEnumerate(items), items) AS numbered,
-            if({wanted} AND notEmpty(items), numbered, [(0, '')]) AS listed,
-            arrayJoin(listed) AS member
-        FROM clusters
-    )
-),
 ai AS (
     SELECT
         item, timestamp,
@@ -306,25 +435,21 @@ ai AS (
 per_item AS (
     SELECT
         run_id, cluster_index, item_pos, item,
-        {", ".join(f"any({c}) AS {c}" for c in kept)},
-        {per_item}
+        {", ".join(f"any({c}) AS {c}" for c in kept)}{member_any},
+        {per_item}{ranked}
     FROM (
         SELECT
             {", ".join(f"m.{c} AS {c}" for c in carried)},
-            m.item_pos AS item_pos, m.item AS item,
+            m.item_pos AS item_pos, m.item AS item{member_cols},
             e.timestamp AS ev_time, {joined}, e.ev_error AS ev_error,
             ifNull({_IN_WINDOW[semantics]}, 0) AS w
         FROM ai AS e RIGHT JOIN members AS m ON e.item = m.item
     )
     GROUP BY run_id, cluster_index, item_pos, item
-),
-per_cluster AS (
-    SELECT
-        run_id, cluster_index,
-        {", ".join(f"any({c}) AS {c}" for c in kept)},
-        arraySort(groupArrayIf((item_pos, item), item_pos > 0)) AS member_seq,
-        tupleElement(member_seq, 2) AS member_ids,
-        countIf(n_events > 0) AS item_count,
+),"""
+
+
+_CLUSTER_STATS = """countIf(n_events > 0) AS item_count,
         countIf(errors > 0) AS error_count,
         countIf(cost > 0) AS cost_n,
         arraySort(groupArrayIf((item_pos, cost), cost > 0)) AS cost_items,
@@ -343,10 +468,7 @@ per_cluster AS (
         arrayElement(latencies, p95_lo + 1) AS p95_low_value,
         arrayElement(latencies, p95_hi + 1) AS p95_high_value,
         p95_low_value + (p95_high_value - p95_low_value) * (p95_pos - p95_lo) AS p95_value,
-        if(latency_n = 0, NULL, p95_value) AS p95_latency
-    FROM per_item
-    GROUP BY run_id, cluster_index
-),"""
+        if(latency_n = 0, NULL, p95_value) AS p95_latency"""
 
 
 _ITEM_KEYS = frozenset({"run_id", "cluster_index"})
@@ -379,12 +501,15 @@ _RUN_HEADER = (
 )
 
 
-def _answer(metrics: Metrics, need_items: bool, trend: bool) -> str:
+def _answer(metrics: Metrics, need_items: bool, trend: bool, evidence: bool) -> str:
     """One row per cluster; run headers only on each run's first cluster row.
 
     With `trend`, a `full` column: 0 for trend-only runs, whose item ids are left out.
+    With `evidence`, the cluster's candidates (`EVIDENCE_FIELDS`, then `EVIDENCE_VALUES`
+    when AI events were read).
     """
     events = metrics == "events"
+    grouped = events or evidence
     head = ",\n    ".join(f"if(cluster_index <= 1, {col}, '') AS {col}" for col in _RUN_HEADER)
     columns = [
         "run_id",
@@ -394,7 +519,7 @@ def _answer(metrics: Metrics, need_items: bool, trend: bool) -> str:
         "cluster_type",
         "cluster_id_raw",
         "size_raw",
-        "items_count AS traces_count" if events else "length(items) AS traces_count",
+        "items_count AS traces_count" if grouped else "length(items) AS traces_count",
         "title",
         "description",
         "metrics_raw",
@@ -402,16 +527,18 @@ def _answer(metrics: Metrics, need_items: bool, trend: bool) -> str:
     if trend:
         columns.append("full")
     if need_items:
-        # The events part rebuilds each cluster's item ids in their original order.
-        keys = "member_ids" if events else "items"
+        # The grouped part rebuilds each cluster's item ids in their original order.
+        keys = "member_ids" if grouped else "items"
         columns.append(f"if(full = 1, {keys}, []) AS item_ids" if trend else f"{keys} AS item_ids")
     if events:
         columns.extend(STAT_COLUMNS)
+    if evidence:
+        columns.append("evidence")
     body = ",\n    ".join(columns)
     return f"""
 SELECT
     {body}
-FROM {"per_cluster" if events else "clusters"}
+FROM {"per_cluster" if grouped else "clusters"}
 ORDER BY run_id ASC, cluster_index ASC
 LIMIT {CLUSTER_ROWS_LIMIT}"""
 
@@ -423,12 +550,18 @@ def _assemble(
     need_items: bool,
     trend: bool = False,
     semantics: Semantics = "ui",
+    evidence: tuple[Measure, ...] | None = None,
 ) -> str:
-    parts = [ctes, _clusters(trend)]
-    if metrics == "events":
-        parts.append(_events_part(level, trend, semantics))
+    """`evidence`: None, no evidence; else the measures ranked besides rank. Below
+    evaluation level only AI events give measures; at evaluation level, none."""
+    events = metrics == "events"
+    if not events:
+        evidence = None if evidence is None else ()
+    parts = [ctes, _clusters(trend, evidence is not None)]
+    if events or evidence is not None:
+        parts.append(_grouped_part(level, trend, semantics, events, evidence))
     text = "WITH" + "".join(parts)
-    return text.rstrip(",") + _answer(metrics, need_items, trend) + "\n"
+    return text.rstrip(",") + _answer(metrics, need_items, trend, evidence is not None) + "\n"
 
 
 def metrics_mode(level: Level, wants_stats: bool) -> Metrics:
@@ -445,11 +578,13 @@ def latest_query(
     metrics: Metrics,
     need_items: bool,
     semantics: Semantics = "ui",
+    evidence: tuple[Measure, ...] | None = None,
 ) -> str:
     """Query 1: the latest run (or the pinned one) with its per-cluster numbers.
 
     Values: level, job ("" = any), scan_from, since, now, [after],
-    pinned: run_id, scan_from, scan_to (around the date the run id carries).
+    pinned: run_id, scan_from, scan_to (around the date the run id carries),
+    evidence: k, with `evidence` (the measures worst items rank by; () = rank only).
     """
     if pinned:
         scan = (
@@ -476,7 +611,11 @@ selected AS (
     ORDER BY window_end DESC, emitted_at DESC, run_id DESC
     LIMIT 1
 ),"""
-    return _assemble(_runs(scan) + selected, metrics, level, need_items, semantics=semantics)
+    if evidence is not None:
+        evidence = tuple(m for m in MEASURES if m in evidence)
+    return _assemble(
+        _runs(scan) + selected, metrics, level, need_items, semantics=semantics, evidence=evidence
+    )
 
 
 def baselines_query(

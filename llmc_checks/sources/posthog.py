@@ -39,6 +39,7 @@ from llmc_checks.model import (
     BaselineRequest,
     ClusterStats,
     DataError,
+    ItemValues,
     Level,
     Loaded,
     Member,
@@ -282,6 +283,10 @@ class PostHogSource:
             values["run_id"] = request.run_id
             lookback = (since - EMITTED_BEFORE, now + EMITTED_BEFORE)
             values["scan_from"], values["scan_to"] = _run_scan(request.run_id, lookback)
+        evidence = None
+        if request.evidence > 0:
+            values["evidence"] = request.evidence
+            evidence = tuple(request.evidence_measures)
         text = _hogql.latest_query(
             request.level,
             pinned=request.run_id is not None,
@@ -289,6 +294,7 @@ class PostHogSource:
             metrics=mode,
             need_items=request.need_items,
             semantics=request.semantics,
+            evidence=evidence,
         )
         rows = self._api.query("latest", text, values, _hogql.CLUSTER_ROWS_LIMIT)
         fetched = self._rebuild(rows, mode, request)
@@ -455,11 +461,11 @@ class PostHogSource:
         out = []
         for run_rows in by_run.values():
             run_rows.sort(key=lambda r: int(r["cluster_index"]))
-            out.append(self._rebuild_run(run_rows, mode, request.stats, items))
+            out.append(self._rebuild_run(run_rows, mode, request, items))
         return out
 
     def _rebuild_run(
-        self, rows: list[Row], mode: _hogql.Metrics, needed: frozenset[str], need_items: bool
+        self, rows: list[Row], mode: _hogql.Metrics, request: RunRequest, need_items: bool
     ) -> _Fetched:
         head = rows[0]
         where = self._where
@@ -490,10 +496,12 @@ class PostHogSource:
             "properties": props,
         }
         run = build_run(read_run_event(row, where), where)
+        if "evidence" in head:
+            run = _with_candidates(run, rows, request)
         full = bool(head.get("full", 1))
         stats = tuple(_event_stats(r) for r in rows) if mode == "events" and full else None
         # The snapshot source's rule: baked metrics stand in when they cover every stat.
-        complete = mode != "none" and metrics.baked_suffices(run, needed)
+        complete = mode != "none" and metrics.baked_suffices(run, request.stats)
         return _Fetched(run, str(head["window_end_raw"]), complete, stats, full)
 
     def _cluster(self, row: Row, need_items: bool) -> Row | None:
@@ -612,6 +620,46 @@ def _event_stats(row: Row) -> ClusterStats:
         avg_tokens=mean("tokens"),
         error_count=errors,
         error_rate=errors / items if items else None,
+    )
+
+
+def _with_candidates(run: Run, rows: list[Row], request: RunRequest) -> Run:
+    """The run with each cluster's evidence pool, from the candidates ranked server-side.
+
+    The answer holds each kind's best items, so the pool picked from them is the one
+    picking from every member gives (metrics.evidence_pool), as the snapshot source keeps.
+    """
+    clusters = tuple(
+        replace(
+            c,
+            candidates=metrics.evidence_pool(
+                [_member(entry) for entry in row["evidence"]],
+                request.evidence_measures,
+                request.evidence,
+            ),
+        )
+        for c, row in zip(run.clusters, rows, strict=True)
+    )
+    return replace(run, clusters=clusters)
+
+
+def _member(entry: list[Any]) -> Member:
+    """One candidate (`_hogql.EVIDENCE_FIELDS`, then `EVIDENCE_VALUES` if AI events were
+    read): its values only when the item has an event in the window, as `metrics.with_values`."""
+    item, rank, timestamp, trace_id, generation_id, *numbers = entry
+    values = None
+    if numbers and int(numbers[0]) > 0:
+        _, cost, latency, tokens, errors = numbers
+        values = ItemValues(
+            cost=float(cost), latency=float(latency), tokens=float(tokens), errors=int(errors)
+        )
+    return Member(
+        str(item),
+        rank=int(rank) if rank is not None else None,
+        timestamp=str(timestamp),
+        trace_id=str(trace_id),
+        generation_id=str(generation_id),
+        values=values,
     )
 
 

@@ -52,6 +52,9 @@ ARITY: Mapping[str, tuple[int, int | None]] = {
     "arrayZip": (2, None),
     "arrayMap": (2, None),
     "arrayFilter": (2, None),
+    "arraySlice": (2, 3),
+    "arrayConcat": (2, None),
+    "arrayDistinct": (1, 1),
     # conditional, tuples, misc (mapping.py)
     "if": (3, 3),
     "multiIf": (3, None),
