@@ -350,14 +350,27 @@ def member(item_id: str, info: object) -> Member:
     """An item's entry of a `traces` map; a field of the wrong type reads as absent."""
     if not isinstance(info, dict):
         return Member(item_id)
-    rank = info.get("rank")
     return Member(
         item_id,
-        rank=rank if isinstance(rank, int) and not isinstance(rank, bool) else None,
+        rank=_rank(info.get("rank")),
         timestamp=_text(info.get("timestamp")),
         trace_id=_text(info.get("trace_id")),
         generation_id=_text(info.get("generation_id")),
     )
+
+
+def _rank(value: object) -> int | None:
+    """A whole number (1.0 too: JSON, and PostHog's page, know no int/float difference;
+    ClickHouse reads it so as well), else None: a bool, a fraction, or past 2**53."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT:
+        return int(value)
+    return value if isinstance(value, int) and abs(value) <= _EXACT else None
+
+
+# The largest whole numbers a double holds exactly (and JavaScript's safe integers).
+_EXACT = 2**53
 
 
 def _baked(metrics: Mapping[str, object]) -> dict[str, float | None]:

@@ -23,6 +23,7 @@ from standin.checks import bounded_scans  # noqa: F401  (autouse: unbounded scan
 
 from llmc_checks.config import PostHogSource as PostHogConfig
 from llmc_checks.model import (
+    MEASURES,
     STAT_FIELDS,
     BaselineRequest,
     DataError,
@@ -168,23 +169,35 @@ def test_at_most_two_queries_per_gate_whatever_the_size(
         stats=frozenset(STAT_FIELDS),
         baselines=(PREVIOUS, MEDIAN_3, BaselineRequest("run_id", run_id="nope")),
         need_items=need_items,
+        # Evidence as a gate asks for it by default: it rides in query 1.
+        evidence=3,
+        evidence_measures=frozenset(MEASURES),
     )
     s.clear_log()
     loaded = source.load(request)
     assert loaded.latest.items_analyzed == items
+    pools = [len(c.candidates) for c in loaded.latest.clusters]
+    assert all(pools) and max(pools) <= 3 * (1 + len(MEASURES))
     queries = s.query_requests()
     assert [r.name for r in queries] == ["llmc-latest", "llmc-baselines"]
     assert all(r.status == 200 for r in queries) and sleeps == []
     assert s.requests == queries  # the job matched in the query: no jobs request
     MEASURED[(items, need_items)] = [r.response_bytes for r in queries]
+    CANDIDATES[(items, need_items)] = sum(pools)
+
+
+CANDIDATES: dict[tuple[int, bool], int] = {}
 
 
 def test_response_bytes_follow_clusters_not_items() -> None:
     if len(MEASURED) < 4:
         pytest.skip("needs the request-budget tests of both sizes")
     small, big = MEASURED[(100, False)], MEASURED[(10_000, False)]
-    for a, b in zip(small, big, strict=True):
-        assert b < a * 1.1  # 100x the items, (about) the same bytes
+    # 100x the items, (about) the same bytes; query 1 also carries evidence, whose pools
+    # the small run's clusters cannot all fill (bounded by clusters x kinds x k).
+    more = CANDIDATES[(10_000, False)] - CANDIDATES[(100, False)]
+    assert big[0] < small[0] * 1.1 + more * 250  # well under 250 bytes per candidate
+    assert big[1] < small[1] * 1.1
     # Item ids cross the network only when matching needs them (each id is a
     # 36-character trace id; the answers also echo the query texts, a constant).
     assert MEASURED[(10_000, True)][0] - MEASURED[(10_000, False)][0] > 10_000 * 36

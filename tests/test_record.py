@@ -84,19 +84,31 @@ def live(standin: StandIn) -> Iterator[PostHogSource]:
     source.close()
 
 
+def _same(va: float | None, vb: float | None) -> bool:
+    return va == vb or (va is not None and vb is not None and math.isclose(va, vb, rel_tol=1e-12))
+
+
 def assert_same_runs(a: Run, b: Run) -> None:
-    """Equal, with stats floats within 1e-12 (ClickHouse and Python add in other orders)."""
+    """Equal, with stats and evidence values within 1e-12 (a recording holds the AI events
+    in uuid order, so Python adds an item's costs in another order than ClickHouse)."""
     for ca, cb in zip(a.clusters, b.clusters, strict=True):
+        assert [replace(m, values=None) for m in ca.candidates] == [
+            replace(m, values=None) for m in cb.candidates
+        ]
+        for ma, mb in zip(ca.candidates, cb.candidates, strict=True):
+            assert (ma.values is None) == (mb.values is None), ma.item_id
+            if ma.values is not None and mb.values is not None:
+                for measure in MEASURES:
+                    assert _same(ma.values.of(measure), mb.values.of(measure)), ma.item_id
         assert (ca.stats is None) == (cb.stats is None)
         if ca.stats is None or cb.stats is None:
             continue
         for name in STAT_FIELDS:
             va, vb = ca.stats.value(name), cb.stats.value(name)
-            assert va == vb or (
-                va is not None and vb is not None and math.isclose(va, vb, rel_tol=1e-12)
-            ), (a.run_id, ca.cluster_id, name)
+            assert _same(va, vb), (a.run_id, ca.cluster_id, name)
     no_stats = [
-        replace(r, clusters=tuple(replace(c, stats=None) for c in r.clusters)) for r in (a, b)
+        replace(r, clusters=tuple(replace(c, stats=None, candidates=()) for c in r.clusters))
+        for r in (a, b)
     ]
     assert no_stats[0] == no_stats[1]
 
@@ -124,8 +136,10 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 def test_a_live_recording_replays_to_the_same_results(
     live: PostHogSource, standin: StandIn, tmp_path: Path, level: str, semantics: str
 ) -> None:
-    req = request(level, semantics=semantics)
+    # Evidence too: the recording replays each cluster's candidates, values included.
+    req = request(level, semantics=semantics, evidence=3, evidence_measures=frozenset(MEASURES))
     loaded = live.load(req)
+    assert all(c.candidates for c in loaded.latest.clusters)
     standin.clear_log()
     path = tmp_path / "gate.jsonl.gz"
     written = record(live, req, loaded, path)

@@ -266,18 +266,26 @@ def _members_columns(trend: bool) -> list[str]:
 # them into Members and metrics.evidence_pool / pick_evidence choose, as from a snapshot.
 #
 # What `members` reads from an item's entry of the `traces` map (`info`), as runs.member
-# reads it: a field of the wrong type reads as absent (rank: a JSON integer, not a bool or
-# a float; ranks beyond Int64 read as absent here).
+# reads it: a field of the wrong type reads as absent. Rank: a whole number within
+# ±2**53 (ClickHouse hands the entry back re-serialised, 1.0 as 1: runs._rank reads 1.0
+# as 1 too), not a bool, a fraction or anything larger.
+_EXACT = 2**53
+
+
+def _json_type(key: str) -> str:
+    # JSONExtractString reads a number as its text: only strings count, as in runs._text.
+    return f"toString(JSONType(info, '{key}'))"
+
+
 _MEMBER_FIELDS = (
-    (
-        "item_rank",
-        "if(toString(JSONType(info, 'rank')) = 'Int64', JSONExtractInt(info, 'rank'), NULL)",
+    ("rank_read", f"if({_json_type('rank')} = 'Int64', JSONExtractInt(info, 'rank'), NULL)"),
+    ("item_rank", f"if(rank_read >= -{_EXACT} AND rank_read <= {_EXACT}, rank_read, NULL)"),
+    *(
+        (f"item_{key}", f"if({_json_type(key)} = 'String', JSONExtractString(info, '{key}'), '')")
+        for key in ("timestamp", "trace_id", "generation_id")
     ),
-    ("item_timestamp", "JSONExtractString(info, 'timestamp')"),
-    ("item_trace_id", "JSONExtractString(info, 'trace_id')"),
-    ("item_generation_id", "JSONExtractString(info, 'generation_id')"),
 )
-_MEMBER_NAMES = tuple(name for name, _ in _MEMBER_FIELDS)
+_MEMBER_NAMES = tuple(name for name, _ in _MEMBER_FIELDS if name != "rank_read")
 # One candidate, as the answer's `evidence` arrays carry it: the item, its map entry and,
 # with AI events read, its numbers (`n_events` = 0: no event in the window, no values).
 EVIDENCE_FIELDS = ("item", *_MEMBER_NAMES)
