@@ -1,12 +1,14 @@
 """The live source against PostHog's query API (the test suite's stand-in: real chDB
 behind HTTP on loopback), next to the documented manual approach, on the same data.
 
-    python benchmarks/bench_live.py [--reps 3] [--sizes 100 1500 10000]
+    python benchmarks/bench_live.py [--reps 3] [--sizes 100 1500 10000] [--evidence 3]
 
 For runs of 100, 1,500 and 10,000 items (seeded generator: two daily trace-level runs,
 traffic sized so each 7-day window holds more traces than the run samples), one gate —
 the latest run plus the previous one as baseline, every per-cluster metric (p95
-included, so computed from events) — costs, as the stand-in counts them:
+included, so computed from events), with evidence as a gate asks for it by default
+(`--evidence 3`: 3 items of each kind per cluster, every measure ranked; 0 = none) —
+costs, as the stand-in counts them:
 
 * llmc-checks: `PostHogSource(settings).load(request)`;
 * manual: what PostHog's docs and its own `fetch_item_metrics` do — fetch the runs'
@@ -51,6 +53,11 @@ def number(key: str) -> str:
     )
 
 
+def integer(key: str) -> str:
+    """A token count as PostHog's toInt reads the property's text (a fraction: 0)."""
+    return f"ifNull(toInt(properties.{key}), 0)"
+
+
 RUNS_SQL = """
 SELECT uuid, timestamp, properties
 FROM events
@@ -66,7 +73,7 @@ SELECT JSONExtractString(properties, '$ai_trace_id') AS item,
        sum(if(event IN {COSTED}, {number("$ai_total_cost_usd")}, 0)) AS cost,
        sum(if(event = '$ai_generation', {number("$ai_latency")}, 0)) AS latency,
        sum(if(event IN {COSTED},
-              {number("$ai_input_tokens")} + {number("$ai_output_tokens")}, 0)) AS tokens,
+              {integer("$ai_input_tokens")} + {integer("$ai_output_tokens")}, 0)) AS tokens,
        countIf(JSONExtractRaw(properties, '$ai_is_error') IN ('true', '"true"')) AS errors
 FROM events
 WHERE event IN ('$ai_generation', '$ai_embedding', '$ai_span')
@@ -136,11 +143,11 @@ class ManualClient:
         return out
 
 
-def ours(url: str, now: datetime, lookback: timedelta) -> dict[str, dict[str, Any]]:
+def ours(url: str, now: datetime, lookback: timedelta, evidence: int) -> dict[str, dict[str, Any]]:
     from pydantic import SecretStr
 
     from llmc_checks.config import PostHogSource as PostHogSettings
-    from llmc_checks.model import BaselineRequest, RunRequest
+    from llmc_checks.model import MEASURES, BaselineRequest, RunRequest
     from llmc_checks.sources.posthog import PostHogSource
 
     settings = PostHogSettings(host=url, project_id=PROJECT, api_key=SecretStr(KEY), timeout_s=60.0)
@@ -151,6 +158,11 @@ def ours(url: str, now: datetime, lookback: timedelta) -> dict[str, dict[str, An
         lookback=lookback,
         baselines=(previous,),
         stats=frozenset(STAT_FIELDS),
+        # The manual approach computes the job's numbers (fetch_item_metrics): compare
+        # like with like.
+        semantics="workflow",
+        evidence=evidence,
+        evidence_measures=frozenset(MEASURES),
     )
     source = PostHogSource(settings, clock=lambda: now)
     try:
@@ -182,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1500, 10_000])
+    ap.add_argument("--evidence", type=int, default=3, help="evidence items per kind (0: none)")
     args = ap.parse_args(argv)
 
     from importlib.metadata import version
@@ -191,7 +204,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from llmc_checks.synth import Scenario, generate
 
-    print_machine([("chdb", version("chdb")), ("repetitions", str(args.reps))])
+    print_machine(
+        [
+            ("chdb", version("chdb")),
+            ("repetitions", str(args.reps)),
+            ("evidence", str(args.evidence)),
+        ]
+    )
     lookback = timedelta(days=30)
     table = []
     for items in args.sizes:
@@ -209,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                         s.clear_log()
                         t0 = time.perf_counter()
                         if side == "llmc":
-                            results[side] = ours(s.url, now, lookback)
+                            results[side] = ours(s.url, now, lookback, args.evidence)
                         else:
                             results[side] = manual.gate(now, lookback)
                         elapsed = time.perf_counter() - t0

@@ -25,6 +25,9 @@ the run size, and the answer is one row per cluster:
   side), aggregated per item, then per cluster with metrics.py's semantics
   (averages over values > 0, p95 interpolated exactly as `stats.quantile_inclusive`).
   Whether baked metrics suffice is decided in Python, as the snapshot source does.
+- `evidence` (query 1, when the gate shows evidence): per cluster, the `{evidence}`
+  best items of each kind, ranked in `per_cluster` from `per_item` (without AI events,
+  from `members` alone); the `traces` entries are read in `members`, from the one parse.
 
 How PostHog runs HogQL shapes these texts (DESIGN §4, "Reading PostHog the way
 PostHog reads itself"):

@@ -9,7 +9,8 @@ ClickHouse, one loads every requested baseline run the same way, and with them
 the recent runs trend lines draw (`Loaded.history`: cluster headers and baked
 metrics only; with trends but no baselines, the second query loads just those).
 The answers hold one row per cluster; item ids cross the network only when
-cross-run matching needs them. The numbers are the snapshot source's, to the last bit
+cross-run matching needs them, and evidence (query 1) as each cluster's few best items
+of each kind, ranked server-side. The numbers are the snapshot source's, to the last bit
 where ClickHouse and Python add in the same order (see tests/test_parity.py):
 Python rebuilds each run from the answer with the very functions that parse a
 snapshot (`runs.read_run_event`, `runs.build_run`).
