@@ -795,6 +795,15 @@ def _shapes() -> list[str]:
         for trend in (False, True)
     ]
     texts += [_hogql.export_clusters_query(3), _hogql.export_events_query("trace", 3)]
+    # Evidence: the `traces` entries are read from that one parse too.
+    texts += [
+        _hogql.latest_query(
+            level, pinned=False, has_after=False, metrics=metrics, need_items=True, evidence=kinds
+        )
+        for level in ("trace", "generation", "evaluation")
+        for metrics in ("none", "baked", "events")
+        for kinds in ((), ("cost", "errors"), MEASURES)
+    ]
     return texts
 
 
@@ -805,6 +814,9 @@ def test_clusters_are_unnested_once_per_query(text: str) -> None:
     refs = re.findall(r"\b(?:FROM|JOIN)\s+clusters\b", text)
     once = 1 if "clusters AS" in text else 0
     assert text.count("JSONExtractArrayRaw(") == len(refs) == once
+    assert text.count("JSONExtractKeysAndValuesRaw(") == ("evidence" in text)
+    for cte in ("members", "per_item"):  # each read once
+        assert len(re.findall(rf"\b(?:FROM|JOIN)\s+{cte}\b", text)) <= 1
     # AI events are read by property access only (it reaches PostHog's materialized
     # columns); JSONExtract* reads clustering events and clusters.
     for select in text.split("SELECT")[1:]:
