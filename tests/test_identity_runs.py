@@ -25,6 +25,9 @@ Two kinds of run pair:
   a daily gate must notice that a usage pattern went away, even when the one that
   came is its neighbour.
 
+Runs here have 3-4 clusters (a domain's topics); PostHog's have up to ~50, with more
+rivals for every cluster but mostly from unrelated domains.
+
 Sizes: each topic has a share of the product's traffic (35-300 of a run's sampled
 items, as in the pair-level simulation) that drifts by ~15% between the two runs
 (traffic moves, and each run is a new sample); 85% of a topic's sampled items sit in
