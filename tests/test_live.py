@@ -702,6 +702,25 @@ def test_a_project_in_another_timezone_gives_the_same_answer(expected: Any, zone
     assert found == expected[PLAIN].latest
 
 
+def test_posthogs_materialized_trace_id_column_is_read_and_changes_nothing(expected: Any) -> None:
+    # PostHog keeps $ai_trace_id in a bloom-indexed `mat_$ai_trace_id` column; property
+    # access reads it there (JSONExtract* on properties would not): same answers.
+    with StandIn(SMALL.rows, api_key=KEY, project_id=PID, materialized=["$ai_trace_id"]) as s:
+        source, _ = make_source(s)
+        assert source.load(GATE) == expected[GATE]
+        assert source.load(PLAIN) == expected[PLAIN]
+        printed = [s.run(text, values)["clickhouse"] for text, values in _gate_texts(s)]
+    assert all("events.`mat_$ai_trace_id`" in sql for sql in printed[:2])
+
+
+def _gate_texts(s: StandIn) -> list[tuple[str, dict[str, Any]]]:
+    """The (query, values) of GATE's two requests, sent again to read their SQL."""
+    capture = Capture()
+    source, _ = make_source(s, transport=capture)
+    source.load(GATE)
+    return [(b["query"]["query"], b["query"]["values"]) for b in capture.bodies]
+
+
 @pytest.mark.parametrize(
     ("kind", "params", "cause"),
     [

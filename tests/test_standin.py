@@ -332,6 +332,25 @@ def test_property_access_prints_as_posthog_does(standin: StandIn) -> None:
         assert cost == float(props["$ai_total_cost_usd"]) and missing is None
 
 
+def test_a_materialized_property_is_read_from_its_column() -> None:
+    query = (
+        "SELECT properties.$ai_trace_id AS t, properties.$ai_latency AS l FROM events "
+        "WHERE properties.$ai_trace_id IN ('trace-001', 'trace-002') ORDER BY t, l LIMIT 1000"
+    )
+    with StandIn(ROWS, materialized=["$ai_trace_id"]) as s:
+        body = s.run(query)
+    sql = body["clickhouse"]
+    # read bare, as PostHog reads its Nullable, bloom-indexed $ai_* columns
+    assert "(events.`mat_$ai_trace_id` IN tuple(" in sql and "'$ai_trace_id'" not in sql
+    assert property_access("events.properties", ["$ai_latency"]) in sql
+    wanted = [
+        r["properties"]
+        for r in ROWS
+        if r["properties"]["$ai_trace_id"] in {"trace-001", "trace-002"}
+    ]
+    assert body["results"] == sorted([p["$ai_trace_id"], str(p["$ai_latency"])] for p in wanted)
+
+
 @pytest.mark.parametrize(
     "query",
     [

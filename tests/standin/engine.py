@@ -10,7 +10,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,9 +28,28 @@ CREATE TABLE events (
     timestamp DateTime64(6, 'UTC'),
     distinct_id String,
     properties String,
-    team_id Int64
+    team_id Int64{materialized}
 ) ENGINE = MergeTree ORDER BY (team_id, timestamp)
 """
+# A property PostHog materializes, as its migrations create it: a Nullable(String)
+# column computed from `properties`, with a bloom-filter skip index.
+_MATERIALIZED_DDL = (
+    ",\n    `mat_{key}` Nullable(String) MATERIALIZED JSONExtract(properties, {literal}, "
+    "'Nullable(String)'),\n    INDEX `bloom_filter_{key}` `mat_{key}` TYPE bloom_filter(0.001) "
+    "GRANULARITY 2"
+)
+_PROPERTY_KEY = re.compile(r"^\$?[A-Za-z0-9_]+$")
+
+
+def events_ddl(materialized: Iterable[str] = ()) -> str:
+    """The ``events`` table, with a ``mat_<key>`` column for each ``materialized`` property."""
+    columns = []
+    for key in materialized:
+        if not _PROPERTY_KEY.match(key):
+            raise ValueError(f"not a property key PostHog materializes: {key!r}")
+        columns.append(_MATERIALIZED_DDL.format(key=key, literal=f"'{key}'"))
+    return EVENTS_DDL.format(materialized="".join(columns))
+
 
 _FILE_SCHEMA = "uuid String, event String, timestamp String, distinct_id String, properties String"
 
@@ -57,6 +76,8 @@ class QueryResult:
     columns: list[str]
     types: list[str]
     rows: list[list[Any]]
+    #: ClickHouse's figures for the query (elapsed, rows_read, bytes_read)
+    statistics: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Engine:
@@ -69,7 +90,7 @@ class Engine:
     session elsewhere in the process would conflict).
     """
 
-    def __init__(self, team_id: int = 1) -> None:
+    def __init__(self, team_id: int = 1, materialized: Iterable[str] = ()) -> None:
         self._dir = tempfile.mkdtemp(prefix="llmc-standin-")
         self.team_id = team_id
         self.database = f"standin_{uuid.uuid4().hex[:12]}"
@@ -78,7 +99,7 @@ class Engine:
             try:
                 self._session.query(f"CREATE DATABASE {self.database}")
                 self._session.query(f"USE {self.database}")
-                self._session.query(EVENTS_DDL)
+                self._session.query(events_ddl(materialized))
             except Exception:
                 self._session.close()
                 shutil.rmtree(self._dir, ignore_errors=True)
@@ -127,6 +148,13 @@ class Engine:
             except Exception as exc:
                 raise ValueError(f"could not load events into chDB: {exc}") from exc
 
+    def write(self, sql: str) -> None:
+        """Run a statement that changes data (``INSERT ... SELECT``: benchmarks' fast loads)."""
+        with _CHDB_LOCK:
+            if self._closed:
+                raise RuntimeError("the stand-in's chDB engine is closed")
+            self._session.query(sql)
+
     def count(self) -> int:
         return int(self.execute("SELECT count() FROM events", max_execution_time=60).rows[0][0])
 
@@ -147,7 +175,12 @@ class Engine:
         types = [m["type"] for m in meta]
         rows = doc.get("data", [])
         _zone_times(types, rows)
-        return QueryResult(columns=[m["name"] for m in meta], types=types, rows=rows)
+        return QueryResult(
+            columns=[m["name"] for m in meta],
+            types=types,
+            rows=rows,
+            statistics=doc.get("statistics", {}),
+        )
 
     def close(self) -> None:
         """Drop the database and close the session (idempotent)."""

@@ -61,8 +61,12 @@ def translate(
     max_limit: int = 50_000,
     flag_capped_limit: bool = False,
     extra_functions: frozenset[str] = frozenset(),
+    materialized: frozenset[str] = frozenset(),
 ) -> Translation:
-    """Parse ``query`` with PostHog's parser and print it for ClickHouse."""
+    """Parse ``query`` with PostHog's parser and print it for ClickHouse.
+
+    ``materialized``: the properties the project keeps in ``mat_<key>`` columns.
+    """
     if not query.strip():
         raise HogQLError("Empty query", "hogql_syntax_error")
     try:
@@ -79,6 +83,7 @@ def translate(
         max_limit=max_limit,
         flag_capped_limit=flag_capped_limit,
         extra_functions=extra_functions,
+        materialized=materialized,
     ).print_top(ast)
     return Translation(
         clickhouse=printed.clickhouse,

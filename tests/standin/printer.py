@@ -4,7 +4,9 @@ What PostHog's printer (``posthog/hogql/printer.py``) does that a client can obs
 
 * ``properties.$x`` on ``events`` becomes
   ``replaceRegexpAll(nullIf(nullIf(JSONExtractRaw(properties, '$x'), ''), 'null'), '^"|"$', '')``
-  (the property's JSON text, quotes stripped, NULL when absent or null);
+  (the property's JSON text, quotes stripped, NULL when absent or null) -- or, for a
+  property the project has materialized (``materialized``), its column read bare,
+  ``events.`mat_$x```, as PostHog reads its Nullable and bloom-indexed ``$ai_*`` columns;
 * ``timestamp`` on ``events`` becomes ``toTimeZone(timestamp, '<project timezone>')``
   unless the query's modifiers say ``convertToProjectTimezone: false``;
 * calls are checked against the catalog (names: :mod:`standin.functions`, arities:
@@ -139,6 +141,11 @@ class _Scope:
     ctes: frozenset[str] = frozenset()
 
 
+def materialized_column(key: str) -> str:
+    """The column PostHog materializes property ``key`` into (``mat_$ai_trace_id``)."""
+    return f"mat_{key}"
+
+
 def property_access(column: str, keys: Sequence[str]) -> str:
     """How PostHog prints ``properties.$x``: the JSON text, unquoted, NULL when absent/null."""
     path = ", ".join(clickhouse_literal(k) for k in keys)
@@ -157,8 +164,10 @@ class Printer:
         max_limit: int = 50_000,
         flag_capped_limit: bool = False,
         extra_functions: frozenset[str] = frozenset(),
+        materialized: frozenset[str] = frozenset(),
     ) -> None:
         self.values = values
+        self.materialized = materialized
         self.timezone = timezone
         self.convert_timezone = convert_timezone
         self.default_limit = default_limit
@@ -384,6 +393,8 @@ class Printer:
             return ".".join(ident(c) for c in chain)
         qualifier, column, rest = found
         base = f"{qualifier}.{column}"
+        if column == "properties" and len(rest) == 1 and rest[0] in self.materialized:
+            return f"{qualifier}.{ident(materialized_column(rest[0]))}"
         if column == "properties" and rest:
             return property_access(base, rest)
         if rest:

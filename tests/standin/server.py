@@ -251,6 +251,8 @@ class StandIn:
     functions to accept beyond HogQL's allow-list. ``timezone``: the project's
     timezone (``timestamp`` is converted to it unless a query's modifiers say
     ``convertToProjectTimezone: false``; timezone-aware functions default to it).
+    ``materialized``: properties kept in PostHog's ``mat_<key>`` columns (a Nullable
+    String with a bloom-filter index); property access reads them from the column.
     """
 
     def __init__(
@@ -269,6 +271,7 @@ class StandIn:
         clustering_jobs: Sequence[Mapping[str, Any]] = (),
         extra_functions: Iterable[str] = (),
         timezone: str = "UTC",
+        materialized: Iterable[str] = (),
     ) -> None:
         self.api_key = api_key
         self.timezone = timezone
@@ -297,7 +300,8 @@ class StandIn:
         self._closing = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self.engine = Engine(team_id=project_id)
+        self.materialized = frozenset(materialized)
+        self.engine = Engine(team_id=project_id, materialized=sorted(self.materialized))
         try:
             if isinstance(rows, (str, os.PathLike)):
                 self.row_count = self.engine.load_file(rows)
@@ -463,6 +467,7 @@ class StandIn:
             max_limit=self.max_limit,
             flag_capped_limit=self.flag_capped_limit,
             extra_functions=self.extra_functions,
+            materialized=self.materialized,
         )
         label = name or query.strip().splitlines()[0][:60]
         offences = [
