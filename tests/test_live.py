@@ -843,6 +843,22 @@ def test_clusters_are_unnested_once_per_query(text: str) -> None:
             assert "JSONExtract" not in select and "properties." in select
 
 
+@pytest.mark.parametrize("text", [t for t in _shapes() if "\nai AS (" in t])
+def test_ai_events_are_scanned_in_the_computed_runs_windows_once(text: str) -> None:
+    # The AI-event scan's bounds: one scalar subquery text (ClickHouse evaluates it, and
+    # the clustering events under it, once) over the runs whose numbers are computed;
+    # trend-only runs (`full = 0`) widen nothing.
+    ai = text.split("\nai AS (", 1)[1].split("\n),", 1)[0]
+    bounds = re.findall(r"timestamp ([<>]=) tupleElement\((\(SELECT .*?\)), ([12])\)", ai)
+    assert [(op, n) for op, _, n in bounds] == [(">=", "1"), ("<=", "2")]
+    assert bounds[0][1] == bounds[1][1]
+    source = "fetched" if "\nfetched AS (" in text else "selected"
+    wanted = " WHERE level = {level}" + (" AND full = 1" if source == "fetched" else "")
+    assert bounds[0][1] == (
+        f"(SELECT tuple(min(window_start), max(window_end)) FROM {source}{wanted})"
+    )
+
+
 def _leaks(text: str, key: str = KEY, fragment: int = 8) -> list[str]:
     """Every fragment of `key` (any case) at least `fragment` long that `text` holds."""
     low, k = text.lower(), key.lower()

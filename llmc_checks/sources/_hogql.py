@@ -321,7 +321,7 @@ def _members(trend: bool, evidence: bool) -> str:
     when it has no items, or is a trend-only run), with its `traces` entry's fields
     when evidence is wanted. Reads `clusters` once."""
     carried = _members_columns(trend)
-    wanted = "level = {level}" + (" AND full = 1" if trend else "")
+    wanted = _listed_runs(trend)
     zipped, empty, read = "items", "(0, '')", ""
     if evidence:
         zipped, empty = "items, infos", "(0, '', '')"
@@ -344,6 +344,11 @@ members AS (
         FROM clusters
     )
 ),"""
+
+
+def _listed_runs(trend: bool) -> str:
+    """The runs whose members are listed: the requested level's (and not trend-only)."""
+    return "level = {level}" + (" AND full = 1" if trend else "")
 
 
 def _grouped_part(
@@ -425,6 +430,13 @@ def _per_item_from_events(
     fields = _MEMBER_NAMES if with_members else ()
     member_cols = "".join(f", m.{c} AS {c}" for c in fields)
     member_any = "".join(f",\n        any({c}) AS {c}" for c in fields)
+    # The AI events to read: inside the windows of the runs whose members are listed
+    # (never the trend-only runs'). One scalar subquery text for both bounds:
+    # ClickHouse evaluates it (and the clustering events under it) once, not twice.
+    window = (
+        "(SELECT tuple(min(window_start), max(window_end)) "
+        f"FROM {source} WHERE {_listed_runs(trend)})"
+    )
     return f"""
 ai AS (
     SELECT
@@ -438,8 +450,8 @@ ai AS (
             {_EVENT_ERROR} AS ev_error
         FROM events
         WHERE {which}
-            AND timestamp >= (SELECT min(window_start) FROM {source})
-            AND timestamp <= (SELECT max(window_end) FROM {source})
+            AND timestamp >= tupleElement({window}, 1)
+            AND timestamp <= tupleElement({window}, 2)
     )
     WHERE item != ''
 ),
