@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -151,8 +151,14 @@ def select_runs(events: list[RunEvent], request: RunRequest, now: datetime) -> S
         if not candidates:
             raise NoRunFound(_nothing_found(events, request, since))
         latest = candidates[-1]
-    baselines = {spec: pick_baselines(events, latest, spec) for spec in request.baselines}
-    return Selection(latest, baselines, pick_history(events, latest, request.history))
+    # Earlier runs count within one lookback before the latest run, as the live source
+    # looks for them (a pinned latest run may be older than the lookback from now).
+    since = horizon(latest, request.lookback)
+    baselines = {
+        spec: pick_baselines(events, latest, spec, since=since) for spec in request.baselines
+    }
+    history = pick_history(events, latest, request.history, since=since)
+    return Selection(latest, baselines, history)
 
 
 class RunLike(Protocol):
@@ -171,8 +177,17 @@ class RunLike(Protocol):
 R = TypeVar("R", bound=RunLike)
 
 
-def pick_history(runs: Sequence[R], latest: R, count: int) -> tuple[R, ...]:
-    """The last `count` runs of the latest's level and job, up to it; `runs` oldest first."""
+def horizon(latest: RunLike, lookback: timedelta) -> datetime:
+    """How far back baselines and trend runs are looked for: one lookback before the
+    latest run's window end (runs named by id are found whatever their age)."""
+    return latest.window_end - lookback
+
+
+def pick_history(
+    runs: Sequence[R], latest: R, count: int, *, since: datetime | None = None
+) -> tuple[R, ...]:
+    """The last `count` runs of the latest's level and job, up to it, whose window ends
+    at `since` or later; `runs` oldest first."""
     if count <= 0:
         return ()
     same = [
@@ -181,6 +196,7 @@ def pick_history(runs: Sequence[R], latest: R, count: int) -> tuple[R, ...]:
         if r.level == latest.level
         and r.job_id == latest.job_id
         and r.window_end <= latest.window_end
+        and (since is None or r.window_end >= since)
     ]
     return tuple(same[-count:])
 
@@ -201,8 +217,14 @@ def level_mismatch(run_id: str, level: Level, request: RunRequest) -> DataError:
     )
 
 
-def pick_baselines(runs: Sequence[R], latest: R, spec: BaselineRequest) -> tuple[R, ...]:
-    """The runs a baseline spec names, oldest first; `runs` sorted oldest first."""
+def pick_baselines(
+    runs: Sequence[R], latest: R, spec: BaselineRequest, *, since: datetime | None = None
+) -> tuple[R, ...]:
+    """The runs a baseline spec names, oldest first; `runs` sorted oldest first.
+
+    `previous` / `median_of` take earlier runs whose window ends at `since` or later;
+    a run named by id is found whatever its age.
+    """
     if spec.kind == "run_id":
         found = next((r for r in runs if r.run_id == spec.run_id), None)
         if found is None:
@@ -219,6 +241,7 @@ def pick_baselines(runs: Sequence[R], latest: R, spec: BaselineRequest) -> tuple
         if r.level == latest.level
         and r.job_id == latest.job_id
         and r.window_end < latest.window_end
+        and (since is None or r.window_end >= since)
     ]
     count = 1 if spec.kind == "previous" else spec.count
     return tuple(earlier[-count:])

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
 # The history init reads by default: two weeks of a daily job.
 DEFAULT_RUNS = 14
-# The newest run must have ended this recently (older runs are fetched whatever their age).
+# The newest run must have ended this recently, and the runs before it within as long
+# before it (runs.horizon, as baselines are found).
 LOOKBACK = timedelta(days=30)
 DEFAULT_HOST = "https://us.posthog.com"
 

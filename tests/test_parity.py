@@ -399,6 +399,33 @@ def test_history_of_unbaked_runs_has_no_stats(unbaked: World) -> None:
     assert all(c.stats is None for r in live.history for c in r.clusters)
 
 
+@pytest.mark.parametrize(
+    "lookback",
+    # Daily runs: the run two days back ends exactly on the horizon (counted), one
+    # microsecond less leaves it out; three days plus an hour takes one run more.
+    [timedelta(days=2), timedelta(days=2, microseconds=-1), timedelta(days=3, hours=1)],
+)
+def test_baselines_and_history_look_back_one_lookback_from_the_latest(
+    traps: World, lookback: timedelta
+) -> None:
+    request = _request(
+        lookback=lookback,
+        stats=BAKEABLE,
+        baselines=(PREVIOUS, MEDIAN_3),
+        history=HISTORY,
+        semantics="workflow",
+    )
+    live, snap = traps.both(request)
+    assert_same(live, snap, request)
+    runs = [r for r in traps.synth.runs if r.level == "trace" and r.job_id == DEFAULT_JOB_ID]
+    latest = max(runs, key=lambda r: r.window_end)
+    horizon = latest.window_end - lookback
+    inside = [r.run_id for r in sorted(runs, key=lambda r: r.window_end) if r.window_end >= horizon]
+    assert [r.run_id for r in snap.history] == inside
+    assert [r.run_id for r in snap.baselines[MEDIAN_3]] == inside[-4:-1]
+    assert len(inside) < len(runs)  # the horizon leaves runs out
+
+
 def test_no_history_asked_costs_what_it_did(traps: World) -> None:
     live, snap = traps.both(_request())
     assert traps.queries() == ["llmc-latest"] and live.history == snap.history == ()

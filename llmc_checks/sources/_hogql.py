@@ -660,8 +660,9 @@ def baselines_query(
     `trend`: also the trend runs (the last {history} runs of the latest run's level
     and job id, the latest included), headers and baked metrics only, flagged
     `full = 0`; with no baseline kind at all, the query answers only those.
-    Earlier and trend runs are looked for from {scan_from} (one lookback before
-    the latest run's window end).
+    Earlier and trend runs are those whose window ends at {since} or later (one
+    lookback before the latest run's window end, runs.horizon); their emissions are
+    scanned from {scan_from} (a day earlier).
     """
     branches = []
     if earlier:
@@ -669,6 +670,7 @@ def baselines_query(
             SELECT {_HEAD_COLUMNS} FROM heads
             WHERE level = {{level}} AND job_id = {{job_id}}
                 AND window_end < parseDateTimeBestEffort({{latest_window_end}}, 'UTC')
+                AND window_end >= {_utc("since")}
             ORDER BY window_end DESC, emitted_at DESC, run_id DESC
             LIMIT {{earlier}}
         )""")
@@ -703,6 +705,7 @@ trend AS (
     SELECT {_HEAD_COLUMNS} FROM heads
     WHERE level = {{level}} AND job_id = {{job_id}}
         AND window_end <= parseDateTimeBestEffort({{latest_window_end}}, 'UTC')
+        AND window_end >= {_utc("since")}
     ORDER BY window_end DESC, emitted_at DESC, run_id DESC
     LIMIT {{history}}
 ),"""

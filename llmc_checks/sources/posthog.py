@@ -52,6 +52,7 @@ from llmc_checks.model import (
 from llmc_checks.runs import (
     build_run,
     did_you_mean,
+    horizon,
     level_mismatch,
     no_run_text,
     pick_baselines,
@@ -396,7 +397,10 @@ class PostHogSource:
         need_items = request.need_items and bool(request.baselines)
         # Earlier and trend runs are looked for within one lookback before the
         # latest run (a pinned latest run may be older than the lookback from now).
-        scan_from = latest.window_end - request.lookback - EMITTED_BEFORE
+        # Earlier and trend runs are those whose window ends at `since` or later
+        # (runs.horizon, as the snapshot source picks them); their emissions follow.
+        since = horizon(latest, request.lookback)
+        scan_from = since - EMITTED_BEFORE
         lookback = (scan_from, self._clock() + EMITTED_BEFORE)
         values: dict[str, object] = {
             "level": latest.level,
@@ -404,6 +408,7 @@ class PostHogSource:
             "latest_window_end": first.window_end_raw,
             "latest_run_id": latest.run_id,
             "scan_from": _ch_time(scan_from),
+            "since": _ch_time(since),
         }
         if earlier:
             values["earlier"] = earlier
@@ -435,13 +440,15 @@ class PostHogSource:
             latest = _finish([first], mode, use_events, request.stats)[0]
         by_id[latest.run_id] = latest
         ordered = _oldest_first(by_id.values())
-        baselines = {spec: pick_baselines(ordered, latest, spec) for spec in request.baselines}
+        baselines = {
+            spec: pick_baselines(ordered, latest, spec, since=since) for spec in request.baselines
+        }
         # Query 2 brought every run of the last `history` (query 1, the latest); any other
         # fetched run of the same level and job is older, so the last ones are the same.
         every = _oldest_first({**{r.run_id: r for r in trend_only}, **by_id}.values())
         history = tuple(
             metrics.trend_run(r, request.semantics)
-            for r in pick_history(every, latest, request.history)
+            for r in pick_history(every, latest, request.history, since=since)
         )
         return latest, baselines, history
 
