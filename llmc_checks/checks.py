@@ -118,6 +118,18 @@ def pairing_value(
     title_threshold: float,
 ) -> float | None:
     """A cross-run metric; against several baselines, the median over them."""
+    values = pairing_values(metric, pairings, latest, baselines, title_threshold)
+    return median([v for v in values if v is not None])
+
+
+def pairing_values(
+    metric: str,
+    pairings: Sequence[Pairing],
+    latest: Run,
+    baselines: Sequence[Run],
+    title_threshold: float,
+) -> list[float | None]:
+    """A cross-run metric against each baseline, in the baselines' order."""
     from llmc_checks import matching
 
     values: list[float | None] = []
@@ -128,7 +140,20 @@ def pairing_value(
             values.append(matching.new_cluster_share(pairing, latest))
         else:
             values.append(matching.size_drift(pairing, latest, baseline))
-    return median([v for v in values if v is not None])
+    return values
+
+
+def median_index(values: Sequence[float | None]) -> int | None:
+    """Which baseline is the median one: the middle of the known values (of an even
+    number, the lower of the two middle ones).
+    A verdict that needs one baseline's counts (`confidence`) or clusters (a
+    title_stability failure) reads this one, so what it shows and what it judged agree."""
+    known = [i for i, v in enumerate(values) if v is not None]
+    if not known:
+        return None
+    # Sorted by value; equal values keep the baselines' order.
+    order = sorted(known, key=lambda i: (values[i], i))
+    return order[(len(order) - 1) // 2]
 
 
 def new_cluster_counts(pairing: Pairing, latest: Run) -> tuple[int, int]:
@@ -197,7 +222,7 @@ def judge_bounds(
         failed = (hi is not None and value > hi) or (lo is not None and value < lo)
         return _Verdict(not failed, "counts unknown: judged on the raw value")
     if confidence is not None and counts is not None:
-        # The bound judged is shown with the value (`headroom` names it).
+        # The bound judged is shown with the value (`margin_and_bound` returns it).
         low_b, high_b = wilson_bounds(counts[0], counts[1], confidence)
         failed = (hi is not None and low_b > hi) or (lo is not None and high_b < lo)
         return _Verdict(not failed)
@@ -243,7 +268,7 @@ def judge_change(
         change = tested_change(check, new, base, direction, counts, base_counts)
         if counted:
             if change > allowed:
-                # The bound judged is shown with the change (`headroom` names it), except
+                # The bound judged is shown with the change (`margin_and_bound` returns it), except
                 # from 0, where a relative limit has no headroom to measure.
                 zero = limit.relative and base == 0
                 return _Verdict(False, "baseline was 0" if zero else "")
@@ -257,7 +282,7 @@ def judge_change(
     return _Verdict(True)
 
 
-def headroom(
+def margin_and_bound(
     check: Check,
     value: float,
     counts: tuple[int, int] | None,
@@ -285,6 +310,10 @@ def headroom(
         counted = confidence is not None and counts is not None and base_counts is not None
         for limit, direction in _limits(check):
             if limit.relative and base == 0:
+                if judge_change(check, value, base, counts, base_counts).note:
+                    # Failed by a rise from 0, which no limit measures: no margin, no
+                    # bound (another limit's would read as the reason); it sorts worst.
+                    return None, None
                 continue  # no headroom to measure: any change from 0 is infinitely relative
             allowed = limit.allowed(base)
             change = tested_change(check, value, base, direction, counts, base_counts)
@@ -335,6 +364,7 @@ def _result(
     message: str,
     *,
     clusters: tuple[ClusterRow, ...] = (),
+    clusters_run_id: str | None = None,
     worst: ClusterRow | None = None,
     baseline_value: float | None = None,
     margin: float | None = None,
@@ -352,6 +382,7 @@ def _result(
         message=message,
         severity=check.severity,
         clusters=clusters,
+        clusters_run_id=clusters_run_id,
         worst=worst,
         baseline_value=baseline_value,
         margin=margin,
@@ -364,9 +395,19 @@ def _run_check(
 ) -> CheckResult:
     metric = check.metric
     run = ctx.latest
+    # The baseline a verdict on one baseline's counts or clusters reads (median_index).
+    picked: int | None = None
     if metric in PAIRING_METRICS:
-        value = pairing_value(metric, pairings, run, baselines, ctx.title_threshold)
-        counts = new_cluster_counts(pairings[-1], run) if metric == "new_cluster_share" else None
+        per_baseline = pairing_values(metric, pairings, run, baselines, ctx.title_threshold)
+        value = median([v for v in per_baseline if v is not None])
+        picked = median_index(per_baseline)
+        counts = None
+        if metric == "new_cluster_share" and picked is not None:
+            counts = new_cluster_counts(pairings[picked], run)
+            if check.confidence is not None:
+                # Judged on one baseline's counts: the value shown is that baseline's,
+                # so the bound and the value come from the same items.
+                value = per_baseline[picked]
     else:
         value = run_value(metric, run, ctx.now)
         counts = run_counts(metric, run)
@@ -380,30 +421,40 @@ def _run_check(
         base_values = [run_value(metric, b, ctx.now) for b in baselines]
         known = [v for v in base_values if v is not None]
         base_value = median(known)
-        if base_value is None:
+        median_run = median_index(base_values)
+        if base_value is None or median_run is None:
             raise NoData(f"the baseline has no {metric} value")
-        base_counts = _pooled([run_counts(metric, b) for b in baselines])
+        base_counts = run_counts(metric, baselines[median_run])
+        if check.confidence is not None and base_counts is not None:
+            # The change's bound is on the median baseline's own counts: the baseline
+            # shown is that run's value, so the bound never contradicts the change.
+            base_value = known_value(base_values, median_run)
         verdicts.append(judge_change(check, value, base_value, counts, base_counts))
     failed = [v for v in verdicts if not v.ok]
     notes = "; ".join(v.note for v in verdicts if v.note)
-    room, bound = headroom(check, value, counts, base_value, base_counts)
+    room, bound = margin_and_bound(check, value, counts, base_value, base_counts)
     shown = formatting.value(metric, value, bound)
     if base_value is not None:
         change = formatting.change(metric, value, base_value, bound)
         shown += f" (baseline {fmt(base_value)}, {change})"
     clusters: tuple[ClusterRow, ...] = ()
+    clusters_run_id: str | None = None
     if failed:
         msg = f"{metric} = {shown}, expected {formatting.expected(check)}"
         msg += f" ({notes})" if notes else ""
-        if metric == "title_stability":
-            clusters = _unstable_clusters(pairings[-1], baselines[-1], ctx)
-            msg += "\n" + _unstable_lines(clusters, pairings[-1], fmt)
+        if metric == "title_stability" and picked is not None:
+            clusters = _unstable_clusters(pairings[picked], baselines[picked], ctx)
+            clusters_run_id = baselines[picked].run_id
+            if clusters:
+                own = per_baseline[picked] if len(baselines) > 1 else None
+                msg += "\n" + _unstable_lines(clusters, pairings[picked], fmt, own, len(baselines))
         return _result(
             check,
             "fail",
             value,
             msg,
             clusters=clusters,
+            clusters_run_id=clusters_run_id,
             baseline_value=base_value,
             margin=room,
             bound=bound,
@@ -412,10 +463,10 @@ def _run_check(
     return _result(check, "pass", value, msg, baseline_value=base_value, margin=room, bound=bound)
 
 
-def _pooled(counts: Sequence[tuple[int, int] | None]) -> tuple[int, int] | None:
-    if not counts or any(c is None for c in counts):
-        return None
-    return sum(c[0] for c in counts if c), sum(c[1] for c in counts if c)
+def known_value(values: Sequence[float | None], index: int) -> float:
+    value = values[index]
+    assert value is not None  # median_index picks known values only
+    return value
 
 
 def _selected(check: Check, run: Run) -> list[Cluster]:
@@ -452,7 +503,7 @@ def _cluster_check(
         base_title: str | None = None
         base_counts = None
         if relative:
-            matched = _baseline_values(metric, cluster, pairings, baselines)
+            matched = _baseline_values(metric, cluster, pairings, baselines, check.confidence)
             if isinstance(matched, str):
                 rows.append(_row(cluster, url, value, "not_evaluated", matched))
                 continue
@@ -460,7 +511,7 @@ def _cluster_check(
             verdicts.append(judge_change(check, value, base_value, counts, base_counts))
         failed = any(not v.ok for v in verdicts)
         note = "; ".join(v.note for v in verdicts if v.note)
-        room, bound = headroom(check, value, counts, base_value, base_counts)
+        room, bound = margin_and_bound(check, value, counts, base_value, base_counts)
         if base_value is not None:
             change = formatting.change(metric, value, base_value, bound)
             note = "; ".join(p for p in (f"baseline {fmt(base_value)}, {change}", note) if p)
@@ -598,11 +649,22 @@ def _unstable_clusters(pairing: Pairing, baseline: Run, ctx: Context) -> tuple[C
 
 
 def _unstable_lines(
-    rows: Sequence[ClusterRow], pairing: Pairing, fmt: Callable[[float], str]
+    rows: Sequence[ClusterRow],
+    pairing: Pairing,
+    fmt: Callable[[float], str],
+    own: float | None = None,
+    baselines: int = 1,
 ) -> str:
+    # Against several baselines, the clusters listed are the median baseline's: name
+    # it and its own value, which an even number of baselines does not average into.
+    which = (
+        f" (the median of {baselines} baselines, title_stability {fmt(own)})"
+        if own is not None
+        else ""
+    )
     lines = [
-        f"clusters of baseline run {pairing.baseline_run_id} judged changed or vanished "
-        "(their share of its items), largest first:"
+        f"clusters of baseline run {pairing.baseline_run_id}{which} judged changed or "
+        "vanished (their share of its items), largest first:"
     ]
     lines += [_row_line_fmt(r, fmt) for r in rows[:MESSAGE_CLUSTERS]]
     if len(rows) > MESSAGE_CLUSTERS:
@@ -631,12 +693,18 @@ def _badness(row: ClusterRow) -> tuple[bool, float]:
 
 
 def _baseline_values(
-    metric: str, cluster: Cluster, pairings: Sequence[Pairing], baselines: Sequence[Run]
+    metric: str,
+    cluster: Cluster,
+    pairings: Sequence[Pairing],
+    baselines: Sequence[Run],
+    confidence: float | None = None,
 ) -> tuple[float, str, tuple[int, int] | None] | str:
-    """The paired baseline cluster's value (median over several baselines), or why
-    there is none."""
-    values: list[float] = []
+    """The paired baseline cluster's value (median over several baselines) and the
+    counts of the median one (median_index), or why there is none. With `confidence`
+    the change is bounded on those counts, so the value returned is that baseline's own."""
+    values: list[float | None] = []
     counts: list[tuple[int, int] | None] = []
+    titles: list[str] = []
     title: str | None = None
     paired_title: str | None = None
     for pairing, run in zip(pairings, baselines, strict=True):
@@ -649,10 +717,14 @@ def _baseline_values(
             continue
         values.append(value)
         counts.append(cluster_counts(metric, pair.baseline, run))
+        titles.append(pair.baseline.title)
         title = pair.baseline.title
-    base = median(values)
-    if base is None or title is None:
+    base = median([v for v in values if v is not None])
+    picked = median_index(values)
+    if base is None or title is None or picked is None:
         if paired_title is None:
             return "new cluster: no baseline to compare"
         return f"its baseline cluster {paired_title!r} has no {metric} value"
-    return base, title, _pooled(counts)
+    if confidence is not None and counts[picked] is not None:
+        return known_value(values, picked), titles[picked], counts[picked]
+    return base, title, counts[picked]

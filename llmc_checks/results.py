@@ -61,6 +61,9 @@ class CheckResult:
     message: str
     severity: Literal["fail", "warn"] = "fail"
     clusters: tuple[ClusterRow, ...] = ()
+    # The run `clusters` belong to when not the latest (title_stability lists the
+    # baseline run's changed and vanished clusters).
+    clusters_run_id: str | None = None
     worst: ClusterRow | None = None
     baseline_value: float | None = None
     # Headroom to the nearest limit as a fraction of it (negative: past it); for a

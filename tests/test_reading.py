@@ -384,3 +384,171 @@ def test_the_brief_terminal_summary_is_the_table_alone() -> None:
     assert brief == full[2:6]  # header, rule, one row, the counts
     assert brief[-1] == "1 pass"
     assert any(line.startswith("clusters vs baseline") for line in full)
+
+
+# --- several baselines: one median baseline behind what a verdict shows ------------------
+
+
+def judge_many(body: str, latest: Run, bases: list[Run], pairings: list[Pairing]) -> Outcome:
+    view = BaselineView("median of 3", tuple(bases), tuple(pairings))
+    result = evaluate(
+        check(body),
+        Context(
+            now=NOW, latest=latest, baselines=tuple(bases), pairings=tuple(pairings), link=link
+        ),
+    )
+    return Outcome(Path("checks.yaml"), "snapshot s.jsonl", (result,), latest, view, link=link)
+
+
+def test_a_confident_new_cluster_share_judges_the_median_baselines_own_counts() -> None:
+    # All 100 latest items are new against r-b1 and r-b2, none against r-b3: the median
+    # is 100%, r-b1's (the middle of [0%, 100%, 100%]); its 100 of 100 has the lower bound
+    # 96.46%, far over 10%. (Counts from r-b3, 0 of 100, once showed "lower bound 0.0%".)
+    assert wilson(100, 100)[0] == pytest.approx(0.9646085, abs=1e-7)
+    latest = run([Cluster(0, "A", "", 50), Cluster(1, "B", "", 50)])
+    bases = [
+        run([Cluster(30, "X", "", 100)], run_id="r-b1"),
+        run([Cluster(40, "X", "", 100)], run_id="r-b2"),
+        run([Cluster(50, "A", "", 50), Cluster(51, "B", "", 50)], run_id="r-b3"),
+    ]
+    pairings = [
+        pairing_of(latest, bases[0], []),
+        pairing_of(latest, bases[1], []),
+        pairing_of(latest, bases[2], [(0, 50, 0.95), (1, 51, 0.95)]),
+    ]
+    outcome = judge_many(
+        "- metric: new_cluster_share\n  max: 10%\n  confidence: 0.95", latest, bases, pairings
+    )
+    r = outcome.results[0]
+    assert r.status == "fail"
+    assert r.message == ("new_cluster_share = 100.0% (lower bound 96.5% @95%), expected ≤ 10% @95%")
+
+
+def test_a_confident_relative_check_bounds_the_change_on_the_median_baselines_counts() -> None:
+    # Baselines 8/10 (80%), 9/10 (90%), 0/1000 (0%): the median cluster is r-b0's 80%, and
+    # 50/100 is 30 points under it; Newcombe's lower bound of 50/100 − 8/10 is −47.84
+    # points, a pass. Pooled counts (17 of 1020) once bounded the change at +39.7 points
+    # and failed a check whose printed change was −30 points.
+    assert newcombe((50, 100), (8, 10))[0] == pytest.approx(-0.4784186, abs=1e-7)
+    latest = run([rate(0, "SQL generation", 50, 100)])
+    bases = [
+        run([rate(5, "SQL generation", k, n)], run_id=f"r-b{i}")
+        for i, (k, n) in enumerate([(8, 10), (9, 10), (0, 1000)])
+    ]
+    pairings = [pair_runs(latest, b) for b in bases]
+    outcome = judge_many(
+        "- metric: error_rate\n  max_increase: 0.10\n  confidence: 0.95", latest, bases, pairings
+    )
+    r = outcome.results[0]
+    assert r.status == "pass"
+    assert r.clusters[0].note == "baseline 80.0%, -30.0 pp (-38%; lower bound -47.8 pp @95%)"
+    assert observed_cell(outcome) == "-30.0 pp (-38%; lower bound -47.8 pp @95%)"
+
+
+def test_a_confident_run_scope_change_is_bounded_on_the_median_baselines_counts() -> None:
+    # Noise 10, 30 and 2 of 100 in the baselines: the median is r-b0's 10 of 100, so the
+    # bound is the one of 14/100 − 10/100 (−4.40 points), not of the pooled 42 of 300.
+    latest = run([Cluster(0, "Topic", "", 86), Cluster(-1, "Outliers", "", 14)])
+    bases = [
+        run([Cluster(0, "Topic", "", 100 - k), Cluster(-1, "Outliers", "", k)], run_id=f"r-b{i}")
+        for i, k in enumerate([10, 30, 2])
+    ]
+    pairings = [pair_runs(latest, b) for b in bases]
+    outcome = judge_many(
+        "- metric: noise_share\n  max_increase: 0.02\n  confidence: 0.95", latest, bases, pairings
+    )
+    r = outcome.results[0]
+    assert r.status == "pass"
+    assert (
+        r.message
+        == "noise_share = 14.0% (baseline 10.0%, +4.0 pp (+40%; lower bound -4.4 pp @95%))"
+    )
+
+
+def title_runs() -> tuple[Run, list[Run], list[Pairing]]:
+    latest = run([Cluster(0, "Refunds", "", 55), Cluster(1, "Billing", "", 40)])
+    bases = [
+        run([Cluster(10 * i + 30, "A", "", 50), Cluster(10 * i + 31, "B", "", 50)], f"r-b{i}")
+        for i in range(3)
+    ]
+    pairings = [
+        pairing_of(latest, bases[0], [(0, 30, 0.95)]),  # 50%: B vanished
+        pairing_of(latest, bases[1], [(0, 40, 0.95), (1, 41, 0.7)]),  # 50%: B changed
+        pairing_of(latest, bases[2], [(0, 50, 0.95), (1, 51, 0.9)]),  # 100%
+    ]
+    return latest, bases, pairings
+
+
+def test_a_title_stability_failure_lists_the_median_baselines_clusters() -> None:
+    # [50%, 50%, 100%] in value order (equal values keep the baselines' order): the
+    # middle, the median baseline, is r-b1. The clusters listed were once the last
+    # baseline's, r-b2's, which has none to list.
+    latest, bases, pairings = title_runs()
+    outcome = judge_many("- metric: title_stability\n  min: 80%", latest, bases, pairings)
+    r = outcome.results[0]
+    assert r.status == "fail"
+    assert r.message.splitlines() == [
+        "title_stability = 50.0%, expected ≥ 80%",
+        "clusters of baseline run r-b1 (the median of 3 baselines, title_stability 50.0%) "
+        "judged changed or vanished (their share of its items), largest first:",
+        "  - 'B' (cluster 41, 50 items): 50.0% (changed: paired with 'Billing' (cluster 1) "
+        f"at similarity 0.70 < 0.8) {link(bases[1], 41)}",
+    ]
+    doc = report.gate_json(outcome, [0])["checks"][0]
+    assert (doc["clusters_run_id"], [c["cluster_id"] for c in doc["clusters"]]) == ("r-b1", [41])
+
+
+def test_of_an_even_number_of_baselines_the_lower_middle_one_is_listed() -> None:
+    # r-b1 (50%) and r-b2 (100%): the median is 75%, under 80%; the lower middle baseline
+    # is r-b1, whose own 50% the heading states.
+    latest, bases, pairings = title_runs()
+    outcome = judge_many("- metric: title_stability\n  min: 80%", latest, bases[1:], pairings[1:])
+    lines = outcome.results[0].message.splitlines()
+    assert lines[0] == "title_stability = 75.0%, expected ≥ 80%"
+    assert lines[1].startswith(
+        "clusters of baseline run r-b1 (the median of 2 baselines, title_stability 50.0%) "
+    )
+    assert lines[2].startswith("  - 'B' (cluster 41, 50 items): 50.0% (changed: paired with ")
+
+
+def test_the_json_report_names_the_run_a_cluster_checks_clusters_belong_to() -> None:
+    latest = run([rate(0, "SQL generation", 30, 200)])
+    outcome, _ = judge("- metric: error_rate\n  max: 10%", latest)
+    assert report.gate_json(outcome, [0])["checks"][0]["clusters_run_id"] == "r-latest"
+
+
+def test_the_pairing_heading_keeps_the_run_ids_case() -> None:
+    latest = run([Cluster(0, "Refunds", "", 55)])
+    base = run([Cluster(30, "Refund requests", "", 50)], run_id="Job-ABC_2026")
+    outcome, _ = judge(
+        "- metric: title_stability\n  min: 80%",
+        latest,
+        base,
+        pairings=(pairing_of(latest, base, [(0, 30, 0.95)]),),
+    )
+    md = markdown.render([(outcome, [0])])
+    assert (
+        "<details><summary>Clusters vs baseline Job-ABC_2026 (stable: similarity ≥ 0.8)"
+        "</summary>" in md
+    )
+
+
+def test_a_rise_from_a_baseline_of_0_shows_no_other_limits_bound_or_margin() -> None:
+    # 0 of 100 → 10 of 100 fails `max_increase: 50%` (any rise from 0 does). The `max: 50%`
+    # passes with room to spare (lower bound 5.69%), but that bound and its +89% margin
+    # are not why the check failed: no bound, and a margin that says it failed.
+    latest = run([rate(0, "SQL generation", 10, 100), rate(1, "Other", 45, 100)])
+    base = run([rate(5, "SQL generation", 0, 100), rate(6, "Other", 40, 100)], run_id="r-base")
+    body = "- metric: error_rate\n  max: 50%\n  max_increase: 50%\n  confidence: 0.95"
+    outcome, r = judge(body, latest, base)
+    assert (r.status, r.bound, r.margin) == ("fail", None, None)
+    assert r.message.splitlines()[1] == (
+        "  - 'SQL generation' (cluster 0, 100 items): 10.0% (baseline 0.0%, +10.0 pp; "
+        f"baseline was 0) {link(latest, 0)}"
+    )
+    header = next(x for x in report.terminal(outcome, [0]).splitlines() if x.startswith("check "))
+    row = report.terminal(outcome, [0]).splitlines()[2 + 2]
+    assert "past (rise from 0)" in row[header.index("margin") :]
+    assert markdown_rows(markdown.render([(outcome, [0])]), "❌ fail")[0][5] == safe_text.markdown(
+        "past (rise from 0)"
+    )

@@ -55,8 +55,12 @@ def semantics_text(semantics: str) -> str:
 
 def margin_text(result: CheckResult) -> str:
     """Headroom to the limit: "+23%" left, "-12%" past it; empty without a verdict."""
-    if result.margin is None or result.status in ("error", "skip"):
+    if result.status in ("error", "skip"):
         return ""
+    if result.margin is None:
+        # A failure with no headroom to measure is a rise from a baseline of 0 under a
+        # relative limit (checks.margin_and_bound); an empty cell would read as "no limit".
+        return "past (rise from 0)" if result.status in ("fail", "warn") else ""
     return f"{result.margin:+.0%}"
 
 

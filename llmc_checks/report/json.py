@@ -36,7 +36,10 @@ def gate_json(outcome: Outcome, indexes: Sequence[int]) -> dict[str, Any]:
         "run": run_obj,
         "baseline": baseline_obj,
         "checks": [
-            {**_check_json(outcome.results[i]), "trend": list(outcome.trends.get(i, ()))}
+            {
+                **_check_json(outcome.results[i], run.run_id if run else None),
+                "trend": list(outcome.trends.get(i, ())),
+            }
             for i in indexes
         ],
         "history_run_ids": list(outcome.history),
@@ -57,7 +60,7 @@ def _pairing_json(outcome: Outcome) -> dict[str, Any] | None:
     }
 
 
-def _check_json(r: CheckResult) -> dict[str, Any]:
+def _check_json(r: CheckResult, latest_run_id: str | None) -> dict[str, Any]:
     return {
         "name": r.name,
         "metric": r.metric,
@@ -72,6 +75,8 @@ def _check_json(r: CheckResult) -> dict[str, Any]:
         "near_miss": is_near_miss(r),
         "message": r.message,
         "worst_cluster_id": r.worst.cluster_id if r.worst is not None else None,
+        # title_stability lists a baseline run's clusters; every other check the latest's.
+        "clusters_run_id": r.clusters_run_id or latest_run_id,
         "clusters": [
             {
                 "cluster_id": c.cluster_id,

@@ -128,7 +128,7 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
     if pairing is not None:
         lines += [
             "",
-            f"<details><summary>{safe_text.html(pairing_heading(pairing).capitalize())}</summary>",
+            f"<details><summary>{safe_text.html(_first_upper(pairing_heading(pairing)))}</summary>",
             "",
             "| change | latest (size) | baseline (size) | similarity | why |",
             "|---|---|---|---|---|",
@@ -183,3 +183,8 @@ def _side(cluster: dict[str, object] | None) -> str:
 def _cluster_line(metric: str, c: ClusterRow) -> str:
     value = cell(formatting.value(metric, c.value, c.bound))
     return f"| {_link(c.title, c.url)} (#{c.cluster_id}) | {c.size} | {value} | {cell(c.note)} |"
+
+
+def _first_upper(text: str) -> str:
+    """A heading's first letter capitalised; the rest kept (run ids are case-sensitive)."""
+    return text[:1].upper() + text[1:]
