@@ -582,7 +582,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return writer.markup(word, **_STATUS_COLOUR.get(status, {})) if colour else word
 
     # -q: the table alone (no run header, no pairing list).
-    brief = config.get_verbosity() < 0
+    brief = config.getoption("verbose") < 0  # get_verbosity() needs pytest 8
     for path, gate in state.gates.items():
         ran = state.ran[path]
         if not ran:

@@ -128,7 +128,8 @@ def gzip_text_size(path: Any) -> int | None:
     """A `.gz` file's inflated size, told before reading it: from the gzip trailer
     (ISIZE, the size mod 2**32); None when that can't be trusted (smaller than the file:
     4 GB or more, or damaged; an unreadable file). A multi-member file's trailer tells
-    only its last member: then the size is too small, which costs speed, never results."""
+    only its last member: then the size is too small, which costs speed, never results
+    (both block readers give the same results)."""
     try:
         with open(path, "rb") as fh:
             fh.seek(0, 2)

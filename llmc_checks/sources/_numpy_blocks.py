@@ -138,8 +138,12 @@ class NumpyProbe:
         mine = judged[key_line]  # the key of each judged line
         id_at, index = (after + 2 + spaced)[mine], key_line[mine]
         if self.in_python:
+            line_ends = block.ends[index].tolist()
             hit = np.fromiter(
-                (text[at : text.find(b'"', at)] in self.wanted for at in id_at.tolist()),
+                (
+                    _selected(text, at, end, self.wanted)
+                    for at, end in zip(id_at.tolist(), line_ends, strict=True)
+                ),
                 bool,
                 len(id_at),
             )
@@ -157,3 +161,14 @@ class NumpyProbe:
 def _hash(rows: Any, weights: Any) -> Any:
     """A 64-bit hash of each row of bytes (wrapping arithmetic)."""
     return (rows.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+
+
+def _selected(text: bytes, start: int, line_end: int, wanted: set[bytes]) -> bool:
+    """Whether the id starting at `start` is a selected one; for an id whose string does
+    not close on its line (a damaged line), whether a selected id starts it, as the
+    hashed comparison of `width` bytes judges (`_plain_blocks` judges alike)."""
+    end = text.find(b'"', start, line_end)
+    if end >= 0:
+        return text[start:end] in wanted
+    rest = text[start:line_end]
+    return any(rest.startswith(item) for item in wanted)
