@@ -6,15 +6,19 @@ These helpers give both the meaning PostHog's own queries give them.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timezone
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-# The texts ClickHouse's accurateCastOrNull(text, 'Float64') reads (ASCII only, no
-# spaces, no inf/nan, no hex, no digit separators); Int64 takes digits alone.
+# The texts ClickHouse's accurateCastOrNull(text, 'Float64') reads as finite-looking
+# numbers (ASCII only, no spaces, no hex, no digit separators; too large reads as an
+# infinity), and those it reads as NaN or an infinity: strtod's words in any case, signed
+# ("-nan" is NaN; "nan(...)" takes letters, digits and underscores). Int64 takes digits alone.
 _FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NONFINITE_TEXT = re.compile(r"[+-]?(?:nan(?:\([0-9A-Za-z_]*\))?|inf(?:inity)?)", re.I | re.A)
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -24,22 +28,26 @@ def number(value: object) -> float | None:
 
     The text of a JSON string is the string; of a JSON number, ClickHouse's rendering
     of it, which reads back as the same double. A bool, null, object or array is no
-    number. Overflow (1e400) is NULL, as are inf and nan: the result is always finite.
+    number (None). As in ClickHouse, "NaN", "Infinity", "-inf" and an overflowing
+    "1e400" read as NaN or an infinity: what such a value means is the caller's to say
+    (metrics: a data error, since PostHog's sums over it would be NaN or infinite).
     """
-    if value.__class__ is float:  # the common case, first: finite unless inf or nan
-        return value if value - value == 0.0 else None
+    if value.__class__ is float:  # the common case, first
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         try:
             return float(value)
-        except OverflowError:
-            return None
+        except OverflowError:  # ClickHouse reads the digits as an infinity
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str):
-        if _FLOAT_TEXT.fullmatch(value) is None:
-            return None
-        f = float(value)
-        return f if f - f == 0.0 else None
+        if _FLOAT_TEXT.fullmatch(value) is not None:
+            return float(value)
+        if _NONFINITE_TEXT.fullmatch(value) is not None:
+            word = value.lstrip("+-")[:3].lower()
+            return math.nan if word == "nan" else -math.inf if value[0] == "-" else math.inf
+        return None
     return None
 
 

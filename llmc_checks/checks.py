@@ -72,7 +72,13 @@ def run_value(metric: str, run: Run, now: datetime) -> float | None:
     if metric == "run_cost_usd":
         if any(c.stats is None for c in run.clusters):
             return None
-        return sum((c.stats.total_cost_usd or 0.0) for c in run.clusters if c.stats is not None)
+        total = sum((c.stats.total_cost_usd or 0.0) for c in run.clusters if c.stats is not None)
+        if not math.isfinite(total):  # each cluster's total is finite (the sources see to it)
+            raise NoData(
+                f"run {run.run_id}: run_cost_usd overflows: its clusters' total costs add up "
+                "past the largest double (about 1.8e308)"
+            )
+        return total
     raise ValueError(f"not a run-scope metric: {metric}")
 
 

@@ -17,6 +17,7 @@ are read as HogQL's toFloat / toInt read them (`_values.number`, `_values.intege
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -27,6 +28,7 @@ from llmc_checks.model import (
     REPRESENTATIVE,
     WHY,
     ClusterStats,
+    DataError,
     ItemValues,
     Level,
     Measure,
@@ -41,9 +43,14 @@ AI_EVENTS = ("$ai_generation", "$ai_embedding", "$ai_span")
 # Under "workflow", the events whose cost and tokens count (latency: generations only).
 _COSTED = frozenset({"$ai_generation", "$ai_embedding"})
 
-# Running totals of one item: [cost, latency, tokens, error events]. A value no event
+# Running totals of one item: [cost, latency, tokens, error events, then per property of
+# NONFINITE_PROPERTIES the events that read it as NaN or an infinity]. A value no event
 # carries stays 0, which no per-cluster number counts (only values > 0 do).
 Totals = list[float]
+# The metric properties read as floats (tokens are Int64: never NaN or infinite), with
+# where their non-finite readings are counted in Totals.
+NONFINITE_PROPERTIES = ("$ai_total_cost_usd", "$ai_latency")
+_BAD_COST, _BAD_LATENCY = 4, 5
 
 
 def item_key(
@@ -65,7 +72,7 @@ def in_window(semantics: Semantics, at: datetime, start: datetime, end: datetime
 
 
 def new_totals() -> Totals:
-    return [0.0, 0.0, 0.0, 0.0]
+    return [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
 
 
 def add_event(totals: Totals, semantics: Semantics, event: str, props: Mapping[str, Any]) -> None:
@@ -74,14 +81,19 @@ def add_event(totals: Totals, semantics: Semantics, event: str, props: Mapping[s
     if everything or event in _COSTED:
         cost = number(props.get("$ai_total_cost_usd"))
         if cost is not None:
-            totals[0] += cost
+            if cost - cost == 0.0:  # finite (inf - inf and nan - nan are nan)
+                totals[0] += cost
+            else:
+                totals[_BAD_COST] += 1
         tokens_in = integer(props.get("$ai_input_tokens"))
         tokens_out = integer(props.get("$ai_output_tokens"))
         totals[2] += (tokens_in or 0) + (tokens_out or 0)
     if everything or event == "$ai_generation":
         latency = number(props.get("$ai_latency"))
         if latency is not None:
-            if not everything:
+            if latency - latency != 0.0:
+                totals[_BAD_LATENCY] += 1
+            elif not everything:
                 totals[1] += latency
             elif latency > totals[1]:
                 totals[1] = latency
@@ -177,8 +189,39 @@ def baked_stands_in(request: RunRequest, runs: Iterable[Run]) -> bool:
 
 
 def with_event_stats(run: Run, totals: Mapping[str, Totals]) -> Run:
-    clusters = tuple(replace(c, stats=cluster_stats(c.item_ids, totals)) for c in run.clusters)
-    return replace(run, clusters=clusters)
+    """The run with its clusters' stats from its items' totals; a DataError (naming the
+    run, without the source's location) when a number would be NaN or infinite."""
+    for prop, slot in zip(NONFINITE_PROPERTIES, (_BAD_COST, _BAD_LATENCY), strict=True):
+        bad = {item: t[slot] for item, t in totals.items() if t[slot]}
+        if bad:
+            raise DataError(nonfinite_text(run.run_id, prop, int(sum(bad.values())), min(bad)))
+    clusters = []
+    for cluster in run.clusters:
+        stats = cluster_stats(cluster.item_ids, totals)
+        sums = (stats.total_cost_usd, stats.avg_latency_s)  # a sum, and a sum's mean
+        for prop, value in zip(NONFINITE_PROPERTIES, sums, strict=True):
+            if value is not None and not math.isfinite(value):
+                raise DataError(overflow_text(run.run_id, cluster.cluster_id, prop))
+        clusters.append(replace(cluster, stats=stats))
+    return replace(run, clusters=tuple(clusters))
+
+
+def nonfinite_text(run_id: str, prop: str, events: int, item: str) -> str:
+    """A run whose AI events read a metric property as NaN or an infinity (both sources'
+    words; `item`: the smallest id among the items concerned)."""
+    s = "" if events == 1 else "s"
+    return (
+        f"run {run_id}: {prop} is NaN or infinite in {events} AI event{s} of its window "
+        f"(e.g. item {item}), so PostHog's sums over them are too; fix or drop those events"
+    )
+
+
+def overflow_text(run_id: str, cluster_id: int, prop: str) -> str:
+    """Finite values whose sum is not (both sources' words)."""
+    return (
+        f"run {run_id}: cluster {cluster_id}: its items' {prop} add up past the largest "
+        "double (about 1.8e308): the sum is infinite"
+    )
 
 
 def trend_run(run: Run, semantics: Semantics) -> Run:

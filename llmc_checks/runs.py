@@ -8,6 +8,7 @@ source only ever fetches those.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -311,7 +312,21 @@ def build_run(event: RunEvent, where: str, *, members: bool = False) -> Run:
     dup = next((i for i in ids if ids.count(i) > 1), None)
     if dup is not None:
         raise DataError(f"{where}: run {event.run_id}: cluster_id {dup} appears twice")
+    if event.window_start > event.window_end:
+        raise DataError(
+            f"{where}: run {event.run_id}: $ai_window_start {event.window_start.isoformat()} "
+            f"is after $ai_window_end {event.window_end.isoformat()}"
+        )
     analyzed = _items_analyzed(props, event.run_id, where)
+    clustered = sum(c.size for c in clusters)
+    if analyzed is not None and analyzed < clustered:
+        # Every analysed item is in one cluster (noise included): fewer analysed than
+        # clustered would put noise_share and size_share past 100%.
+        key = _items_key(props)
+        raise DataError(
+            f"{where}: run {event.run_id}: {key} is {analyzed:,}, fewer than the "
+            f"{clustered:,} items its clusters hold"
+        )
     params = props.get("$ai_clustering_params")
     return Run(
         run_id=event.run_id,
@@ -320,17 +335,20 @@ def build_run(event: RunEvent, where: str, *, members: bool = False) -> Run:
         job_name=event.job_name,
         window_start=event.window_start,
         window_end=event.window_end,
-        items_analyzed=analyzed if analyzed is not None else sum(c.size for c in clusters),
+        items_analyzed=analyzed if analyzed is not None else clustered,
         clusters=clusters,
         emitted_at=event.emitted_at,
         params=params if isinstance(params, dict) else {},
     )
 
 
-def _items_analyzed(props: Mapping[str, Any], run_id: str, where: str) -> int | None:
+def _items_key(props: Mapping[str, Any]) -> str:
     key = "$ai_total_items_analyzed"
-    if key not in props:
-        key = "$ai_total_traces_analyzed"
+    return key if key in props else "$ai_total_traces_analyzed"
+
+
+def _items_analyzed(props: Mapping[str, Any], run_id: str, where: str) -> int | None:
+    key = _items_key(props)
     raw = props.get(key)
     if raw is None:
         return None
@@ -364,7 +382,7 @@ def _cluster(raw: object, index: int, run_id: str, where: str, members: bool) ->
         description=description if isinstance(description, str) else "",
         size=size,
         item_ids=tuple(traces),
-        baked=_baked(metrics) if metrics is not None else None,
+        baked=_baked(metrics, at) if metrics is not None else None,
         candidates=tuple(member(k, v) for k, v in traces.items()) if members else (),
     )
 
@@ -396,9 +414,13 @@ def _rank(value: object) -> int | None:
 _EXACT = 2**53
 
 
-def _baked(metrics: Mapping[str, object]) -> dict[str, float | None]:
-    return {
-        ours: number(metrics.get(theirs))
-        for theirs, ours in BAKED_KEYS.items()
-        if theirs in metrics
-    }
+def _baked(metrics: Mapping[str, object], at: str) -> dict[str, float | None]:
+    baked: dict[str, float | None] = {}
+    for theirs, ours in BAKED_KEYS.items():
+        if theirs not in metrics:
+            continue
+        value = number(metrics[theirs])
+        if value is not None and not math.isfinite(value):
+            raise DataError(f"{at}.metrics.{theirs} is {metrics[theirs]!r}, not a finite number")
+        baked[ours] = value
+    return baked

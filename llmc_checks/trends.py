@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from itertools import pairwise
 
-from llmc_checks.checks import PAIRING_METRICS, pairing_value, run_value
+from llmc_checks.checks import PAIRING_METRICS, NoData, pairing_value, run_value
 from llmc_checks.model import Run
 
 # How many recent runs a trend line covers (the latest included).
@@ -25,7 +25,7 @@ def all_series(
     are made once, whatever the number of cross-run metrics.
     """
     wanted = set(metrics) - _NO_TREND
-    out = {m: tuple(run_value(m, run, now) for run in history) for m in wanted - PAIRING_METRICS}
+    out = {m: tuple(_point(m, run, now) for run in history) for m in wanted - PAIRING_METRICS}
     cross = wanted & PAIRING_METRICS
     if cross:
         from llmc_checks.matching import pair_runs
@@ -43,3 +43,11 @@ def all_series(
                 ),
             )
     return out
+
+
+def _point(metric: str, run: Run, now: datetime) -> float | None:
+    """A run's value on a trend line; none where the check itself would error."""
+    try:
+        return run_value(metric, run, now)
+    except NoData:
+        return None

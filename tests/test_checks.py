@@ -355,6 +355,17 @@ def test_run_cost_without_per_item_metrics_is_an_error() -> None:
     assert r.message == "run r-latest has no per-item metrics for run_cost_usd"
 
 
+def test_run_cost_that_overflows_is_an_error_naming_the_run() -> None:
+    # Each cluster's total is finite; their sum is not (a source refuses a cluster's own).
+    latest = run([cl(0, 10, total_cost_usd=1e308), cl(1, 5, total_cost_usd=1e308)])
+    r = ev("- metric: run_cost_usd\n  max: 5", latest)
+    assert (r.status, r.observed) == ("error", None)
+    assert r.message == (
+        "run r-latest: run_cost_usd overflows: its clusters' total costs add up past the "
+        "largest double (about 1.8e308)"
+    )
+
+
 # --- relative to a baseline --------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ flags and numbers, window edges, phantom items, zero costs, embeddings, noise.
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -782,6 +783,18 @@ _ODD_TEXTS = [
     "-inf",
     "nan",
     "Infinity",
+    "NaN",
+    "-nan",
+    "+INF",
+    "-Infinity",
+    "inFiNiTy",
+    "nan(abc_1)",
+    "nan(a b)",
+    "infi",
+    "nan ",
+    "ınf",
+    "1.797693134862316e308",
+    "-1e400",
     "0.5",
     ".5",
     "5.",
@@ -813,20 +826,39 @@ def _clickhouse_casts(texts: list[str]) -> list[tuple[float | None, int | None]]
     import json
 
     literal = ", ".join("'" + t.replace("\\", "\\\\").replace("'", "\\'") + "'" for t in texts)
+    # toString: JSON would render NaN and the infinities as null, hiding what they read as.
     query = (
-        f"SELECT accurateCastOrNull(t, 'Float64'), accurateCastOrNull(t, 'Int64') "
+        f"SELECT toString(accurateCastOrNull(t, 'Float64')), accurateCastOrNull(t, 'Int64') "
         f"FROM (SELECT arrayJoin([{literal}]) AS t, rowNumberInAllBlocks() AS n) ORDER BY n "
         "FORMAT JSONCompact"
     )
     rows = json.loads(chdb.query(query).bytes())["data"]
-    # JSON renders a large double as digits: read it back as the double it is.
+    # "nan", "inf", "-inf" or the shortest digits: read back as the double it is.
     return [(None if f is None else float(f), None if i is None else int(i)) for f, i in rows]
+
+
+def test_number_reads_non_finite_values_as_clickhouse_does() -> None:
+    # accurateCastOrNull reads these as NaN or an infinity (what PostHog's sums then
+    # become); `number` keeps them so the caller can refuse them (tests/test_bad_data.py).
+    assert math.isnan(number("NaN") or 0.0)
+    assert number("-Infinity") == -math.inf
+    assert number("1e400") == math.inf
+    assert number(10**400) == math.inf  # digits too many for a double (json module ints)
+    assert number(-(10**400)) == -math.inf
+    assert number("ınf") is None  # ASCII words only
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    """Equal, NaN included (NaN != NaN)."""
+    return a == b or (a is not None and b is not None and math.isnan(a) and math.isnan(b))
 
 
 def test_casts_of_strings_match_clickhouse() -> None:
     expected = _clickhouse_casts(_ODD_TEXTS)
+    assert any(f is not None and math.isnan(f) for f, _ in expected)  # not vacuous
+    assert any(f == -math.inf for f, _ in expected)
     for text, (as_float, as_int) in zip(_ODD_TEXTS, expected, strict=True):
-        assert number(text) == as_float, text
+        assert _same(number(text), as_float), text
         assert integer(text) == as_int, text
 
 
@@ -846,6 +878,8 @@ def test_casts_of_strings_match_clickhouse() -> None:
         "true",
         "null",
         '"7"',
+        '"NaN"',
+        '"-Infinity"',
         "[1]",
         '{"a": 1}',
     ],
@@ -858,10 +892,10 @@ def test_casts_of_json_values_match_clickhouse(raw: str) -> None:
     doc = '{"v": ' + raw + "}"
     text = "replaceRegexpAll(nullIf(nullIf(JSONExtractRaw(d, 'v'), ''), 'null'), '^\"|\"$', '')"
     query = (
-        f"SELECT accurateCastOrNull({text}, 'Float64'), accurateCastOrNull({text}, 'Int64') "
-        f"FROM (SELECT '{doc}' AS d) FORMAT JSONCompact"
+        f"SELECT toString(accurateCastOrNull({text}, 'Float64')), "
+        f"accurateCastOrNull({text}, 'Int64') FROM (SELECT '{doc}' AS d) FORMAT JSONCompact"
     )
     as_float, as_int = json.loads(chdb.query(query).bytes())["data"][0]
     value = orjson.loads(doc)["v"]
-    assert number(value) == (None if as_float is None else float(as_float))
+    assert _same(number(value), None if as_float is None else float(as_float))
     assert integer(value) == (None if as_int is None else int(as_int))

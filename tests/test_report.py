@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -258,6 +260,20 @@ def test_json_document_with_several_gates() -> None:
     assert [len(g["checks"]) for g in doc["gates"]] == [2, 2]
     for gate in doc["gates"]:
         assert set(gate) >= {"run", "baseline", "checks"}
+
+
+def test_a_non_finite_number_never_reaches_the_json_report(tmp_path: Path) -> None:
+    # The sources refuse NaN and infinite data (tests/test_bad_data.py); should a value
+    # slip through, no invalid JSON (`NaN`, bare `Infinity`) is written: the report is
+    # named as not written instead (and the run fails).
+    outcome = make_outcome()
+    first = dataclasses.replace(outcome.results[0], observed=math.inf)
+    bad = dataclasses.replace(outcome, results=(first, *outcome.results[1:]))
+    target = tmp_path / "out.json"
+    assert report.write_all([(bad, list(ALL))], [target]) == [
+        f"cannot write report {target}: a value is not a finite number"
+    ]
+    assert not target.exists()
 
 
 def test_write_all_writes_json_and_reports_problems(tmp_path: Path) -> None:

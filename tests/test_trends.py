@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from llmc_checks.config import parse_config
 from llmc_checks.gate import Gate, Options
+from llmc_checks.model import Cluster, ClusterStats, Run
 from llmc_checks.report.cells import sparkline
 from llmc_checks.synth import Scenario, generate, write_rows
-from llmc_checks.trends import HISTORY_RUNS
+from llmc_checks.trends import HISTORY_RUNS, all_series
 
 
 def test_sparkline_scales_between_min_and_max() -> None:
@@ -40,3 +42,18 @@ def test_trend_values_are_each_recent_runs_own_numbers(tmp_path: Path) -> None:
     noise = [next(c.size for c in r.clusters if c.topic is None) / r.items_analyzed for r in recent]
     assert outcome.trends[1] == pytest.approx(noise, rel=1e-12)
     assert outcome.trends[2] == ()  # a run's age says nothing over time
+
+
+def test_a_run_whose_cost_overflows_has_no_point_on_the_trend_line() -> None:
+    # The check on it errors (tests/test_checks.py); the line just has no point there.
+    def one(run_id: str, costs: tuple[float, ...]) -> Run:
+        clusters = tuple(
+            Cluster(i, f"Topic {i}", "", 10, stats=ClusterStats(item_count=10, total_cost_usd=c))
+            for i, c in enumerate(costs)
+        )
+        end = datetime(2026, 11, 15, tzinfo=timezone.utc)
+        return Run(run_id, "trace", "job", "job", end - timedelta(days=7), end, 20, clusters)
+
+    history = [one("a", (1.0, 2.0)), one("b", (1e308, 1e308)), one("c", (0.5, 0.5))]
+    series = all_series(["run_cost_usd"], history, history[-1].window_end, 0.5)
+    assert series == {"run_cost_usd": (3.0, None, 1.0)}

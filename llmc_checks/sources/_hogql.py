@@ -80,9 +80,10 @@ def _utc(name: str) -> str:
 #
 # Per AI event, read as PostHog reads them (toFloat/toInt = accurateCastOrNull on the
 # text), under each semantics (DESIGN §1; metrics.add_event is the Python side):
-# name -> (the events it counts for, how it is read). A value that is missing, not a
-# number or not finite counts as 0: every use adds it to a sum or takes a max of
-# values > 0, where 0 changes nothing.
+# name -> (the events it counts for, how it is read). A value that is missing or not a
+# number counts as 0: every use adds it to a sum or takes a max of values > 0, where 0
+# changes nothing. One that is not finite counts as 0 too, and is counted apart
+# (NONFINITE below): the source refuses the run.
 _COST = "toFloat(properties.$ai_total_cost_usd)"
 _LATENCY = "toFloat(properties.$ai_latency)"
 _INPUT_TOKENS = "toInt(properties.$ai_input_tokens)"
@@ -103,6 +104,18 @@ _EVENT_VALUES: Mapping[Semantics, Mapping[str, tuple[str, str]]] = {
         "output_tokens": (_COSTED, _OUTPUT_TOKENS),
     },
 }
+# A float value that reads as NaN or an infinity (toFloat('NaN') is nan in ClickHouse)
+# counts as 0 above, and is counted here per event (`<name>_bad`: 1 when it counts for
+# the event and is not finite), so the source can refuse the run: PostHog's own sums
+# over it would be NaN. Tokens are read as Int64, never NaN.
+NONFINITE = {"cost": "$ai_total_cost_usd", "latency": "$ai_latency"}
+_EVENT_VALUES = {
+    semantics: {
+        **values,
+        **{f"{name}_bad": (values[name][0], f"NOT isFinite({name}_read)") for name in NONFINITE},
+    }
+    for semantics, values in _EVENT_VALUES.items()
+}
 _EVENT_ERROR = "ifNull(properties.$ai_is_error, '') = 'true'"  # JSON true or "true"
 # An item's events count inside its run's window (`e`: the event, `m`: the member):
 # the page includes the window's end, the job excludes it.
@@ -122,6 +135,7 @@ _ITEM_SUMS = (
     ("tokens_seq", "arraySort(groupArrayIf((ev_time, ev_input_tokens + ev_output_tokens), w))"),
     ("tokens", "arraySum(tupleElement(tokens_seq, 2))"),
     ("errors", "countIf(w AND ev_error)"),
+    *((f"{name}_bad", f"sumIf(ev_{name}_bad, w)") for name in NONFINITE),
 )
 _ITEM_VALUES: Mapping[Semantics, tuple[tuple[str, str], ...]] = {
     "ui": (*_ITEM_SUMS, ("latency", "max(if(w, ev_latency, 0))")),
@@ -472,7 +486,23 @@ per_item AS (
 ),"""
 
 
-_CLUSTER_STATS = """countIf(n_events > 0) AS item_count,
+# Per cluster: how many events read each float property as NaN or an infinity, the
+# smallest item id among them, and which sum (if any) overflowed to infinity.
+_NONFINITE_COLUMNS = "".join(
+    f""",
+        sum({name}_bad) AS {name}_bad_n,
+        arraySort(groupArrayIf(item, {name}_bad > 0)) AS {name}_bad_items,
+        arrayElement({name}_bad_items, 1) AS {name}_bad_item"""
+    for name in NONFINITE
+) + (
+    """,
+        multiIf("""
+    + ", ".join(f"NOT isFinite({name}_sum), '{prop}'" for name, prop in NONFINITE.items())
+    + """, '') AS overflow"""
+)
+
+_CLUSTER_STATS = (
+    """countIf(n_events > 0) AS item_count,
         countIf(errors > 0) AS error_count,
         countIf(cost > 0) AS cost_n,
         arraySort(groupArrayIf((item_pos, cost), cost > 0)) AS cost_items,
@@ -492,6 +522,8 @@ _CLUSTER_STATS = """countIf(n_events > 0) AS item_count,
         arrayElement(latencies, p95_hi + 1) AS p95_high_value,
         p95_low_value + (p95_high_value - p95_low_value) * (p95_pos - p95_lo) AS p95_value,
         if(latency_n = 0, NULL, p95_value) AS p95_latency"""
+    + _NONFINITE_COLUMNS
+)
 
 
 _ITEM_KEYS = frozenset({"run_id", "cluster_index"})
@@ -507,6 +539,8 @@ STAT_COLUMNS = (
     "tokens_n",
     "tokens_sum",
     "p95_latency",
+    *(f"{name}_bad_{what}" for name in NONFINITE for what in ("n", "item")),
+    "overflow",
 )
 
 _RUN_HEADER = (

@@ -190,6 +190,8 @@ class _Fetched:
     event_stats: tuple[ClusterStats, ...] | None
     # False: a trend-only run (query 2), fetched without item ids or stats.
     full: bool = True
+    # Why its event stats cannot be judged (a value PostHog reads as NaN or infinite).
+    bad_data: str | None = None
 
 
 class PostHogSource:
@@ -433,11 +435,11 @@ class PostHogSource:
         complete = all(f.baked_complete for f in fetched)
         baked_ok = metrics.baked_allowed(request) and complete
         use_events = mode != "none" and (latest_used_events or not baked_ok)
-        by_id = {r.run_id: r for r in _finish(fetched, mode, use_events, request.stats)}
         if use_events and not latest_used_events:
             # A baseline lacks baked metrics: every run uses events, as in a snapshot
             # (query 1 computed the latest run's too).
             latest = _finish([first], mode, use_events, request.stats)[0]
+        by_id = {r.run_id: r for r in _finish(fetched, mode, use_events, request.stats)}
         by_id[latest.run_id] = latest
         ordered = _oldest_first(by_id.values())
         baselines = {
@@ -507,10 +509,15 @@ class PostHogSource:
         if "evidence" in head:
             run = _with_candidates(run, rows, request)
         full = bool(head.get("full", 1))
-        stats = tuple(_event_stats(r) for r in rows) if mode == "events" and full else None
+        stats, bad_data = None, None
+        if mode == "events" and full:
+            bad_data = _bad_data(run, rows)
+            if bad_data is None:
+                stats = tuple(_event_stats(r) for r in rows)
         # The snapshot source's rule: baked metrics stand in when they cover every stat.
         complete = mode != "none" and metrics.baked_suffices(run, request.stats)
-        return _Fetched(run, str(head["window_end_raw"]), complete, stats, full)
+        located = f"{where}: {bad_data}" if bad_data is not None else None
+        return _Fetched(run, str(head["window_end_raw"]), complete, stats, full, located)
 
     def _cluster(self, row: Row, need_items: bool) -> Row | None:
         if row["cluster_type"] != "Object":
@@ -607,6 +614,20 @@ def _job_text(job: Row) -> str:
     return f"{job.get('name')} ({job.get('analysis_level', '?')}, id {job.get('id')}{off})"
 
 
+def _bad_data(run: Run, rows: list[Row]) -> str | None:
+    """metrics.with_event_stats's refusal, from the server's per-cluster counts."""
+    for name, prop in _hogql.NONFINITE.items():
+        bad = [r for r in rows if int(r[f"{name}_bad_n"] or 0)]
+        if bad:
+            events = sum(int(r[f"{name}_bad_n"]) for r in bad)
+            item = min(str(r[f"{name}_bad_item"]) for r in bad)
+            return metrics.nonfinite_text(run.run_id, prop, events, item)
+    for cluster, row in zip(run.clusters, rows, strict=True):
+        if row["overflow"]:
+            return metrics.overflow_text(run.run_id, cluster.cluster_id, str(row["overflow"]))
+    return None
+
+
 def _event_stats(row: Row) -> ClusterStats:
     """metrics.cluster_stats from the server's per-cluster counts and sums."""
     # 0 or NULL: a cluster without items in the window (LEFT JOIN miss).
@@ -680,6 +701,11 @@ def _finish(
     if not use_events:
         return [metrics.with_baked_stats(f.run) for f in fetched]
     out = []
+    # Bad data is named as the snapshot source names it: the latest run first (its
+    # own call), then by run id.
+    for f in sorted(fetched, key=lambda f: f.run.run_id):
+        if f.bad_data is not None:
+            raise DataError(f.bad_data)
     for f in fetched:
         if f.event_stats is None:  # evaluation level: what is not baked stays unknown
             out.append(metrics.with_baked_stats(f.run))

@@ -190,7 +190,16 @@ class SnapshotSource:
         if request.level == "evaluation" or metrics.baked_stands_in(request, runs):
             return [metrics.with_baked_stats(r) for r in runs], {}
         totals = self._fold_events(runs, request.semantics, kept)
-        with_stats = [metrics.with_event_stats(r, t) for r, t in zip(runs, totals, strict=True)]
+        # Bad data in the latest run is named first, then the others' by run id (the
+        # order the live source meets them in).
+        latest = len(runs) - 1
+        order = sorted(range(len(runs)), key=lambda i: (i != latest, runs[i].run_id))
+        with_stats = list(runs)
+        try:
+            for i in order:
+                with_stats[i] = metrics.with_event_stats(runs[i], totals[i])
+        except DataError as exc:
+            raise DataError(f"{self.path}: {exc}") from None
         return with_stats, {r.run_id: t for r, t in zip(runs, totals, strict=True)}
 
     def _attach_evidence(
