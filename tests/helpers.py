@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
 from llmc_checks.model import Cluster, Loaded, NoRunFound, Run, RunRequest
@@ -117,3 +118,16 @@ class FakeSource:
         if len(self.requests) <= self.misses:
             raise NoRunFound("no trace-level run after the deploy")
         return Loaded(now=GATE_NOW, latest=_run())
+
+
+class Capture(httpx.HTTPTransport):
+    """A real transport that also keeps every query body sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[dict[str, Any]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.content:
+            self.bodies.append(orjson.loads(request.content))
+        return super().handle_request(request)

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
-import orjson
 import pytest
+from helpers import Capture
 from pydantic import SecretStr
 from standin import StandIn
 from standin.checks import bounded_scans  # noqa: F401  (autouse: unbounded scans fail)
@@ -71,19 +71,6 @@ class Sleeps(list[float]):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-
-
-class Capture(httpx.HTTPTransport):
-    """A real transport that also keeps every request body sent."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bodies: list[dict[str, Any]] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.content:
-            self.bodies.append(orjson.loads(request.content))
-        return super().handle_request(request)
 
 
 def make_source(

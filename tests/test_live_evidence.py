@@ -14,9 +14,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
-import orjson
 import pytest
+from helpers import Capture
 from standin import StandIn
 from standin.checks import bounded_scans  # noqa: F401  (autouse: unbounded scans fail)
 
@@ -229,19 +228,6 @@ class Both:
     def close(self) -> None:
         self.live.close()
         self.standin.close()
-
-
-class Capture(httpx.HTTPTransport):
-    """A real transport that also keeps every query body sent."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bodies: list[dict[str, Any]] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.content:
-            self.bodies.append(orjson.loads(request.content))
-        return super().handle_request(request)
 
 
 def _no_sleep(seconds: float) -> None:
