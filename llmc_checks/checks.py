@@ -305,13 +305,15 @@ def margin_and_bound(
     if confidence is not None and counts is not None:
         low_b, high_b = wilson_bounds(counts[0], counts[1], confidence)
 
-    def bound(side: Literal["lower", "upper"], v: float) -> Bound | None:
-        return Bound(side, v, confidence) if confidence is not None and counts else None
+    def bound(side: Literal["lower", "upper"], v: float, limit: float) -> Bound | None:
+        if confidence is None or not counts:
+            return None
+        return Bound(side, v, confidence, against=limit)
 
     if check.max is not None:
-        rooms.append((_share(check.max - low_b, check.max), bound("lower", low_b)))
+        rooms.append((_share(check.max - low_b, check.max), bound("lower", low_b, check.max)))
     if check.min is not None:
-        rooms.append((_share(high_b - check.min, check.min), bound("upper", high_b)))
+        rooms.append((_share(high_b - check.min, check.min), bound("upper", high_b, check.min)))
     if base is not None:
         counted = confidence is not None and counts is not None and base_counts is not None
         for limit, direction in _limits(check):
@@ -325,7 +327,13 @@ def margin_and_bound(
             change = tested_change(check, value, base, direction, counts, base_counts)
             # The change's bound in the limit's direction: a rise's lower, a fall's upper.
             on_change = (
-                Bound("lower" if direction == 1 else "upper", change * direction, confidence, True)
+                Bound(
+                    "lower" if direction == 1 else "upper",
+                    change * direction,
+                    confidence,
+                    True,
+                    against=allowed * direction,
+                )
                 if counted and confidence is not None
                 else None
             )
@@ -641,7 +649,7 @@ def _unstable_clusters(pairing: Pairing, baseline: Run, ctx: Context) -> tuple[C
         (
             p.baseline,
             f"changed: paired with {p.latest.title!r} (cluster {p.latest.cluster_id}) at "
-            f"similarity {formatting.similarity(p.similarity)} < "
+            f"similarity {formatting.similarity(p.similarity, threshold)} < "
             f"{format_number(threshold)}",
         )
         for p in pairing.pairs

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING
 
 from llmc_checks.metrics_catalog import metric as metric_info
@@ -19,8 +19,25 @@ def _ratio(v: float) -> str:
 
 
 def _points(v: float) -> str:
-    """An absolute change of a ratio, in percentage points: 0.05 → '5.0 pp'."""
+    """An absolute change of a ratio, in percentage points: 0.05 → '5.0 pp'.
+
+    A measured change, rounded for reading; units.format_limit(v, "points") writes a
+    configured limit, exactly as the user wrote it, and never rounds."""
     return f"{v * 100:.1f} pp" if abs(v) >= 0.001 or v == 0 else f"{v * 100:.3f} pp"
+
+
+def _percent_apart(v: float, limit: float) -> str:
+    """A ratio in percent ("18.0", no sign) at _ratio's precision, to nearest, with
+    digits added while it would read as the limit or past it on the wrong side: a bound
+    of 10.016% over a 10% limit shows "10.02", not "10.0". Ends by the bound's own
+    digits at the latest, which differ from the limit's when the two differ."""
+    exact, edge = Decimal(repr(float(v))) * 100, Decimal(repr(float(limit))) * 100
+    places = 1 if abs(v) >= 0.001 or v == 0 else 3
+    while True:
+        shown = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+        if (shown > edge) if exact > edge else (shown < edge) if exact < edge else True:
+            return f"{shown:f}"  # never "1E-7"
+        places += 1
 
 
 def _usd(v: float) -> str:
@@ -70,12 +87,17 @@ def _signed(fmt: Callable[[float], str], v: float) -> str:
 
 
 def bound_text(metric: str, bound: Bound) -> str:
-    """ "lower bound 6.8% @95%" (a value's) or "lower bound +1.2 pp @95%" (a change's)."""
-    shown = (
-        _signed(_change_formatter(metric), bound.value)
-        if bound.on_change
-        else formatter(metric)(bound.value)
-    )
+    """ "lower bound 6.8% @95%" (a value's) or "lower bound +1.2 pp @95%" (a change's).
+    A proportion's bound (the only kind `confidence` gives) takes the digits it needs to
+    read on the side of the limit it was compared with that the verdict says."""
+    if bound.against is not None and metric_info(metric).is_ratio:
+        apart = _percent_apart(bound.value, bound.against)
+        signed = f"{'-' if bound.value < 0 else '+'}{apart.lstrip('-')} pp"
+        shown = signed if bound.on_change else f"{apart}%"
+    elif bound.on_change:
+        shown = _signed(_change_formatter(metric), bound.value)
+    else:
+        shown = formatter(metric)(bound.value)
     return f"{bound.side} bound {shown} @{format_percent(bound.confidence)}"
 
 
@@ -123,10 +145,14 @@ def change(metric: str, new: float, base: float, bound: Bound | None = None) -> 
     return f"{text} ({'; '.join(extras)})" if extras else text
 
 
-def similarity(score: float) -> str:
-    """A pairing score with 2 decimals, rounded down: a pair judged below a threshold
-    of 0.8 never shows 0.80."""
-    return str(Decimal(repr(float(score))).quantize(Decimal("0.01"), rounding=ROUND_FLOOR))
+def similarity(score: float, threshold: float) -> str:
+    """A pairing score rounded down to the threshold's decimals, at least 2 (0.8 → 2,
+    0.875 → 3): the threshold is written exactly at those decimals, so a score under it
+    never shows it (0.7999 → 0.79) and one at or over it never shows less (0.8769 →
+    0.876, not 0.87)."""
+    exponent = int(Decimal(repr(float(threshold))).normalize().as_tuple().exponent)
+    places = Decimal(1).scaleb(min(-2, exponent))
+    return f"{Decimal(repr(float(score))).quantize(places, rounding=ROUND_FLOOR):f}"
 
 
 def no_value_reason(metric: str, run: Run, cluster: Cluster | None = None) -> str:

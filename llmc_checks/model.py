@@ -163,6 +163,9 @@ class Bound:
     # A bound on the change against the baseline (a difference of proportions), not
     # on the value itself.
     on_change: bool = False
+    # The limit the bound was compared with, in the bound's own terms (a change's is
+    # signed: a fall's allowed change is negative), so its text rounds away from it.
+    against: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,6 +207,84 @@ def test_a_confident_run_scope_change_shows_a_negative_bound() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("body", "k", "n", "status", "shown"),
+    [
+        # 9 of 50 = 18.0%: lower bound 10.016% > 10%, a failure; at one decimal it would
+        # read "10.0%", the limit itself. Two decimals show it over.
+        ("max: 10%", 9, 50, "fail", "18.0% (lower bound 10.02% @95%)"),
+        # 12 of 73 = 16.4%: lower bound 9.982% ≤ 10%, a pass that "10.0%" would hide.
+        ("max: 10%", 12, 73, "pass", "16.4% (lower bound 9.98% @95%)"),
+        # 17 of 81 = 21.0%: upper bound 29.978% < 30%, a floor's failure.
+        ("min: 30%", 17, 81, "fail", "21.0% (upper bound 29.98% @95%)"),
+        # 22 of 100 = 22.0%: upper bound 30.041% ≥ 30%, a pass.
+        ("min: 30%", 22, 100, "pass", "22.0% (upper bound 30.04% @95%)"),
+        # 27 of 200: lower bound 9.793%, far from 9% at one decimal: no digit added.
+        ("max: 9%", 27, 200, "fail", "13.5% (lower bound 9.8% @95%)"),
+    ],
+)
+def test_a_bound_near_its_limit_shows_the_digits_that_put_it_on_its_side(
+    body: str, k: int, n: int, status: str, shown: str
+) -> None:
+    low, high = wilson(k, n)
+    bound = low if body.startswith("max") else high
+    limit = float(body.split()[1].rstrip("%")) / 100
+    # The digits shown are the exact bound's, to nearest, at the first precision that
+    # differs from the limit on the bound's side of it.
+    digits = shown.split("bound ")[1].split("%")[0]
+    assert abs(bound * 100 - float(digits)) <= 0.5 * 10 ** -len(digits.split(".")[1])
+    assert (float(digits) > limit * 100) == (bound > limit)
+    assert (float(digits) < limit * 100) == (bound < limit)
+    latest = run([rate(0, "SQL generation", k, n)])
+    outcome, r = judge(f"- metric: error_rate\n  {body}\n  confidence: 0.95", latest)
+    assert r.status == status
+    assert observed_cell(outcome) == shown
+    if status == "fail":
+        line = f"  - 'SQL generation' (cluster 0, {n} items): {shown} {link(latest, 0)}"
+        assert r.message.splitlines()[1] == line
+    else:
+        assert r.message == f"1 clusters evaluated; worst: 'SQL generation' {shown}"
+    md = markdown.render([(outcome, [0])])
+    assert markdown_rows(md, f"{'❌' if status == 'fail' else '✅'} {status}")[0][3] == (
+        safe_text.markdown(shown)
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "new", "old", "status", "change"),
+    [
+        # 20 → 33 of 100: +13 points; Newcombe's lower bound +2.017 points is over the 2
+        # allowed, which "+2.0 pp" would hide.
+        ("max_increase: 0.02", 33, 20, "fail", "+13.0 pp (+65%; lower bound +2.02 pp @95%)"),
+        # 6 → 16 of 100: lower bound +1.977 points, under 2: a pass "+2.0 pp" would hide.
+        ("max_increase: 0.02", 16, 6, "pass", "+10.0 pp (+167%; lower bound +1.98 pp @95%)"),
+        # 33 → 20 of 100: the mirror image, a fall whose upper bound −2.017 points is past
+        # the 2 allowed.
+        ("max_decrease: 0.02", 20, 33, "fail", "-13.0 pp (-39%; upper bound -2.02 pp @95%)"),
+        # 12 → 28 of 100 under a relative limit: 50% of 12% allows 6 points; the lower
+        # bound is +6.011 points.
+        ("max_increase: 50%", 28, 12, "fail", "+16.0 pp (+133%; lower bound +6.01 pp @95%)"),
+    ],
+)
+def test_a_change_bound_near_its_limit_shows_the_digits_that_put_it_on_its_side(
+    body: str, new: int, old: int, status: str, change: str
+) -> None:
+    low, high = newcombe((new, 100), (old, 100))
+    judged = low if "increase" in body else high
+    assert abs(judged * 100 - float(change.split("bound ")[1].split(" pp")[0])) <= 0.005
+    latest = run([rate(0, "SQL generation", new, 100)])
+    base = run([rate(5, "SQL generation", old, 100)], run_id="r-base")
+    outcome, r = judge(f"- metric: error_rate\n  {body}\n  confidence: 0.95", latest, base)
+    assert r.status == status
+    assert observed_cell(outcome) == change
+    assert r.clusters[0].note == f"baseline {old / 100:.1%}, {change}"
+    if status == "fail":
+        assert r.message.splitlines()[1] == (
+            f"  - 'SQL generation' (cluster 0, 100 items): {new / 100:.1%} "
+            f"(baseline {old / 100:.1%}, {change}) {link(latest, 0)}"
+        )
+
+
 # --- absolute changes of ratios in points ---------------------------------------------------
 
 
@@ -299,13 +377,16 @@ def test_very_many_failing_clusters_are_cut_with_a_count() -> None:
 # --- title_stability: which clusters it counts against ---------------------------------------
 
 
-def pairing_of(latest: Run, base: Run, pairs: list[tuple[int, int, float]]) -> Pairing:
-    """A pairing by hand: (latest id, baseline id, score) per pair, threshold 0.8."""
+def pairing_of(
+    latest: Run, base: Run, pairs: list[tuple[int, int, float]], threshold: float = 0.8
+) -> Pairing:
+    """A pairing by hand: (latest id, baseline id, score) per pair."""
     by_id = {c.cluster_id: c for c in latest.clusters} | {
         -100 - c.cluster_id: c for c in base.clusters
     }
     made = tuple(
-        Pair(by_id[a], by_id[-100 - b], score, score, renamed=score < 0.8) for a, b, score in pairs
+        Pair(by_id[a], by_id[-100 - b], score, score, renamed=score < threshold)
+        for a, b, score in pairs
     )
     paired_latest = {a for a, _, _ in pairs}
     paired_base = {b for _, b, _ in pairs}
@@ -313,7 +394,7 @@ def pairing_of(latest: Run, base: Run, pairs: list[tuple[int, int, float]]) -> P
         made,
         new=tuple(c for c in latest.clusters if c.cluster_id not in paired_latest),
         vanished=tuple(c for c in base.clusters if c.cluster_id not in paired_base),
-        title_threshold=0.8,
+        title_threshold=threshold,
         latest_run_id=latest.run_id,
         baseline_run_id=base.run_id,
     )
@@ -360,6 +441,41 @@ def test_a_title_stability_failure_names_the_changed_and_vanished_clusters() -> 
     assert "Clusters vs baseline r-base (stable: similarity ≥ 0.8)</summary>" in md
     assert "| changed | Billing disputes (40) | Payment questions (30) | 0.79 |" in md
     assert report.gate_json(outcome, [0])["pairing"]["clusters"][1]["similarity"] == 0.7999
+
+
+def test_a_score_shows_as_many_decimals_as_its_threshold() -> None:
+    # Under `match.title_similarity: 0.875`, 0.876 is stable and 0.874 changed: at two
+    # decimals both would read 0.87. Three decimals, rounded down, tell them apart and
+    # keep each on its side of 0.875. title_stability = 60 / 100 = 60% < 80%.
+    latest = run([Cluster(0, "Refunds", "", 55), Cluster(1, "Billing disputes", "", 40)])
+    base = run(
+        [Cluster(30, "Refund requests", "", 60), Cluster(31, "Payment questions", "", 40)],
+        run_id="r-base",
+    )
+    pairing = pairing_of(latest, base, [(0, 30, 0.8769), (1, 31, 0.8749)], threshold=0.875)
+    outcome, r = judge(
+        "- metric: title_stability\n  min: 80%",
+        latest,
+        base,
+        pairings=(pairing,),
+        title_threshold=0.875,
+    )
+    assert r.status == "fail"
+    assert r.message.splitlines()[2] == (
+        "  - 'Payment questions' (cluster 31, 40 items): 40.0% (changed: paired with "
+        f"'Billing disputes' (cluster 1) at similarity 0.874 < 0.875) {link(base, 31)}"
+    )
+    table = report.terminal(outcome, [0]).splitlines()
+    assert "clusters vs baseline r-base (stable: similarity ≥ 0.875):" in table
+    rows = {
+        line.split()[0]: line.split()[-1]
+        for line in table
+        if line.startswith(("stable", "changed"))
+    }
+    assert rows == {"stable": "0.876", "changed": "0.874"}
+    md = markdown.render([(outcome, [0])])
+    assert "| stable | Refunds (55) | Refund requests (60) | 0.876 |" in md
+    assert "| changed | Billing disputes (40) | Payment questions (40) | 0.874 |" in md
 
 
 def test_a_passing_title_stability_lists_no_clusters() -> None:

@@ -114,8 +114,8 @@ def observed_text(result: CheckResult) -> str:
     return f"{value} ({formatting.change(metric, observed, base, bound)})"
 
 
-def similarity_text(score: float | None) -> str:
-    return "" if score is None else formatting.similarity(score)
+def similarity_text(score: float | None, threshold: float) -> str:
+    return "" if score is None else formatting.similarity(score, threshold)
 
 
 def pairing_heading(pairing: Pairing) -> str:

@@ -137,7 +137,8 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
             latest, base = row["latest"], row["baseline"]
             lines.append(
                 f"| {row['change']} | {_side(latest)} | {_side(base)} | "
-                f"{similarity_text(row['similarity'])} | {cell(row['why'])} |"
+                f"{similarity_text(row['similarity'], pairing.title_threshold)} | "
+                f"{cell(row['why'])} |"
             )
         lines += ["", "</details>"]
     lines += ["", *(f"_{cell(n)}_" for n in outcome.notes)] if outcome.notes else []

@@ -98,7 +98,7 @@ def terminal(
                         r["change"],
                         _side(r["latest"]),
                         _side(r["baseline"]),
-                        similarity_text(r["similarity"]),
+                        similarity_text(r["similarity"], pairing.title_threshold),
                         plain(r["why"]),
                     ]
                     for r in pairing_rows(pairing)
