@@ -21,6 +21,10 @@ _FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?
 _NONFINITE_TEXT = re.compile(r"[+-]?(?:nan(?:\([0-9A-Za-z_]*\))?|inf(?:inity)?)", re.I | re.A)
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _INT64 = (-(2**63), 2**63 - 1)
+# Every whole number of at most this size is a double exactly (2**53 + 1 is not), as
+# JavaScript's safe integers are: a rank read from JSON (runs) or by the live query
+# (sources._hogql) counts only within it.
+LARGEST_EXACT_WHOLE = 2**53
 
 
 def number(value: object) -> float | None:

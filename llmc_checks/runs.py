@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from llmc_checks._values import number, parse_timestamp
+from llmc_checks._values import LARGEST_EXACT_WHOLE, number, parse_timestamp
 from llmc_checks.model import (
     BAKED_KEYS,
     CLUSTER_EVENTS,
@@ -405,13 +405,9 @@ def _rank(value: object) -> int | None:
     ClickHouse reads it so as well), else None: a bool, a fraction, or past 2**53."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT:
+    if isinstance(value, float) and value.is_integer() and abs(value) <= LARGEST_EXACT_WHOLE:
         return int(value)
-    return value if isinstance(value, int) and abs(value) <= _EXACT else None
-
-
-# The largest whole numbers a double holds exactly (and JavaScript's safe integers).
-_EXACT = 2**53
+    return value if isinstance(value, int) and abs(value) <= LARGEST_EXACT_WHOLE else None
 
 
 def _baked(metrics: Mapping[str, object], at: str) -> dict[str, float | None]:

@@ -286,7 +286,7 @@ def _members_columns(trend: bool) -> list[str]:
 # reads it: a field of the wrong type reads as absent. Rank: a whole number within
 # ±2**53 (ClickHouse hands the entry back re-serialised, 1.0 as 1: runs._rank reads 1.0
 # as 1 too), not a bool, a fraction or anything larger.
-_EXACT = 2**53
+from llmc_checks._values import LARGEST_EXACT_WHOLE as _EXACT  # noqa: E402
 
 
 def _json_type(key: str) -> str:
