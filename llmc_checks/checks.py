@@ -10,10 +10,19 @@ from typing import TYPE_CHECKING, Literal
 
 from llmc_checks import formatting, metrics
 from llmc_checks.metrics_catalog import BASELINE_ONLY_METRICS, DEFAULT_TITLE_THRESHOLD
-from llmc_checks.model import Bound, Cluster, Evidence, Measure, Member, Run
+from llmc_checks.model import (
+    CHANGE_TOLERANCE,
+    Bound,
+    Cluster,
+    Evidence,
+    Limits,
+    Measure,
+    Member,
+    Run,
+)
 from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, ClusterRow, RowStatus, Status
 from llmc_checks.stats import difference_bounds, median, wilson_bounds
-from llmc_checks.units import format_number
+from llmc_checks.units import counted, format_number
 
 if TYPE_CHECKING:
     from llmc_checks.config import Change, Check
@@ -283,7 +292,7 @@ def judge_change(
             if change > 0:
                 return _Verdict(False, "baseline was 0")
             continue
-        if change > allowed + 1e-12:
+        if change > allowed + CHANGE_TOLERANCE:
             return _Verdict(False)
     return _Verdict(True)
 
@@ -341,6 +350,15 @@ def margin_and_bound(
     if not rooms:
         return None, None
     return min(rooms, key=lambda room: room[0])
+
+
+def limits_of(check: Check) -> Limits:
+    """The check's limits, for the text of what it judged against them."""
+
+    def amount(change: Change | None) -> tuple[float, bool] | None:
+        return None if change is None else (change.value, change.relative)
+
+    return Limits(check.min, check.max, amount(check.max_increase), amount(check.max_decrease))
 
 
 def _share(room: float, limit: float) -> float:
@@ -401,6 +419,7 @@ def _result(
         baseline_value=baseline_value,
         margin=margin,
         bound=bound,
+        limits=limits_of(check),
     )
 
 
@@ -447,9 +466,10 @@ def _run_check(
     failed = [v for v in verdicts if not v.ok]
     notes = "; ".join(v.note for v in verdicts if v.note)
     room, bound = margin_and_bound(check, value, counts, base_value, base_counts)
-    shown = formatting.value(metric, value, bound)
+    limits = limits_of(check)
+    shown = formatting.value(metric, value, bound, limits)
     if base_value is not None:
-        change = formatting.change(metric, value, base_value, bound)
+        change = formatting.change(metric, value, base_value, bound, limits)
         shown += f" (baseline {fmt(base_value)}, {change})"
     clusters: tuple[ClusterRow, ...] = ()
     clusters_run_id: str | None = None
@@ -495,6 +515,7 @@ def _cluster_check(
     fmt = formatting.formatter(metric)
     min_size = check.selection.min_size
     relative = check.max_increase is not None or check.max_decrease is not None
+    limits = limits_of(check)
     selected = _selected(check, run)
     if not selected:
         return _result(check, "skip", None, _none_selected(check, run))
@@ -527,7 +548,7 @@ def _cluster_check(
         note = "; ".join(v.note for v in verdicts if v.note)
         room, bound = margin_and_bound(check, value, counts, base_value, base_counts)
         if base_value is not None:
-            change = formatting.change(metric, value, base_value, bound)
+            change = formatting.change(metric, value, base_value, bound, limits)
             note = "; ".join(p for p in (f"baseline {fmt(base_value)}, {change}", note) if p)
         row = _row(cluster, url, value, "fail" if failed else "pass", note, base_value, base_title)
         row = replace(row, margin=room, bound=bound)
@@ -562,11 +583,13 @@ def _cluster_check(
     failing = [r for r in rows if r.status == "fail"]
     evaluated = len(scored)
     if failing:
+        verb = "fails" if len(failing) == 1 else "fail"
         lines = [
-            f"{len(failing)} of {evaluated} clusters fail {metric} {formatting.expected(check)}:"
+            f"{len(failing):,} of {counted(evaluated, 'cluster')} {verb} {metric} "
+            f"{formatting.expected(check)}:"
         ]
         for r in failing[:MESSAGE_CLUSTERS]:
-            lines.append(_row_line(r, metric))
+            lines.append(_row_line(r, metric, limits))
             lines += [f"      {formatting.evidence_line(metric, ev)}" for ev in r.evidence]
         if len(failing) > MESSAGE_CLUSTERS:
             lines.append(f"  … and {len(failing) - MESSAGE_CLUSTERS:,} more")
@@ -582,10 +605,10 @@ def _cluster_check(
             bound=worst.bound,
         )
     skipped = len(rows) - evaluated
-    extra = f", {skipped} not evaluated" if skipped else ""
+    extra = f", {skipped:,} not evaluated" if skipped else ""
     msg = (
-        f"{evaluated} clusters evaluated{extra}; worst: {worst.title!r} "
-        f"{formatting.value(metric, worst.value, worst.bound)}"
+        f"{counted(evaluated, 'cluster')} evaluated{extra}; worst: {worst.title!r} "
+        f"{formatting.value(metric, worst.value, worst.bound, limits)}"
     )
     return _result(
         check,
@@ -622,15 +645,16 @@ def _row(
     )
 
 
-def _row_line(row: ClusterRow, metric: str) -> str:
-    return _row_line_fmt(row, lambda v: formatting.value(metric, v, row.bound))
+def _row_line(row: ClusterRow, metric: str, limits: Limits) -> str:
+    return _row_line_fmt(row, lambda v: formatting.value(metric, v, row.bound, limits))
 
 
 def _row_line_fmt(row: ClusterRow, fmt: Callable[[float], str]) -> str:
     value = fmt(row.value) if row.value is not None else "-"
     note = f" ({row.note})" if row.note else ""
     link = f" {row.url}" if row.url else ""
-    return f"  - {row.title!r} (cluster {row.cluster_id}, {row.size} items): {value}{note}{link}"
+    where = f"cluster {row.cluster_id}, {counted(row.size, 'item')}"
+    return f"  - {row.title!r} ({where}): {value}{note}{link}"
 
 
 def _unstable_clusters(pairing: Pairing, baseline: Run, ctx: Context) -> tuple[ClusterRow, ...]:
@@ -693,7 +717,10 @@ def _none_selected(check: Check, run: Run) -> str:
     if not run.clusters:
         return f"run {run.run_id} has no clusters"
     noise = run.noise
-    items = f" (all {noise.size:,} items are noise)" if noise is not None else ""
+    items = ""
+    if noise is not None:
+        many = f" (all {noise.size:,} items are noise)"
+        items = " (its one item is noise)" if noise.size == 1 else many
     return f"run {run.run_id} has no clusters besides noise{items}"
 
 

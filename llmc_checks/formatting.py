@@ -2,110 +2,146 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import TYPE_CHECKING
 
 from llmc_checks.metrics_catalog import metric as metric_info
+from llmc_checks.model import CHANGE_TOLERANCE
 from llmc_checks.units import format_limit, format_percent
 
 if TYPE_CHECKING:
     from llmc_checks.config import Check
-    from llmc_checks.model import Bound, Cluster, Evidence, Run
+    from llmc_checks.model import Bound, Cluster, Evidence, Limits, Run
 
 
-def _ratio(v: float) -> str:
-    return f"{v:.1%}" if abs(v) >= 0.001 or v == 0 else f"{v:.3%}"
+@dataclass(frozen=True, slots=True)
+class _Style:
+    """How a unit's numbers are written: scaled (a ratio in percent), rounded to nearest
+    at the decimals `places` gives for the scaled number (with a flag: significant
+    digits, whose trailing zeros are dropped, "$0.08" and "20s"), then affixed."""
+
+    places: Callable[[Decimal], tuple[int, bool]]
+    suffix: str = ""
+    prefix: str = ""
+    scale: int = 1
+    grouped: bool = False
 
 
-def _points(v: float) -> str:
-    """An absolute change of a ratio, in percentage points: 0.05 → '5.0 pp'.
-
-    A measured change, rounded for reading; units.format_limit(v, "points") writes a
-    configured limit, exactly as the user wrote it, and never rounds."""
-    return f"{v * 100:.1f} pp" if abs(v) >= 0.001 or v == 0 else f"{v * 100:.3f} pp"
+def _percent_places(x: Decimal) -> tuple[int, bool]:
+    return (1 if abs(x) >= Decimal("0.1") or x == 0 else 3), False
 
 
-def _percent_apart(v: float, limit: float) -> str:
-    """A ratio in percent ("18.0", no sign) at _ratio's precision, to nearest, with
-    digits added while it would read as the limit or past it on the wrong side: a bound
-    of 10.016% over a 10% limit shows "10.02", not "10.0". Ends by the bound's own
-    digits at the latest, which differ from the limit's when the two differ."""
-    exact, edge = Decimal(repr(float(v))) * 100, Decimal(repr(float(limit))) * 100
-    places = 1 if abs(v) >= 0.001 or v == 0 else 3
-    while True:
-        shown = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-        if (shown > edge) if exact > edge else (shown < edge) if exact < edge else True:
-            return f"{shown:f}"  # never "1E-7"
-        places += 1
+def _significant(digits: int) -> Callable[[Decimal], tuple[int, bool]]:
+    return lambda x: (digits - 1 - x.adjusted(), True)
 
 
-def _usd(v: float) -> str:
-    if v == 0:
-        return "$0"
-    return f"${v:,.2f}" if abs(v) >= 10 else f"${v:.4g}"
+def _usd_places(x: Decimal) -> tuple[int, bool]:
+    return (2, False) if abs(x) >= 10 else _significant(4)(x)
 
 
-def _count(v: float) -> str:
-    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+def _seconds_places(x: Decimal) -> tuple[int, bool]:
+    return (0, False) if abs(x) >= 100 else _significant(3)(x)
 
 
-def _seconds(v: float) -> str:
-    return f"{v:.3g}s" if abs(v) < 100 else f"{v:,.0f}s"
-
-
-def _hours(v: float) -> str:
-    return f"{v:.1f}h"
-
-
-def _tokens(v: float) -> str:
-    return f"{v:,.0f}"
-
-
-_FORMATS: dict[str, Callable[[float], str]] = {
-    "ratio": _ratio,
-    "usd": _usd,
-    "count": _count,
-    "seconds": _seconds,
-    "hours": _hours,
-    "tokens": _tokens,
+_RATIO = _Style(_percent_places, suffix="%", scale=100)
+# An absolute change of a ratio, in percentage points (0.05 → "5.0 pp"): a measured
+# change, rounded for reading; units.format_limit(v, "points") writes a configured
+# limit exactly as the user wrote it.
+_POINTS = _Style(_percent_places, suffix=" pp", scale=100)
+# A change relative to its baseline value, in whole percent ("+34%").
+_RELATIVE = _Style(lambda x: (0, False), suffix="%", scale=100)
+_STYLES: dict[str, _Style] = {
+    "ratio": _RATIO,
+    "usd": _Style(_usd_places, prefix="$", grouped=True),
+    "count": _Style(lambda x: (0 if x == x.to_integral_value() else 1, False), grouped=True),
+    "seconds": _Style(_seconds_places, suffix="s", grouped=True),
+    "hours": _Style(lambda x: (1, False), suffix="h"),
+    "tokens": _Style(lambda x: (0, False), grouped=True),
 }
 
 
+def _apart(exact: Decimal, places: int, limits: Sequence[Decimal] = ()) -> Decimal:
+    """`exact` rounded to nearest at `places` decimals (a half away from zero: the
+    number as the JSON report writes it, 0.45h, reads 0.5h), with more digits while it would
+    read as a limit it differs from, or past one on the wrong side: 10.016% over a 10%
+    limit reads "10.02", not "10.0"; a number equal to its limit reads as it. Ends by
+    `exact`'s own digits at the latest, which tell it from every limit it differs from.
+
+    The one rule for every number shown next to a limit it was judged against (values,
+    changes, bounds), so the text never contradicts the verdict."""
+    while True:
+        with localcontext() as context:  # a huge number's every digit, not "1.2E+30"
+            context.prec = max(context.prec, exact.adjusted() + places + 2)
+            shown = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        if all((shown > e, shown < e) == (exact > e, exact < e) for e in limits):
+            return shown
+        places += 1
+
+
+def _text(style: _Style, v: float, limits: Iterable[float] = (), *, signed: bool = False) -> str:
+    """`v` as `style` writes it, on its own side of each of `limits` (_apart); `signed`:
+    a change, "+" or "-" before the unit ("+$0.012", "-5.0 pp")."""
+    sign = ("-" if v < 0 else "+") if signed else ""
+    if not math.isfinite(v):
+        return f"{sign}{style.prefix}{abs(v) if signed else v}{style.suffix}"
+    exact = Decimal(repr(float(v))) * style.scale
+    places, significant = style.places(exact)
+    edges = [Decimal(repr(float(limit))) * style.scale for limit in limits]
+    shown = _apart(exact, places, edges)
+    digits = format(abs(shown) if signed else shown, ",f" if style.grouped else "f")
+    if significant and "." in digits:
+        digits = digits.rstrip("0").rstrip(".")
+    return f"{sign}{style.prefix}{digits}{style.suffix}"
+
+
+def _usd(v: float) -> str:
+    return _text(_STYLES["usd"], v)
+
+
+def _seconds(v: float) -> str:
+    return _text(_STYLES["seconds"], v)
+
+
+def _style(metric: str) -> _Style:
+    return _STYLES[metric_info(metric).unit]
+
+
 def formatter(metric: str) -> Callable[[float], str]:
-    return _FORMATS[metric_info(metric).unit]
+    """How a value of `metric` reads where no limit is beside it (a baseline, a trend)."""
+    style = _style(metric)
+    return lambda v: _text(style, v)
 
 
-def _change_formatter(metric: str) -> Callable[[float], str]:
+def _change_style(metric: str) -> _Style:
     """How an absolute change reads: a ratio's in points ('+5.0 pp', not '+5.0%', which
     would read as relative to the baseline), any other in the metric's unit."""
-    return _points if metric_info(metric).is_ratio else formatter(metric)
-
-
-def _signed(fmt: Callable[[float], str], v: float) -> str:
-    return f"{'+' if v >= 0 else '-'}{fmt(abs(v))}"
+    return _POINTS if metric_info(metric).is_ratio else _style(metric)
 
 
 def bound_text(metric: str, bound: Bound) -> str:
-    """ "lower bound 6.8% @95%" (a value's) or "lower bound +1.2 pp @95%" (a change's).
-    A proportion's bound (the only kind `confidence` gives) takes the digits it needs to
-    read on the side of the limit it was compared with that the verdict says."""
-    if bound.against is not None and metric_info(metric).is_ratio:
-        apart = _percent_apart(bound.value, bound.against)
-        signed = f"{'-' if bound.value < 0 else '+'}{apart.lstrip('-')} pp"
-        shown = signed if bound.on_change else f"{apart}%"
-    elif bound.on_change:
-        shown = _signed(_change_formatter(metric), bound.value)
+    """ "lower bound 6.8% @95%" (a value's) or "lower bound +1.2 pp @95%" (a change's),
+    on the side of the limit it was compared with that the verdict says (_apart)."""
+    limits = () if bound.against is None else (bound.against,)
+    if bound.on_change:
+        shown = _text(_change_style(metric), bound.value, limits, signed=True)
     else:
-        shown = formatter(metric)(bound.value)
+        shown = _text(_style(metric), bound.value, limits)
     return f"{bound.side} bound {shown} @{format_percent(bound.confidence)}"
 
 
-def value(metric: str, v: float | None, bound: Bound | None = None) -> str:
-    """ "13.5%", or with the bound a confident verdict judged: "13.5% (lower bound 6.8% @95%)"."""
+def value(
+    metric: str, v: float | None, bound: Bound | None = None, limits: Limits | None = None
+) -> str:
+    """ "13.5%", or with the bound a confident verdict judged: "13.5% (lower bound 6.8% @95%)".
+    Beside its check's `limits`, on its own side of its min and max (_apart): 10.04%
+    failing `max: 10%` reads "10.04%", not "10.0%"."""
     if v is None:
         return "-"
-    text = formatter(metric)(v)
+    edges = () if limits is None else [x for x in (limits.min, limits.max) if x is not None]
+    text = _text(_style(metric), v, edges)
     if bound is not None and not bound.on_change:
         text += f" ({bound_text(metric, bound)})"
     return text
@@ -133,13 +169,37 @@ def expected(check: Check) -> str:
     return text
 
 
-def change(metric: str, new: float, base: float, bound: Bound | None = None) -> str:
+def change(
+    metric: str,
+    new: float,
+    base: float,
+    bound: Bound | None = None,
+    limits: Limits | None = None,
+) -> str:
     """ "+$0.012 (+34%)": the absolute change in the metric's unit (a ratio's in points,
     "+5.0 pp (+50%)"), relative to base, and the bound a confident verdict judged the
-    change on ("+5.0 pp (+50%; lower bound +1.2 pp @95%)")."""
+    change on ("+5.0 pp (+50%; lower bound +1.2 pp @95%)"). Beside `limits`, each part
+    on its own side of the limits of its kind (_apart): the absolute change of an
+    absolute max_increase/max_decrease, the relative one of a relative limit."""
     diff = new - base
-    text = _signed(_change_formatter(metric), diff)
-    extras = [f"{diff / abs(base):+.0%}"] if base else []
+    relative = diff / abs(base) if base else None
+    absolute_edges: list[float] = []
+    relative_edges: list[float] = []
+    for amount, direction in ((limits.increase, 1), (limits.decrease, -1)) if limits else ():
+        if amount is None:
+            continue
+        size, is_relative = amount
+        allowed = direction * (abs(base) * size if is_relative else size)
+        # Within the tolerance the verdict allows, the change is its limit, and reads so.
+        at_limit = abs(diff - allowed) <= CHANGE_TOLERANCE
+        if is_relative:
+            relative_edges.append(direction * size)
+            relative = direction * size if at_limit and base else relative
+        else:
+            absolute_edges.append(allowed)
+            diff = allowed if at_limit else diff
+    text = _text(_change_style(metric), diff, absolute_edges, signed=True)
+    extras = [] if relative is None else [_text(_RELATIVE, relative, relative_edges, signed=True)]
     if bound is not None and bound.on_change:
         extras.append(bound_text(metric, bound))
     return f"{text} ({'; '.join(extras)})" if extras else text
@@ -194,7 +254,7 @@ def _what(metric: str) -> str:
 _MEASURE_FORMATS: dict[str, Callable[[float], str]] = {
     "cost": _usd,
     "latency": _seconds,
-    "tokens": lambda v: f"{v:,.0f} tokens",
+    "tokens": lambda v: f"{v:,.0f} token{'' if v == 1 else 's'}",
     "errors": lambda v: f"{v:,.0f} error event{'' if v == 1 else 's'}",
 }
 

@@ -33,7 +33,7 @@ from llmc_checks.model import (
 from llmc_checks.results import BaselineView, Outcome
 from llmc_checks.sources.base import Source
 from llmc_checks.trends import HISTORY_RUNS
-from llmc_checks.units import format_duration
+from llmc_checks.units import counted, format_duration
 
 if TYPE_CHECKING:
     from llmc_checks.config import BaselineSpec, Check, Config
@@ -115,7 +115,7 @@ class Gate:
                 from llmc_checks.record import record
 
                 rows = record(source, request, loaded, self.options.record)
-                notes.append(f"recorded {rows} rows to {self.options.record}")
+                notes.append(f"recorded {counted(rows, 'row')} to {self.options.record}")
             return replace(outcome, notes=tuple(notes))
         except LlmcError as exc:
             return self._failed(source, link, str(exc))
@@ -160,7 +160,7 @@ class Gate:
                     raise
                 if left <= 0:
                     raise NoRunFound(
-                        f"{exc} (waited {format_duration(wait)}, {polls} polls)"
+                        f"{exc} (waited {format_duration(wait)}, {counted(polls, 'poll')})"
                     ) from None
                 pause = min(self.POLL_INTERVAL_S, left)
                 self._notify(

@@ -168,6 +168,23 @@ class Bound:
     against: float | None = None
 
 
+# A change within this of the change its limit allows counts as equal to it: a
+# difference of floats is not exact (0.12 - 0.10 = 0.019999999999999997).
+CHANGE_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A check's limits as configured, for the text of what was judged against them: a
+    value or change shown beside its limit reads on its own side of it (formatting)."""
+
+    min: float | None = None
+    max: float | None = None
+    # max_increase / max_decrease: (amount, relative: a fraction of the baseline value).
+    increase: tuple[float, bool] | None = None
+    decrease: tuple[float, bool] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Cluster:
     cluster_id: int

@@ -42,6 +42,7 @@ from llmc_checks.matching import DEFAULT_TITLE_THRESHOLD, Pairing, pair_runs
 from llmc_checks.metrics_catalog import metric as metric_info
 from llmc_checks.model import Cluster, Run
 from llmc_checks.stats import median
+from llmc_checks.units import counted
 
 # Fewer runs than this and a "worst value plus spread" is no honest estimate.
 MIN_RUNS = 3
@@ -125,7 +126,7 @@ def propose(
 ) -> tuple[Proposal, ...]:
     """The starter limits for the newest of `runs` (oldest first, one level and job)."""
     if len(runs) < MIN_RUNS:
-        raise TooFewRuns(f"{len(runs)} runs found; at least {MIN_RUNS} are needed")
+        raise TooFewRuns(f"{counted(len(runs), 'run')} found; at least {MIN_RUNS} are needed")
     pairings = [pair_runs(new, old, title_threshold=title_threshold) for old, new in pairwise(runs)]
     out: list[Proposal] = []
     out += _run_scope(runs, pairings, title_threshold)

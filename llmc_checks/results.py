@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from llmc_checks.model import Bound, Evidence, Run, Semantics
+from llmc_checks.model import Bound, Evidence, Limits, Run, Semantics
 
 if TYPE_CHECKING:
     from llmc_checks.matching import Pairing
@@ -71,6 +71,8 @@ class CheckResult:
     margin: float | None = None
     # With `confidence`: the score bound the verdict judged (the worst cluster's).
     bound: Bound | None = None
+    # The limits as configured: what is shown beside them reads on its own side.
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def passed(self) -> bool:

@@ -30,6 +30,7 @@ from llmc_checks.model import (
     Run,
     RunRequest,
 )
+from llmc_checks.units import counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +326,7 @@ def build_run(event: RunEvent, where: str, *, members: bool = False) -> Run:
         key = _items_key(props)
         raise DataError(
             f"{where}: run {event.run_id}: {key} is {analyzed:,}, fewer than the "
-            f"{clustered:,} items its clusters hold"
+            f"{counted(clustered, 'item')} its clusters hold"
         )
     params = props.get("$ai_clustering_params")
     return Run(

@@ -32,6 +32,7 @@ from llmc_checks.model import (
     RunRequest,
 )
 from llmc_checks.propose import MIN_RUNS, Proposal, TooFewRuns, propose
+from llmc_checks.units import counted
 
 if TYPE_CHECKING:
     from llmc_checks.sources.base import Source
@@ -111,7 +112,8 @@ def run_init(
     except OSError as exc:
         raise LlmcError(f"cannot write {options.out}: {exc.strerror or exc}") from None
     return (
-        f"wrote {options.out}: {len(proposals)} checks proposed from the last {len(runs)} "
+        f"wrote {options.out}: {counted(len(proposals), 'check')} proposed from the last "
+        f"{len(runs)} "
         f"{runs[-1].level}-level runs{_job_phrase(runs[-1])}; review them before committing"
     )
 

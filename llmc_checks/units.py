@@ -14,6 +14,7 @@ __all__ = [
     "DURATION_PATTERN",
     "NUMBER_RE",
     "PERCENT_PATTERN",
+    "counted",
     "format_duration",
     "format_limit",
     "format_number",
@@ -86,6 +87,11 @@ def _exact(v: Decimal, grouped: bool = False) -> str:
     if not -12 <= v.adjusted() < 21:
         return str(v)  # "1E+25": still read back by float() and by the config loader
     return format(v, ",f" if grouped else "f")
+
+
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """A count with its noun in the number it takes: "1 cluster", "1,500 clusters"."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def format_number(v: float) -> str:

@@ -88,7 +88,7 @@ def test_max_fails_on_the_cluster_above_and_reports_the_highest() -> None:
     assert r.worst is not None and r.worst.cluster_id == 1
     assert r.expected == "≤ $0.05"
     assert r.message.splitlines() == [
-        "1 of 3 clusters fail avg_cost_usd ≤ $0.05:",
+        "1 of 3 clusters fails avg_cost_usd ≤ $0.05:",
         "  - 'Topic 1' (cluster 1, 30 items): $0.08",
     ]
 
@@ -119,7 +119,7 @@ def test_severity_warn_turns_fail_into_warn() -> None:
     assert r.status == "warn" and r.severity == "warn"
     assert r.passed
     assert r.observed == 0.08
-    assert r.message.startswith("1 of 3 clusters fail")
+    assert r.message.startswith("1 of 3 clusters fails ")
     # a passing warn-check is a plain pass
     assert ev("- metric: avg_cost_usd\n  max: 0.1\n  severity: warn", COSTS).status == "pass"
 
@@ -191,7 +191,7 @@ def test_confidence_1_of_3_does_not_fail_max_5pct() -> None:
     # observed 33% > 5%, but the lower bound is 2.33% (hand value above): no evidence
     r = ev("- metric: error_rate\n  max: 5%\n  confidence: 0.95", run([errors(1, 3)]))
     assert r.status == "pass"
-    assert r.message == "1 clusters evaluated; worst: 'Topic 0' 33.3% (lower bound 2.3% @95%)"
+    assert r.message == "1 cluster evaluated; worst: 'Topic 0' 33.3% (lower bound 2.3% @95%)"
     assert r.clusters[0].note == ""
     # without confidence the same cluster fails
     assert ev("- metric: error_rate\n  max: 5%", run([errors(1, 3)])).status == "fail"
@@ -202,7 +202,7 @@ def test_confidence_1_of_10_does_not_fail_max_5pct() -> None:
     assert r.status == "pass"
     assert r.observed == 0.1
     # lower bound 0.6910% (by hand above)
-    assert r.message == "1 clusters evaluated; worst: 'Topic 0' 10.0% (lower bound 0.7% @95%)"
+    assert r.message == "1 cluster evaluated; worst: 'Topic 0' 10.0% (lower bound 0.7% @95%)"
 
 
 def test_confidence_on_a_run_scope_proportion() -> None:
@@ -423,7 +423,7 @@ def test_max_increase_fails_on_the_quadrupled_cluster() -> None:
     assert r.baseline_value == 0.01
     assert r.observed == pytest.approx(0.03, rel=1e-12)  # the worst change: 0.04 − 0.01
     assert r.message.splitlines() == [
-        "1 of 3 clusters fail avg_cost_usd increase ≤ 50%:",
+        "1 of 3 clusters fails avg_cost_usd increase ≤ 50%:",
         "  - 'Refund requests' (cluster 10, 30 items): $0.04 (baseline $0.01, +$0.03 (+300%))",
     ]
     new = next(row for row in r.clusters if row.cluster_id == 13)
@@ -638,6 +638,10 @@ def test_an_all_noise_run_says_so_rather_than_blaming_where() -> None:
     assert (r.status, r.message) == (
         "skip",
         "run r-latest has no clusters besides noise (all 40 items are noise)",
+    )
+    one = run([cl(-1, 1, "Outliers", item_count=1, avg_cost_usd=0.5)])
+    assert ev("- metric: avg_cost_usd\n  max: 0.05", one).message == (
+        "run r-latest has no clusters besides noise (its one item is noise)"
     )
     # With a `where`, the selection is what left nothing.
     r = ev("- metric: avg_cost_usd\n  max: 0.05\n  where: {title: Refund}", COSTS)

@@ -804,7 +804,7 @@ def test_main_validates_files(
     (good / "snapshots" / "events.jsonl.gz").write_bytes(b"")  # it must exist, nothing more
     monkeypatch.chdir(tmp_path)
     assert config_mod.main(["good/snapshot_minimal.yaml"]) == 0
-    assert "good/snapshot_minimal.yaml: ok, 1 checks" in capsys.readouterr().out
+    assert "good/snapshot_minimal.yaml: ok, 1 check" in capsys.readouterr().out
     monkeypatch.chdir(CONFIGS / "bad")
     assert config_mod.main(["typo_key.yaml"]) == 1
     assert capsys.readouterr().err.strip() == expected_message(CONFIGS / "bad" / "typo_key.yaml")

@@ -196,7 +196,7 @@ def test_config_cli_reports_a_missing_snapshot(
     (tmp_path / "events.jsonl").rmdir()
     (tmp_path / "events.jsonl").write_text("", encoding="utf-8")
     assert config_cli.main([str(config)]) == 0
-    assert capsys.readouterr().out == f"{config}: ok, 1 checks\n"
+    assert capsys.readouterr().out == f"{config}: ok, 1 check\n"
 
 
 def test_config_cli_prints_every_problem(

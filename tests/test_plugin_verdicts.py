@@ -64,7 +64,7 @@ def test_a_failing_check_exits_1_and_names_the_offending_clusters(
     result.stdout.fnmatch_lines(
         [
             "*llmc: Costly clusters*",
-            f"Costly clusters failed: 1 of * clusters fail avg_cost_usd "
+            f"Costly clusters failed: 1 of * clusters fails avg_cost_usd "
             f"≤ {format_limit(limit, 'usd')}:",  # the limit exactly as configured
             f"*{top.title!r} (cluster {top.cluster_id}, {top.size} items): {value}*",
         ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from statistics import NormalDist
@@ -21,6 +22,7 @@ from llmc_checks.config import Check, parse_config
 from llmc_checks.matching import Pair, Pairing, pair_runs
 from llmc_checks.model import Cluster, ClusterStats, Run
 from llmc_checks.report import markdown
+from llmc_checks.report.cells import run_summary
 from llmc_checks.results import BaselineView, CheckResult, Outcome
 from llmc_checks.units import format_limit
 
@@ -121,7 +123,7 @@ def test_a_confident_ceiling_shows_the_lower_bound_it_judged_everywhere() -> Non
     assert r.status == "fail"
     shown = "13.5% (lower bound 9.8% @95%)"
     assert r.message.splitlines() == [
-        "1 of 2 clusters fail error_rate ≤ 9% @95%:",
+        "1 of 2 clusters fails error_rate ≤ 9% @95%:",
         f"  - 'SQL generation' (cluster 0, 200 items): {shown} {link(latest, 0)}",
     ]
     assert r.bound is not None
@@ -243,7 +245,7 @@ def test_a_bound_near_its_limit_shows_the_digits_that_put_it_on_its_side(
         line = f"  - 'SQL generation' (cluster 0, {n} items): {shown} {link(latest, 0)}"
         assert r.message.splitlines()[1] == line
     else:
-        assert r.message == f"1 clusters evaluated; worst: 'SQL generation' {shown}"
+        assert r.message == f"1 cluster evaluated; worst: 'SQL generation' {shown}"
     md = markdown.render([(outcome, [0])])
     assert markdown_rows(md, f"{'❌' if status == 'fail' else '✅'} {status}")[0][3] == (
         safe_text.markdown(shown)
@@ -285,6 +287,188 @@ def test_a_change_bound_near_its_limit_shows_the_digits_that_put_it_on_its_side(
         )
 
 
+# --- a value or a change near its limit reads on its side of it --------------------------
+
+
+def terminal_row(outcome: Outcome) -> str:
+    lines = report.terminal(outcome, [0]).splitlines()
+    header = next(line for line in lines if line.startswith("check "))
+    return lines[lines.index(header) + 2]
+
+
+def stat(metric: str, value: float, cid: int = 0, title: str = "SQL generation") -> Cluster:
+    """A 30-item cluster whose `metric` is `value`."""
+    return Cluster(cid, title, "", 30, stats=ClusterStats(item_count=30, **{metric: value}))
+
+
+@pytest.mark.parametrize(
+    ("metric", "body", "value", "status", "shown"),
+    [
+        # 251 of 2,500 = 10.04% over `max: 10%`: at one decimal it would read "10.0%",
+        # the limit itself; 249 of 2,500 = 9.96%, a pass, would read the same.
+        ("error_rate", "max: 10%", 251, "fail", "10.04%"),
+        ("error_rate", "max: 10%", 249, "pass", "9.96%"),
+        # 250 of 2,500 is the limit: it passes `max`, and reads as the limit.
+        ("error_rate", "max: 10%", 250, "pass", "10.0%"),
+        # 749 of 2,500 = 29.96% under a floor of 30%.
+        ("error_rate", "min: 30%", 749, "fail", "29.96%"),
+        # Far from its limit, the usual digits.
+        ("error_rate", "max: 20%", 251, "pass", "10.0%"),
+        # Durations at 3 significant digits: 20.04s would read "20s", the limit.
+        ("p95_latency_s", "max: 20", 20.04, "fail", "20.04s"),
+        ("p95_latency_s", "max: 20", 19.96, "pass", "19.96s"),
+        ("p95_latency_s", "max: 20", 20.0, "pass", "20s"),
+        # Money at 4 significant digits: $0.080004 would read "$0.08", the limit.
+        ("avg_cost_usd", "max: 0.08", 0.080004, "fail", "$0.080004"),
+        ("avg_cost_usd", "min: 0.08", 0.0799999, "fail", "$0.0799999"),
+        ("avg_cost_usd", "max: 0.08", 0.0799996, "pass", "$0.0799996"),
+        # Tokens in whole numbers: 1,000.4 would read "1,000".
+        ("avg_tokens", "max: 1000", 1000.4, "fail", "1,000.4"),
+    ],
+)
+def test_a_cluster_value_near_its_limit_reads_on_its_side_everywhere(
+    metric: str, body: str, value: float, status: str, shown: str
+) -> None:
+    if metric == "error_rate":
+        cluster, raw, size = rate(0, "SQL generation", int(value), 2500), value / 2500, 2500
+    else:
+        cluster, raw, size = stat(metric, value), value, 30
+    # Each value differs from its limit on the side its verdict says, by hand.
+    limit = float(body.split()[1].rstrip("%")) / (100 if body.endswith("%") else 1)
+    assert (raw > limit if body.startswith("max") else raw < limit) == (status == "fail")
+    latest = run([cluster])
+    outcome, r = judge(f"- metric: {metric}\n  {body}", latest)
+    assert r.status == status
+    assert observed_cell(outcome) == shown
+    assert terminal_row(outcome).endswith(f"SQL generation (#0, n={size}): {shown}")
+    if status == "fail":
+        assert r.message.splitlines() == [
+            f"1 of 1 cluster fails {metric} {r.expected}:",
+            f"  - 'SQL generation' (cluster 0, {size:,} items): {shown} {link(latest, 0)}",
+        ]
+    else:
+        assert r.message == f"1 cluster evaluated; worst: 'SQL generation' {shown}"
+    md = markdown.render([(outcome, [0])])
+    row = markdown_rows(md, f"{'❌' if status == 'fail' else '✅'} {status}")[0]
+    assert row[3] == safe_text.markdown(shown)
+    assert row[7] == f"[SQL generation]({link(latest, 0)}) ({size}): {safe_text.markdown(shown)}"
+    if status == "fail":
+        assert markdown_rows(md, "[SQL generation]")[0][2] == safe_text.markdown(shown)
+    # The JSON report's numbers stay the numbers.
+    doc = report.gate_json(outcome, [0])["checks"][0]
+    assert doc["observed"] == raw
+    assert doc["clusters"][0]["value"] == raw
+
+
+@pytest.mark.parametrize(
+    ("metric", "body", "value", "status", "shown"),
+    [
+        ("run_cost_usd", "max: 0.08", 0.080004, "fail", "$0.080004"),
+        ("run_cost_usd", "max: 0.08", 0.0799996, "pass", "$0.0799996"),
+        ("run_cost_usd", "max: 0.08", 0.08, "pass", "$0.08"),
+        # 2,510 of 25,000 items in noise: 10.04% over `max: 10%`.
+        ("noise_share", "max: 10%", 2510, "fail", "10.04%"),
+        ("noise_share", "min: 10%", 2490, "fail", "9.96%"),
+        # Hours at one decimal: 6h 2m 24s after the window's end is 6.04h, not "6.0h".
+        ("run_age_hours", "max: 6", 144, "fail", "6.04h"),
+        ("run_age_hours", "max: 6", 0, "pass", "6.0h"),
+    ],
+)
+def test_a_run_value_near_its_limit_reads_on_its_side(
+    metric: str, body: str, value: float, status: str, shown: str
+) -> None:
+    if metric == "run_cost_usd":
+        latest = run([Cluster(0, "All", "", 30, stats=ClusterStats(30, total_cost_usd=value))])
+    elif metric == "noise_share":
+        latest = run(
+            [Cluster(-1, "Noise", "", int(value)), Cluster(0, "Rest", "", 25000 - int(value))]
+        )
+    else:  # NOW is 6 hours after END: the window ends `value` seconds earlier
+        latest = replace(run([cost(0, 0.01)]), window_end=END - timedelta(seconds=value))
+    outcome, r = judge(f"- metric: {metric}\n  {body}", latest)
+    assert r.status == status
+    assert observed_cell(outcome) == shown
+    head = f"{metric} = {shown}"
+    assert r.message == (f"{head}, expected {r.expected}" if status == "fail" else head)
+    md = markdown.render([(outcome, [0])])
+    row = markdown_rows(md, f"{'❌' if status == 'fail' else '✅'} {status}")[0]
+    assert row[3] == safe_text.markdown(shown)
+    assert report.gate_json(outcome, [0])["checks"][0]["observed"] == r.observed
+
+
+@pytest.mark.parametrize(
+    ("metric", "body", "new", "old", "status", "change"),
+    [
+        # 20.0% → 22.04% (551 of 2,500): +2.04 points over `max_increase: 0.02`, which
+        # "+2.0 pp" would hide; 21.96% passes; 22.0% is +2 points to the float's error
+        # (0.22 - 0.2 = 0.020000000000000018), which the verdict allows: it reads "+2.0 pp".
+        ("error_rate", "max_increase: 0.02", 551, 500, "fail", "+2.04 pp (+10%)"),
+        ("error_rate", "max_increase: 0.02", 549, 500, "pass", "+1.96 pp (+10%)"),
+        ("error_rate", "max_increase: 0.02", 550, 500, "pass", "+2.0 pp (+10%)"),
+        ("error_rate", "max_decrease: 0.02", 500, 551, "fail", "-2.04 pp (-9%)"),
+        # A relative limit: the relative change takes the digits, +50.4% over 50%.
+        ("avg_latency_s", "max_increase: 50%", 15.04, 10.0, "fail", "+5.04s (+50.4%)"),
+        ("avg_latency_s", "max_increase: 50%", 14.96, 10.0, "pass", "+4.96s (+49.6%)"),
+        ("avg_latency_s", "max_increase: 50%", 15.0, 10.0, "pass", "+5s (+50%)"),
+        ("avg_latency_s", "max_decrease: 50%", 4.96, 10.0, "fail", "-5.04s (-50.4%)"),
+        # Money: +$0.010004 over `max_increase: 0.01` would read "+$0.01".
+        ("avg_cost_usd", "max_increase: 0.01", 0.060004, 0.05, "fail", "+$0.010004 (+20%)"),
+    ],
+)
+def test_a_change_near_its_limit_reads_on_its_side(
+    metric: str, body: str, new: float, old: float, status: str, change: str
+) -> None:
+    if metric == "error_rate":
+        latest = run([rate(0, "SQL generation", int(new), 2500)])
+        base = run([rate(5, "SQL generation", int(old), 2500)], run_id="r-base")
+        # The value has no limit of its own here: the usual one decimal.
+        value, before = f"{new / 2500:.1%}", f"{old / 2500:.1%}"
+    else:
+        latest = run([stat(metric, new)])
+        base = run([stat(metric, old, cid=5)], run_id="r-base")
+        value = {15.04: "15s", 14.96: "15s", 15.0: "15s", 4.96: "4.96s", 0.060004: "$0.06"}[new]
+        before = {10.0: "10s", 0.05: "$0.05"}[old]
+    outcome, r = judge(f"- metric: {metric}\n  {body}", latest, base)
+    assert r.status == status
+    assert observed_cell(outcome) == change
+    assert r.clusters[0].note == f"baseline {before}, {change}"
+    if status == "fail":
+        assert r.message.splitlines()[1] == (
+            f"  - 'SQL generation' (cluster 0, {r.clusters[0].size:,} items): {value} "
+            f"(baseline {before}, {change}) {link(latest, 0)}"
+        )
+    md = markdown.render([(outcome, [0])])
+    row = markdown_rows(md, f"{'❌' if status == 'fail' else '✅'} {status}")[0]
+    assert row[3] == safe_text.markdown(change)
+
+
+def test_a_run_scope_change_near_its_limit_reads_on_its_side() -> None:
+    # $1 → $1.1004: +10.04% over `max_increase: 10%`, which "+10%" would hide.
+    def costing(usd: float, run_id: str) -> Run:
+        return run([Cluster(0, "All", "", 30, stats=ClusterStats(30, total_cost_usd=usd))], run_id)
+
+    latest, base = costing(1.1004, "r-latest"), costing(1.0, "r-base")
+    outcome, r = judge("- metric: run_cost_usd\n  max_increase: 10%", latest, base)
+    assert r.status == "fail"
+    shown = "$1.1 (baseline $1, +$0.1004 (+10.04%))"
+    assert r.message == f"run_cost_usd = {shown}, expected increase ≤ 10%"
+    assert observed_cell(outcome) == "$1.1 (+$0.1004 (+10.04%))"
+
+
+def test_counts_of_one_read_in_the_singular() -> None:
+    latest = run([rate(0, "Refunds", 1, 1)])
+    assert run_summary(latest).endswith(", 1 item, 1 cluster")
+    _, r = judge("- metric: error_rate\n  max: 10%", latest)
+    assert r.message.splitlines()[:2] == [
+        "1 of 1 cluster fails error_rate ≤ 10%:",
+        f"  - 'Refunds' (cluster 0, 1 item): 100.0% {link(latest, 0)}",
+    ]
+    two = run([rate(0, "Refunds", 1, 1), rate(1, "SQL", 1, 2)])
+    assert judge("- metric: error_rate\n  max: 10%", two)[1].message.startswith(
+        "2 of 2 clusters fail error_rate"
+    )
+
+
 # --- absolute changes of ratios in points ---------------------------------------------------
 
 
@@ -306,7 +490,7 @@ def test_an_absolute_change_of_a_ratio_reads_in_points() -> None:
     assert r.status == "fail"
     assert r.expected == "increase ≤ 3.5 pp"
     assert r.message.splitlines() == [
-        "1 of 2 clusters fail error_rate increase ≤ 3.5 pp:",
+        "1 of 2 clusters fails error_rate increase ≤ 3.5 pp:",
         "  - 'SQL query generation' (cluster 1, 100 items): 34.0% (baseline 30.0%, "
         f"+4.0 pp (+13%)) {link(latest, 1)}",
     ]
@@ -358,7 +542,7 @@ def test_very_many_failing_clusters_are_cut_with_a_count() -> None:
     clusters = [cost(i, 0.06 + i * 0.00001, size=20) for i in range(10_000)]
     outcome, r = judge("- metric: avg_cost_usd\n  max: 0.05", run(clusters))
     lines = r.message.splitlines()
-    assert lines[0] == "10000 of 10000 clusters fail avg_cost_usd ≤ $0.05:"
+    assert lines[0] == "10,000 of 10,000 clusters fail avg_cost_usd ≤ $0.05:"
     assert len(lines) == 1 + 10 + 1
     assert lines[1].startswith("  - 'Topic 9999' (cluster 9999, 20 items): $0.16 ")  # 0.15999
     assert lines[10].startswith("  - 'Topic 9990' (cluster 9990, 20 items): $0.1599")

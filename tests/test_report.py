@@ -66,7 +66,7 @@ def results() -> tuple[CheckResult, ...]:
             "fail",
             0.08,
             "≤ $0.05",
-            "1 of 2 clusters fail",
+            "1 of 2 clusters fails",
             clusters=fail_rows,
             worst=fail_rows[0],
         ),

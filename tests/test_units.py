@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from llmc_checks import formatting
 from llmc_checks.config import parse_config
-from llmc_checks.units import format_limit, format_number, format_percent, parse_percent
+from llmc_checks.units import counted, format_limit, format_number, format_percent, parse_percent
 
 # Decimal texts as users write them: up to 15 significant digits, no exponent.
 decimal_text = st.decimals(
@@ -114,3 +114,10 @@ def test_names_and_expected_show_the_configured_limit(body: str, name: str, expe
     check = _check(body)
     assert check.display_name == name  # type: ignore[attr-defined]
     assert formatting.expected(check) == expected  # type: ignore[arg-type]
+
+
+def test_a_count_takes_its_noun_in_the_number_it_is() -> None:
+    assert counted(1, "cluster") == "1 cluster"
+    assert counted(0, "item") == "0 items"
+    assert counted(1_500, "item") == "1,500 items"
+    assert counted(2, "AI event") == "2 AI events"

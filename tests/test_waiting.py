@@ -238,7 +238,7 @@ def test_a_trickling_server_cannot_outlast_the_timeout(head: bool) -> None:
         elapsed = time.monotonic() - started
     finally:
         trickler.close()
-    assert str(info.value).endswith("query latest timed out after 0.5 s, 1 attempts")
+    assert str(info.value).endswith("query latest timed out after 0.5 s, 1 attempt")
     # Cut near the deadline: far fewer bytes went out than the whole answer.
     assert trickler.sent < len(trickler.trickled) // 2
     assert elapsed < 3.0  # loose: the answer alone would take over 4 s

@@ -11,6 +11,7 @@ from llmc_checks.config.errors import ConfigError
 from llmc_checks.config.load import load_config
 from llmc_checks.config.models import Config
 from llmc_checks.config.schema import SCHEMA_PATH, schema_text
+from llmc_checks.units import counted
 
 __all__ = ["SCHEMA_PATH", "main"]
 
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(exc, file=sys.stderr)
             status = 1
         else:
-            print(f"{file}: ok, {len(config.checks)} checks")
+            print(f"{file}: ok, {counted(len(config.checks), 'check')}")
     if not args.write_schema and not args.files:
         parser.print_usage()
         status = 2

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from llmc_checks import formatting, safe_text
 from llmc_checks.model import Cluster, Run
-from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, Outcome
-from llmc_checks.units import format_number
+from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, ClusterRow, Outcome
+from llmc_checks.units import counted, format_number
 
 if TYPE_CHECKING:  # matching is loaded only when a gate pairs runs
     from llmc_checks.matching import Pair, Pairing
@@ -38,7 +38,8 @@ def run_summary(run: Run) -> str:
     clusters = sum(1 for c in run.clusters if not c.is_noise)
     return (
         f"{run.level}, window {run.window_start:%Y-%m-%d %H:%M} → "
-        f"{run.window_end:%Y-%m-%d %H:%M} UTC, {run.items_analyzed:,} items, {clusters} clusters"
+        f"{run.window_end:%Y-%m-%d %H:%M} UTC, {counted(run.items_analyzed, 'item')}, "
+        f"{counted(clusters, 'cluster')}"
     )
 
 
@@ -94,24 +95,38 @@ def sparkline(values: Sequence[float | None]) -> str:
 def observed_text(result: CheckResult) -> str:
     """The observed value; for a relative check, the worst cluster's change. With
     `confidence`, the bound the verdict judged too: "13.5% (lower bound 6.8% @95%)"."""
-    metric, observed, base, bound = (
+    metric, observed, base, bound, limits = (
         result.metric,
         result.observed,
         result.baseline_value,
         result.bound,
+        result.limits,
     )
     if observed is None:
         return "-"
     if base is None:
-        return formatting.value(metric, observed, bound)
+        return formatting.value(metric, observed, bound, limits)
     worst = result.worst
     if worst is not None and worst.value is not None:
-        text = formatting.change(metric, worst.value, base, bound)
+        text = formatting.change(metric, worst.value, base, bound, limits)
         if bound is not None and not bound.on_change:  # the value's own limit decided
-            text += f", {formatting.value(metric, worst.value, bound)}"
+            text += f", {formatting.value(metric, worst.value, bound, limits)}"
         return text
-    value = formatting.value(metric, observed, bound)
-    return f"{value} ({formatting.change(metric, observed, base, bound)})"
+    value = formatting.value(metric, observed, bound, limits)
+    return f"{value} ({formatting.change(metric, observed, base, bound, limits)})"
+
+
+def worst_value_text(result: CheckResult) -> str:
+    """The worst cluster's value, on its own side of the check's min and max."""
+    row = result.worst
+    return "" if row is None else formatting.value(result.metric, row.value, limits=result.limits)
+
+
+def row_value_text(result: CheckResult, row: ClusterRow) -> str:
+    """A listed cluster's value: a cluster check's, judged against the check's limits;
+    a run check's (title_stability's share of the baseline) with no limit beside it."""
+    limits = result.limits if result.scope == "cluster" else None
+    return formatting.value(result.metric, row.value, row.bound, limits)
 
 
 def similarity_text(score: float | None, threshold: float) -> str:
@@ -214,7 +229,7 @@ def why(pair: Pair) -> str:
         return ""
     parts = []
     if evidence.sample_items:
-        parts.append(f"{evidence.shared_items} of {evidence.sample_items} items shared")
+        parts.append(f"{evidence.shared_items} of {counted(evidence.sample_items, 'item')} shared")
     else:
         parts.append("no shared items")
     if evidence.contradiction:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from llmc_checks import formatting, safe_text
+from llmc_checks import safe_text
 from llmc_checks.formatting import item_time, item_value, short_id
 from llmc_checks.report.cells import (
     is_near_miss,
@@ -20,10 +20,12 @@ from llmc_checks.report.cells import (
     overall_status,
     pairing_heading,
     pairing_rows,
+    row_value_text,
     run_summary,
     semantics_text,
     similarity_text,
     trend_text,
+    worst_value_text,
 )
 from llmc_checks.results import CheckResult, ClusterRow, Outcome
 
@@ -53,8 +55,7 @@ def _worst(r: CheckResult) -> str:
     row = r.worst
     if row is None:
         return ""
-    value = cell(formatting.value(r.metric, row.value))
-    return f"{_link(row.title, row.url)} ({row.size}): {value}"
+    return f"{_link(row.title, row.url)} ({row.size}): {cell(worst_value_text(r))}"
 
 
 def render(outcomes: Sequence[tuple[Outcome, Sequence[int]]]) -> str:
@@ -121,7 +122,7 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
             "| cluster | size | value | note |",
             "|---|---|---|---|",
         ]
-        lines += [_cluster_line(r.metric, c) for c in rows[:REPORT_CLUSTERS]]
+        lines += [_cluster_line(r, c) for c in rows[:REPORT_CLUSTERS]]
         lines += ["", *_more(len(rows), "")] if len(rows) > REPORT_CLUSTERS else []
         lines += _evidence_lists(r.metric, rows[:REPORT_CLUSTERS])
     pairing = latest_pairing(outcome)
@@ -181,8 +182,8 @@ def _side(cluster: dict[str, object] | None) -> str:
     return "" if cluster is None else f"{cell(str(cluster['title']))} ({cluster['size']})"
 
 
-def _cluster_line(metric: str, c: ClusterRow) -> str:
-    value = cell(formatting.value(metric, c.value, c.bound))
+def _cluster_line(r: CheckResult, c: ClusterRow) -> str:
+    value = cell(row_value_text(r, c))
     return f"| {_link(c.title, c.url)} (#{c.cluster_id}) | {c.size} | {value} | {cell(c.note)} |"
 
 

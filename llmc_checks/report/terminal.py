@@ -7,7 +7,6 @@ from typing import Any
 
 from tabulate import tabulate
 
-from llmc_checks import formatting
 from llmc_checks.report.cells import (
     cut,
     latest_pairing,
@@ -19,6 +18,7 @@ from llmc_checks.report.cells import (
     semantics_text,
     similarity_text,
     trend_text,
+    worst_value_text,
 )
 from llmc_checks.results import CheckResult, Outcome
 from llmc_checks.safe_text import lines as safe_lines
@@ -31,8 +31,7 @@ def _worst(result: CheckResult) -> str:
     row = result.worst
     if row is None:
         return ""
-    shown = formatting.value(result.metric, row.value)
-    return f"{cut(row.title)} (#{row.cluster_id}, n={row.size}): {shown}"
+    return f"{cut(row.title)} (#{row.cluster_id}, n={row.size}): {worst_value_text(result)}"
 
 
 def _plain(word: str, status: str) -> str:

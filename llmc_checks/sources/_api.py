@@ -23,6 +23,7 @@ import orjson
 from llmc_checks.model import SourceError
 from llmc_checks.safe_text import redact
 from llmc_checks.sources._deadline import NO_KEEPALIVE, Deadline
+from llmc_checks.units import counted
 
 if TYPE_CHECKING:
     from llmc_checks.sources.base import PostHogSettings as PostHogConfig
@@ -324,9 +325,9 @@ class Api:
         if len(set(causes)) == 1:
             cause = causes[0]
             if cause.startswith("timed out"):
-                return f"{self.where}: {what} {cause}, {n} attempts"
-            return f"{self.where}: {cause} {n} times ({what}); try again later"
-        return f"{self.where}: {what} failed {n} times: {'; '.join(causes)}"
+                return f"{self.where}: {what} {cause}, {counted(n, 'attempt')}"
+            return f"{self.where}: {cause} {counted(n, 'time')} ({what}); try again later"
+        return f"{self.where}: {what} failed {counted(n, 'time')}: {'; '.join(causes)}"
 
     # -- texts from the server, made safe ---------------------------------------------------
 

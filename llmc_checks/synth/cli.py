@@ -11,6 +11,7 @@ from pathlib import Path
 from llmc_checks.model import DEFAULT_JOB_NAMES, LEVELS
 from llmc_checks.synth.build import generate, scenario_for_size, write_rows
 from llmc_checks.synth.scenario import DEFAULT_END, DEFAULT_JOB_ID, Job, Scenario, Shift
+from llmc_checks.units import counted
 
 _SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
 
@@ -147,7 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"{ap.prog}: error: cannot write {a.out}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    print(f"wrote {n} rows ({synth.n_ai_events} AI events, {len(synth.runs)} runs) to {a.out}")
+    events, runs = counted(synth.n_ai_events, "AI event"), counted(len(synth.runs), "run")
+    print(f"wrote {counted(n, 'row')} ({events}, {runs}) to {a.out}")
     for r in synth.runs:
-        print(f"  {r.run_id}: {r.items_analyzed} items, {len(r.clusters)} clusters")
+        clusters = counted(len(r.clusters), "cluster")
+        print(f"  {r.run_id}: {counted(r.items_analyzed, 'item')}, {clusters}")
     return 0
