@@ -87,7 +87,7 @@ def _text(style: _Style, v: float, limits: Iterable[float] = (), *, signed: bool
     sign = ("-" if v < 0 else "+") if signed else ""
     if not math.isfinite(v):
         return f"{sign}{style.prefix}{abs(v) if signed else v}{style.suffix}"
-    exact = Decimal(repr(float(v))) * style.scale
+    exact = Decimal(repr(float(v))) * style.scale if v else Decimal(0)  # no "-0"
     places, significant = style.places(exact)
     edges = [Decimal(repr(float(limit))) * style.scale for limit in limits]
     shown = _apart(exact, places, edges)
