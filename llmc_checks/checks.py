@@ -19,6 +19,9 @@ from llmc_checks.model import (
     Measure,
     Member,
     Run,
+    at_limit,
+    over,
+    under,
 )
 from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, ClusterRow, RowStatus, Status
 from llmc_checks.stats import difference_bounds, median, wilson_bounds
@@ -230,22 +233,19 @@ def judge_bounds(
     counts: tuple[int, int] | None,
     confidence: float | None,
 ) -> _Verdict:
-    """min/max; with `confidence`, a proportion fails only when its score bound is out."""
+    """min/max; with `confidence`, a proportion fails only when its score bound is out.
+    A value or bound equal to its limit up to float rounding passes (model.at_limit)."""
     if lo is None and hi is None:
         return _Verdict(True)
+    low_b = high_b = value
+    note = ""
     if confidence is not None and counts is None:
-        failed = (hi is not None and value > hi) or (lo is not None and value < lo)
-        return _Verdict(not failed, "counts unknown: judged on the raw value")
-    if confidence is not None and counts is not None:
+        note = "counts unknown: judged on the raw value"
+    elif confidence is not None and counts is not None:
         # The bound judged is shown with the value (`margin_and_bound` returns it).
         low_b, high_b = wilson_bounds(counts[0], counts[1], confidence)
-        failed = (hi is not None and low_b > hi) or (lo is not None and high_b < lo)
-        return _Verdict(not failed)
-    if hi is not None and value > hi:
-        return _Verdict(False)
-    if lo is not None and value < lo:
-        return _Verdict(False)
-    return _Verdict(True)
+    failed = (hi is not None and over(low_b, hi)) or (lo is not None and under(high_b, lo))
+    return _Verdict(not failed, note)
 
 
 def tested_change(
@@ -320,9 +320,11 @@ def margin_and_bound(
         return Bound(side, v, confidence, against=limit)
 
     if check.max is not None:
-        rooms.append((_share(check.max - low_b, check.max), bound("lower", low_b, check.max)))
+        room = _room(check.max - low_b, low_b, check.max)
+        rooms.append((room, bound("lower", low_b, check.max)))
     if check.min is not None:
-        rooms.append((_share(high_b - check.min, check.min), bound("upper", high_b, check.min)))
+        room = _room(high_b - check.min, high_b, check.min)
+        rooms.append((room, bound("upper", high_b, check.min)))
     if base is not None:
         counted = confidence is not None and counts is not None and base_counts is not None
         for limit, direction in _limits(check):
@@ -359,6 +361,12 @@ def limits_of(check: Check) -> Limits:
         return None if change is None else (change.value, change.relative)
 
     return Limits(check.min, check.max, amount(check.max_increase), amount(check.max_decrease))
+
+
+def _room(room: float, value: float, limit: float) -> float:
+    """The margin of a value (or bound) to its min or max: none at all when the verdict
+    takes it for the limit (model.at_limit), not a rounding error's worth either side."""
+    return 0.0 if at_limit(value, limit) else _share(room, limit)
 
 
 def _share(room: float, limit: float) -> float:

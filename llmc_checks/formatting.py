@@ -9,7 +9,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import TYPE_CHECKING
 
 from llmc_checks.metrics_catalog import metric as metric_info
-from llmc_checks.model import CHANGE_TOLERANCE
+from llmc_checks.model import CHANGE_TOLERANCE, at_limit
 from llmc_checks.units import format_limit, format_percent
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def bound_text(metric: str, bound: Bound) -> str:
     if bound.on_change:
         shown = _text(_change_style(metric), bound.value, limits, signed=True)
     else:
-        shown = _text(_style(metric), bound.value, limits)
+        shown = _text(_style(metric), _as_limit(bound.value, limits), limits)
     return f"{bound.side} bound {shown} @{format_percent(bound.confidence)}"
 
 
@@ -141,10 +141,16 @@ def value(
     if v is None:
         return "-"
     edges = () if limits is None else [x for x in (limits.min, limits.max) if x is not None]
-    text = _text(_style(metric), v, edges)
+    text = _text(_style(metric), _as_limit(v, edges), edges)
     if bound is not None and not bound.on_change:
         text += f" ({bound_text(metric, bound)})"
     return text
+
+
+def _as_limit(v: float, limits: Iterable[float]) -> float:
+    """A value the min/max verdict takes for one of its `limits` (model.at_limit) is
+    that limit, and reads so: $0.08000000000000002 passing `max: 0.08` reads "$0.08"."""
+    return next((limit for limit in limits if at_limit(v, limit)), v)
 
 
 def expected(check: Check) -> str:

@@ -172,6 +172,36 @@ class Bound:
 # difference of floats is not exact (0.12 - 0.10 = 0.019999999999999997).
 CHANGE_TOLERANCE = 1e-12
 
+# A value within this share of its min or max (of the larger of the two) counts as
+# equal to it: a mean of floats is not exact (eighteen items of $0.08 average
+# $0.08000000000000002; three of 0.1s, 0.10000000000000002s).
+LIMIT_TOLERANCE = 1e-12
+
+
+def at_limit(value: float, limit: float) -> bool:
+    """Whether `value` is `limit` up to float rounding: the one rule for every min/max
+    verdict (a value or a confidence bound, run or cluster scope) and for its text, which
+    then reads as the limit.
+
+    Relative, not absolute: the rounding error of a sum or a mean grows with the size of
+    its numbers (one ulp of 0.08 is 1.4e-17, of 20,000 tokens 3.6e-12), so an absolute
+    tolerance would be too loose for tiny limits (a max of 1e-13 would pass 1e-12, ten
+    times it) and narrower than one ulp for large ones. 1e-12 of the larger number is
+    thousands of ulps (a sum of that many items rounds by at most that much, and in
+    practice by far less) yet nothing a user writes: 12 significant digits; a limit of 0
+    only equals 0."""
+    return abs(value - limit) <= LIMIT_TOLERANCE * max(abs(value), abs(limit))
+
+
+def over(value: float, limit: float) -> bool:
+    """`value` exceeds a max: above it by more than float rounding (at_limit)."""
+    return value > limit and not at_limit(value, limit)
+
+
+def under(value: float, limit: float) -> bool:
+    """`value` falls short of a min: below it by more than float rounding (at_limit)."""
+    return value < limit and not at_limit(value, limit)
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
