@@ -1,0 +1,130 @@
+"""What a gate run does to the process it runs in: the cyclic GC, the modules it imports."""
+
+from __future__ import annotations
+
+import gc
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from plugin_helpers import OK, PASSING, PASSING_NAMES, QUIET, Snapshots, output, run, write_config
+
+pytestmark = pytest.mark.usefixtures("_clean_env")
+
+# A plain test that reports the GC's state while the session runs (after configure).
+PROBE = """\
+import gc
+
+def test_probe():
+    print(f"FROZEN={gc.get_freeze_count()} ENABLED={gc.isenabled()}")
+"""
+
+
+def _probe_line(text: str) -> str:
+    found = re.search(r"FROZEN=\d+ ENABLED=\w+", text)
+    assert found is not None, text
+    return found.group()
+
+
+def test_a_gate_keeps_the_gc_off_what_existed_before_the_tests_ran(
+    pytester: pytest.Pytester, snaps: Snapshots
+) -> None:
+    """The objects built at start-up (pytest, pydantic, the config) are frozen while the
+    session runs, so no collection walks them; the session gives them back at its end."""
+    write_config(pytester, PASSING, snapshot=snaps.events)
+    pytester.makepyfile(test_probe=PROBE)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    result = run(pytester, "-s", "--llmc-config", "checks.yaml", "test_probe.py")
+    text = output(result)
+    assert result.ret == OK, text
+    result.assert_outcomes(passed=len(PASSING_NAMES) + 1)
+    frozen, enabled = _probe_line(text).split()
+    assert int(frozen.removeprefix("FROZEN=")) > 10_000
+    assert enabled == "ENABLED=True"
+    # Given back: an in-process caller (pytester, pytest.main) keeps collecting them.
+    assert gc.get_freeze_count() == 0
+    assert gc.isenabled()
+
+
+def test_without_a_config_the_gc_is_left_alone(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_probe=PROBE)
+    result = run(pytester, "-s")
+    assert result.ret == OK
+    assert _probe_line(output(result)) == "FROZEN=0 ENABLED=True"
+
+
+def test_a_process_that_froze_objects_itself_keeps_them_frozen(
+    pytester: pytest.Pytester, snaps: Snapshots
+) -> None:
+    write_config(pytester, PASSING, snapshot=snaps.events)
+    gc.freeze()
+    try:
+        result = run(pytester, "--llmc-config", "checks.yaml")
+        assert result.ret == OK, output(result)
+        # Not given back by the gate (the count drops a little as frozen objects die).
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+
+
+def test_a_config_usage_error_restores_the_gc(pytester: pytest.Pytester) -> None:
+    (pytester.path / "checks.yaml").write_text("version: 2\n", encoding="utf-8")
+    result = run(pytester, "--llmc-config", "checks.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert gc.get_freeze_count() == 0
+    assert gc.isenabled()
+
+
+# Registered before pytest runs, so it runs after the gate's own exit hook (LIFO).
+AT_EXIT = """\
+import atexit, gc, sys, pytest
+atexit.register(lambda: print(f"FROZEN_AT_EXIT={gc.get_freeze_count() > 0}"))
+sys.exit(pytest.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("gate", [True, False], ids=["gate", "no-gate"])
+def test_a_gate_process_freezes_what_is_left_at_exit(
+    pytester: pytest.Pytester, snaps: Snapshots, gate: bool
+) -> None:
+    """The collections of the interpreter's shutdown skip what a gate process leaves."""
+    write_config(pytester, PASSING, snapshot=snaps.events)
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    args = ["--llmc-config", "checks.yaml"] if gate else ["test_plain.py"]
+    done = subprocess.run(
+        [sys.executable, "-c", AT_EXIT, *QUIET, "-q", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=pytester.path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"FROZEN_AT_EXIT={gate}" in done.stdout
+
+
+def test_a_snapshot_gate_imports_no_live_or_numeric_libraries(
+    pytester: pytest.Pytester, snaps: Snapshots
+) -> None:
+    """A snapshot gate on a small file needs neither the HTTP client nor numpy."""
+    write_config(pytester, PASSING, snapshot=snaps.events)
+    code = (
+        "import json, sys, pytest\n"
+        "rc = pytest.main(sys.argv[1:])\n"
+        "print('MODULES=' + json.dumps(sorted(sys.modules)))\n"
+        "sys.exit(rc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *QUIET, "-q", "--llmc-config", "checks.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=pytester.path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("MODULES="))
+    modules = set(json.loads(line.removeprefix("MODULES=")))
+    assert "llmc_checks.gate" in modules  # it did run a gate
+    heavy = {"httpx", "numpy", "jsonschema", "llmc_checks.sources.posthog", "scipy"}
+    assert modules & heavy == set()
