@@ -220,7 +220,9 @@ def _stem_function() -> Callable[[str], str]:
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """The Snowball stem of a lowercase word, with -ise spellings folded to -ize."""
-    if not word.startswith(_NOT_IZE):
+    # The "is" test is the cheap part of _ISE: most words (and the lexicon's ~1,100,
+    # stemmed at its first use) skip the regex.
+    if "is" in word and not word.startswith(_NOT_IZE):
         word = _ISE.sub(r"\1iz\2", word)
     return _stem_function()(word)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from statistics import NormalDist
 
 
 def quantile_inclusive(values: Sequence[float], q: float) -> float | None:
@@ -24,6 +23,8 @@ def quantile_inclusive(values: Sequence[float], q: float) -> float | None:
 
 def one_sided_z(confidence: float) -> float:
     # One-sided: "fail when we are 95% sure the true rate exceeds the ceiling".
+    from statistics import NormalDist  # only checks with `confidence` need it (~2 ms import)
+
     return NormalDist().inv_cdf(confidence)
 
 

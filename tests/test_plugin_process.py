@@ -107,7 +107,8 @@ def test_a_gate_process_freezes_what_is_left_at_exit(
 def test_a_snapshot_gate_imports_no_live_or_numeric_libraries(
     pytester: pytest.Pytester, snaps: Snapshots
 ) -> None:
-    """A snapshot gate on a small file needs neither the HTTP client nor numpy."""
+    """A snapshot gate on a small file needs neither the HTTP client nor numpy (nor, without
+    a `confidence` check, the statistics module)."""
     write_config(pytester, PASSING, snapshot=snaps.events)
     code = (
         "import json, sys, pytest\n"
@@ -128,3 +129,5 @@ def test_a_snapshot_gate_imports_no_live_or_numeric_libraries(
     assert "llmc_checks.gate" in modules  # it did run a gate
     heavy = {"httpx", "numpy", "jsonschema", "llmc_checks.sources.posthog", "scipy"}
     assert modules & heavy == set()
+    # No check asks for a confidence bound: the normal quantile's module is not needed.
+    assert "statistics" not in modules
