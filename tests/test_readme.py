@@ -82,3 +82,58 @@ def test_every_config_key_is_documented() -> None:
         # A parent key counts as documented by its documented children (`run.level`).
         spellings = (f"`{key}`", f"`{key}[]`", f"`{leaf}`", f"`{key}.", f"`{key}[].")
         assert any(text in README for text in spellings), key
+
+
+def _code_block_after(marker: str) -> list[str]:
+    """The lines of the first fenced block after `marker` in the README."""
+    start = README.index("```\n", README.index(marker)) + 4
+    return README[start : README.index("```", start)].splitlines()
+
+
+def _demo_table(config: Path, snapshot: Path | None = None) -> list[str]:
+    """What the terminal summary prints for `config` over the demo snapshot, up to its
+    verdict counts (the pairing list follows a blank line)."""
+    from llmc_checks import report
+    from llmc_checks.config import load_config
+    from llmc_checks.gate import Gate, Options
+
+    outcome = Gate(load_config(config), config, Options(snapshot=snapshot)).outcome()
+    text = report.terminal(outcome, range(len(outcome.results)))
+    return text.split("\n\n")[0].splitlines()
+
+
+def test_the_quick_start_table_is_what_the_demo_prints() -> None:
+    shown = _code_block_after("The demo prints a table like this")
+    assert shown == _demo_table(ROOT / "checks.example.yaml")
+
+
+# The checks of the "The terminal table" excerpt, over the demo snapshot.
+_EXCERPT_CHECKS = """\
+  - metric: noise_share
+    max: 25%
+  - metric: avg_cost_usd
+    max: 0.12
+    where: {min_size: 20}
+  - metric: error_rate
+    max: 10%
+    confidence: 0.95
+  - metric: error_rate
+    max_increase: 0.02
+  - metric: p95_latency_s
+    max_increase: 20%
+    severity: warn
+"""
+
+
+def test_the_terminal_table_excerpt_is_what_the_gate_prints(tmp_path: Path) -> None:
+    example = (ROOT / "checks.example.yaml").read_text(encoding="utf-8")
+    config = tmp_path / "checks.yaml"
+    config.write_text(example[: example.index("checks:\n") + 8] + _EXCERPT_CHECKS, "utf-8")
+    real = _demo_table(config, ROOT / "llmc_checks" / "demo" / "snapshot.jsonl.gz")
+    shown = _code_block_after("### The terminal table")
+    # The excerpt shortens the run header with "…"; every other line is as printed.
+    head = real[0]
+    for piece in shown[0].split("…"):
+        assert piece in head, piece
+        head = head[head.index(piece) + len(piece) :]
+    assert shown[1:] == real[1:]
