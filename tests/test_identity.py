@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmc_checks import baseline_file, matching, synth
+from llmc_checks import baseline_file, formatting, matching, synth
 from llmc_checks._fingerprint import ITEM_SAMPLE_PARAM, item_key
 from llmc_checks._lexicon import CONCEPTS
 from llmc_checks._text import STOPWORDS, Vocabulary, stem, stems, words
@@ -469,9 +469,12 @@ def test_pairing_rows_say_why() -> None:
     # Both runs analysed t0..t9; 8 of them sit in cluster 5, 2 in the latest noise:
     # 8 hits, 2 misses, while the titles say nothing.
     stable = rows["stable:Python debugging help"]
-    assert stable["why"] == f"8 of 10 items shared, text {stable['evidence']['text']:.2f}"
+    pair = matching.pair_runs(latest, baseline).pairs[0]
+    assert pair.evidence is not None
+    text = formatting.similarity(pair.evidence.text, 0.8)  # read as the similarity is
+    assert stable["why"] == f"8 of 10 items shared, text {text}"
     assert stable["evidence"]["items_shared"] == 8 and stable["evidence"]["items_compared"] == 10
     # Summaries vs translation: the tasks contradict, nothing pairs them.
     assert rows["new:Document translation"]["why"] == "no baseline cluster matches"
     assert rows["vanished:Document summaries"]["why"] == "no latest cluster matches"
-    assert why(matching.pair_runs(latest, baseline).pairs[0]) == stable["why"]
+    assert why(pair, 0.8) == stable["why"]

@@ -7,6 +7,7 @@ threshold. Hand-built runs; every expected string is worked out by hand here.
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -19,6 +20,7 @@ import pytest
 from llmc_checks import report, safe_text
 from llmc_checks.checks import Context, evaluate
 from llmc_checks.config import Check, parse_config
+from llmc_checks.matching import Evidence as MatchEvidence
 from llmc_checks.matching import Pair, Pairing, pair_runs
 from llmc_checks.model import Cluster, ClusterStats, Run
 from llmc_checks.report import markdown
@@ -660,6 +662,44 @@ def test_a_score_shows_as_many_decimals_as_its_threshold() -> None:
     md = markdown.render([(outcome, [0])])
     assert "| stable | Refunds (55) | Refund requests (60) | 0.876 |" in md
     assert "| changed | Billing disputes (40) | Payment questions (40) | 0.874 |" in md
+
+
+def test_the_text_score_in_why_reads_as_the_similarity_does() -> None:
+    # A pair with no item evidence is judged on its text alone: 0.7996 is changed under
+    # 0.8, and its `why` must not read "text 0.80" beside "0.79" (rounded down as the
+    # score is, at the threshold's decimals); under 0.875, 0.8749 reads 0.874.
+    latest = run([Cluster(0, "Refunds", "", 55), Cluster(1, "Billing disputes", "", 40)])
+    base = run(
+        [Cluster(30, "Refund requests", "", 60), Cluster(31, "Payment questions", "", 40)],
+        run_id="r-base",
+    )
+    for threshold, (stable, changed) in ((0.8, ("0.87", "0.79")), (0.875, ("0.876", "0.874"))):
+        scores = (0.8769, 0.8749) if threshold == 0.875 else (0.8769, 0.7996)
+        pairing = pairing_of(latest, base, [(0, 30, scores[0]), (1, 31, scores[1])], threshold)
+        pairs = tuple(
+            replace(p, evidence=MatchEvidence(p.similarity, p.similarity, p.similarity, 0.0))
+            for p in pairing.pairs
+        )
+        pairing = replace(pairing, pairs=pairs)
+        outcome, _ = judge(
+            "- metric: title_stability\n  min: 80%",
+            latest,
+            base,
+            pairings=(pairing,),
+            title_threshold=threshold,
+        )
+        table = report.terminal(outcome, [0]).splitlines()
+        rows = {
+            line.split()[0]: re.split(r"\s{2,}", line)[-2:]
+            for line in table
+            if line.startswith(("stable", "changed"))
+        }
+        assert rows == {
+            "stable": [stable, f"no shared items, text {stable}"],
+            "changed": [changed, f"no shared items, text {changed}"],
+        }
+        md = markdown.render([(outcome, [0])])
+        assert f"| {changed} | no shared items, text {changed} |" in md
 
 
 def test_a_passing_title_stability_lists_no_clusters() -> None:

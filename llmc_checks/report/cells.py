@@ -181,7 +181,7 @@ def pairing_rows(pairing: Pairing) -> list[dict[str, Any]]:
                 "baseline": _cluster_ref(pair.baseline),
                 # The score the pair was judged on (stable when ≥ the threshold).
                 "similarity": pair.similarity,
-                "why": why(pair),
+                "why": why(pair, pairing.title_threshold),
                 "evidence": None
                 if evidence is None
                 else {
@@ -222,8 +222,11 @@ def pairing_rows(pairing: Pairing) -> list[dict[str, Any]]:
     return rows
 
 
-def why(pair: Pair) -> str:
-    """What the pair's judgement rests on: "31 of 34 items shared, text 0.42"."""
+def why(pair: Pair, threshold: float) -> str:
+    """What the pair's judgement rests on: "31 of 34 items shared, text 0.42"; the text
+    score reads as the pair's score does (formatting.similarity: rounded down at the
+    threshold's decimals), so a changed pair judged on text alone never reads "text 0.80"
+    beside "0.79"."""
     evidence = pair.evidence
     if evidence is None:
         return ""
@@ -235,5 +238,5 @@ def why(pair: Pair) -> str:
     if evidence.contradiction:
         parts.append("titles name different tasks")
     else:
-        parts.append(f"text {evidence.text:.2f}")
+        parts.append(f"text {formatting.similarity(evidence.text, threshold)}")
     return ", ".join(parts)
