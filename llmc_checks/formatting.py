@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from llmc_checks.metrics_catalog import metric as metric_info
 from llmc_checks.model import CHANGE_TOLERANCE, at_limit
-from llmc_checks.units import format_limit, format_percent
+from llmc_checks.units import counted, format_limit, format_percent
 
 if TYPE_CHECKING:
     from llmc_checks.config import Check
@@ -81,20 +81,38 @@ def _apart(exact: Decimal, places: int, limits: Sequence[Decimal] = ()) -> Decim
         places += 1
 
 
+# Fixed-point digits for numbers (as shown: a ratio in percent) from 1e-12 up to 1e15,
+# exponent notation outside ("$1e-300", "$1e+30"): fixed-point would print hundreds of
+# zeros; no real cost, latency or token count comes near either end.
+_FIXED_FROM, _FIXED_BELOW = -12, 15
+
+
 def _text(style: _Style, v: float, limits: Iterable[float] = (), *, signed: bool = False) -> str:
     """`v` as `style` writes it, on its own side of each of `limits` (_apart); `signed`:
-    a change, "+" or "-" before the unit ("+$0.012", "-5.0 pp")."""
-    sign = ("-" if v < 0 else "+") if signed else ""
+    a change, "+" before the unit of a rise ("+$0.012"). One sign placement, a minus
+    before the unit as a limit reads ("-$0.5", "-5.0 pp"), and no sign on a number
+    that reads as zero ("$0", "0.000 pp": -0.0, or a change rounded to 0)."""
     if not math.isfinite(v):
-        return f"{sign}{style.prefix}{abs(v) if signed else v}{style.suffix}"
-    exact = Decimal(repr(float(v))) * style.scale if v else Decimal(0)  # no "-0"
+        sign = "-" if v < 0 else ("+" if signed else "")
+        return f"{sign}{style.prefix}{abs(v)}{style.suffix}"
+    exact = Decimal(repr(float(v))) * style.scale
     places, significant = style.places(exact)
     edges = [Decimal(repr(float(limit))) * style.scale for limit in limits]
     shown = _apart(exact, places, edges)
-    digits = format(abs(shown) if signed else shown, ",f" if style.grouped else "f")
+    sign = "-" if shown < 0 else ("+" if signed and shown > 0 else "")
+    return f"{sign}{style.prefix}{_digits(abs(shown), style, significant)}{style.suffix}"
+
+
+def _digits(shown: Decimal, style: _Style, significant: bool) -> str:
+    """The digits of a rounded non-negative number: fixed-point (grouped where the style
+    groups, trailing zeros dropped where its digits are significant), or in exponent
+    notation far from 1 (_FIXED_FROM, _FIXED_BELOW) with the digits rounding kept."""
+    if shown and not _FIXED_FROM <= shown.adjusted() < _FIXED_BELOW:
+        return format(shown.normalize(), "e")
+    digits = format(shown, ",f" if style.grouped else "f")
     if significant and "." in digits:
         digits = digits.rstrip("0").rstrip(".")
-    return f"{sign}{style.prefix}{digits}{style.suffix}"
+    return digits
 
 
 def _usd(v: float) -> str:
@@ -211,6 +229,12 @@ def change(
     return f"{text} ({'; '.join(extras)})" if extras else text
 
 
+def margin(share: float) -> str:
+    """Headroom to a limit as a share of it, in whole percent ("+24%", "-12%") with more
+    digits near 0 to read on its side (_apart): a near miss reads "+0.4%", not "+0%"."""
+    return _text(_RELATIVE, share, (0.0,), signed=True)
+
+
 def similarity(score: float, threshold: float) -> str:
     """A pairing score rounded down to the threshold's decimals, at least 2 (0.8 → 2,
     0.875 → 3): the threshold is written exactly at those decimals, so a score under it
@@ -260,8 +284,9 @@ def _what(metric: str) -> str:
 _MEASURE_FORMATS: dict[str, Callable[[float], str]] = {
     "cost": _usd,
     "latency": _seconds,
-    "tokens": lambda v: f"{v:,.0f} token{'' if v == 1 else 's'}",
-    "errors": lambda v: f"{v:,.0f} error event{'' if v == 1 else 's'}",
+    # The noun agrees with the number as shown (1.4 tokens read "1 token").
+    "tokens": lambda v: counted(_text(_STYLES["tokens"], v), "token"),
+    "errors": lambda v: counted(_text(_STYLES["count"], v), "error event"),
 }
 
 

@@ -89,9 +89,11 @@ def _exact(v: Decimal, grouped: bool = False) -> str:
     return format(v, ",f" if grouped else "f")
 
 
-def counted(n: int, noun: str, plural: str = "") -> str:
-    """A count with its noun in the number it takes: "1 cluster", "1,500 clusters"."""
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+def counted(n: int | str, noun: str) -> str:
+    """A count with its noun in the number it takes: "1 cluster", "1,500 clusters"; `n`
+    a whole number or the text a number reads as ("1", "2.5")."""
+    text = n if isinstance(n, str) else f"{n:,}"
+    return f"{text} {noun if text == '1' else noun + 's'}"
 
 
 def format_number(v: float) -> str:

@@ -62,7 +62,7 @@ def margin_text(result: CheckResult) -> str:
         # A failure with no headroom to measure is a rise from a baseline of 0 under a
         # relative limit (checks.margin_and_bound); an empty cell would read as "no limit".
         return "past (rise from 0)" if result.status in ("fail", "warn") else ""
-    return f"{result.margin:+.0%}"
+    return formatting.margin(result.margin)
 
 
 def is_near_miss(result: CheckResult, within: float = NEAR_MISS_MARGIN) -> bool:

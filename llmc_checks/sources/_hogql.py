@@ -50,6 +50,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+from llmc_checks._values import LARGEST_EXACT_WHOLE
 from llmc_checks.model import MEASURES, Level, Measure, Semantics
 
 # Rows a per-cluster answer may hold; reaching it means the answer was cut.
@@ -286,7 +287,6 @@ def _members_columns(trend: bool) -> list[str]:
 # reads it: a field of the wrong type reads as absent. Rank: a whole number within
 # ±2**53 (ClickHouse hands the entry back re-serialised, 1.0 as 1: runs._rank reads 1.0
 # as 1 too), not a bool, a fraction or anything larger.
-from llmc_checks._values import LARGEST_EXACT_WHOLE as _EXACT  # noqa: E402
 
 
 def _json_type(key: str) -> str:
@@ -296,7 +296,11 @@ def _json_type(key: str) -> str:
 
 _MEMBER_FIELDS = (
     ("rank_read", f"if({_json_type('rank')} = 'Int64', JSONExtractInt(info, 'rank'), NULL)"),
-    ("item_rank", f"if(rank_read >= -{_EXACT} AND rank_read <= {_EXACT}, rank_read, NULL)"),
+    (
+        "item_rank",
+        f"if(rank_read >= -{LARGEST_EXACT_WHOLE} AND rank_read <= {LARGEST_EXACT_WHOLE}, "
+        "rank_read, NULL)",
+    ),
     *(
         (f"item_{key}", f"if({_json_type(key)} = 'String', JSONExtractString(info, '{key}'), '')")
         for key in ("timestamp", "trace_id", "generation_id")
