@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Literal
 from llmc_checks import formatting, metrics
 from llmc_checks.metrics_catalog import BASELINE_ONLY_METRICS, DEFAULT_TITLE_THRESHOLD
 from llmc_checks.model import (
-    CHANGE_TOLERANCE,
     Bound,
     Cluster,
     Evidence,
@@ -20,6 +19,7 @@ from llmc_checks.model import (
     Member,
     Run,
     at_limit,
+    measure_change,
     over,
     under,
 )
@@ -279,10 +279,9 @@ def judge_change(
     """max_increase / max_decrease against a baseline value."""
     counted = check.confidence is not None and counts is not None and base_counts is not None
     for limit, direction in _limits(check):
-        allowed = limit.allowed(base)
         change = tested_change(check, new, base, direction, counts, base_counts)
         if counted:
-            if change > allowed:
+            if over(change, limit.allowed(base)):  # a bound at the limit up to rounding passes
                 # The bound judged is shown with the change (`margin_and_bound` returns it), except
                 # from 0, where a relative limit has no headroom to measure.
                 zero = limit.relative and base == 0
@@ -292,7 +291,10 @@ def judge_change(
             if change > 0:
                 return _Verdict(False, "baseline was 0")
             continue
-        if change > allowed + CHANGE_TOLERANCE:
+        # Judged as measured (model.measure_change): at the limit up to float rounding
+        # passes, and a relative limit compares the very change its text shows.
+        measured, scale = measure_change(new, base, limit.relative)
+        if over(measured * direction, limit.value, scale):
             return _Verdict(False)
     return _Verdict(True)
 
@@ -348,7 +350,13 @@ def margin_and_bound(
                 if counted and confidence is not None
                 else None
             )
-            rooms.append((_share(allowed - change, allowed), on_change))
+            if on_change is None:
+                # Measured as the verdict judges it: none left at the limit up to rounding.
+                measured, scale = measure_change(value, base, limit.relative)
+                change = measured * direction
+                rooms.append((_room(limit.value - change, change, limit.value, scale), None))
+            else:
+                rooms.append((_room(allowed - change, change, allowed), on_change))
     if not rooms:
         return None, None
     return min(rooms, key=lambda room: room[0])
@@ -363,10 +371,10 @@ def limits_of(check: Check) -> Limits:
     return Limits(check.min, check.max, amount(check.max_increase), amount(check.max_decrease))
 
 
-def _room(room: float, value: float, limit: float) -> float:
-    """The margin of a value (or bound) to its min or max: none at all when the verdict
+def _room(room: float, value: float, limit: float, scale: float = 0.0) -> float:
+    """The margin of a value, bound or change to its limit: none at all when the verdict
     takes it for the limit (model.at_limit), not a rounding error's worth either side."""
-    return 0.0 if at_limit(value, limit) else _share(room, limit)
+    return 0.0 if at_limit(value, limit, scale) else _share(room, limit)
 
 
 def _share(room: float, limit: float) -> float:

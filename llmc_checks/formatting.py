@@ -9,7 +9,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import TYPE_CHECKING
 
 from llmc_checks.metrics_catalog import metric as metric_info
-from llmc_checks.model import CHANGE_TOLERANCE, at_limit
+from llmc_checks.model import at_limit, measure_change
 from llmc_checks.units import counted, format_limit, format_percent
 
 if TYPE_CHECKING:
@@ -143,10 +143,8 @@ def bound_text(metric: str, bound: Bound) -> str:
     """ "lower bound 6.8% @95%" (a value's) or "lower bound +1.2 pp @95%" (a change's),
     on the side of the limit it was compared with that the verdict says (_apart)."""
     limits = () if bound.against is None else (bound.against,)
-    if bound.on_change:
-        shown = _text(_change_style(metric), bound.value, limits, signed=True)
-    else:
-        shown = _text(_style(metric), _as_limit(bound.value, limits), limits)
+    style = _change_style(metric) if bound.on_change else _style(metric)
+    shown = _text(style, _as_limit(bound.value, limits), limits, signed=bound.on_change)
     return f"{bound.side} bound {shown} @{format_percent(bound.confidence)}"
 
 
@@ -166,7 +164,7 @@ def value(
 
 
 def _as_limit(v: float, limits: Iterable[float]) -> float:
-    """A value the min/max verdict takes for one of its `limits` (model.at_limit) is
+    """A value (or bound) the verdict takes for one of its `limits` (model.at_limit) is
     that limit, and reads so: $0.08000000000000002 passing `max: 0.08` reads "$0.08"."""
     return next((limit for limit in limits if at_limit(v, limit)), v)
 
@@ -204,24 +202,27 @@ def change(
     "+5.0 pp (+50%)"), relative to base, and the bound a confident verdict judged the
     change on ("+5.0 pp (+50%; lower bound +1.2 pp @95%)"). Beside `limits`, each part
     on its own side of the limits of its kind (_apart): the absolute change of an
-    absolute max_increase/max_decrease, the relative one of a relative limit."""
-    diff = new - base
-    relative = diff / abs(base) if base else None
+    absolute max_increase/max_decrease, the relative one of a relative limit. Each part
+    measured as the verdict measures it (model.measure_change): at a limit up to float
+    rounding it reads as the limit, and within float rounding of no change it reads 0
+    ("$0 (0%)", not "+$2.22e-16")."""
+    diff, scale = measure_change(new, base, False)
+    relative, relative_scale = measure_change(new, base, True) if base else (None, 0.0)
+    if at_limit(diff, 0.0, scale):
+        diff, relative = 0.0, None if relative is None else 0.0
     absolute_edges: list[float] = []
     relative_edges: list[float] = []
     for amount, direction in ((limits.increase, 1), (limits.decrease, -1)) if limits else ():
         if amount is None:
             continue
         size, is_relative = amount
-        allowed = direction * (abs(base) * size if is_relative else size)
-        # Within the tolerance the verdict allows, the change is its limit, and reads so.
-        at_limit = abs(diff - allowed) <= CHANGE_TOLERANCE
-        if is_relative:
-            relative_edges.append(direction * size)
-            relative = direction * size if at_limit and base else relative
-        else:
-            absolute_edges.append(allowed)
-            diff = allowed if at_limit else diff
+        edge = direction * size
+        if not is_relative:
+            absolute_edges.append(edge)
+            diff = edge if at_limit(diff, edge, scale) else diff
+        elif relative is not None:
+            relative_edges.append(edge)
+            relative = edge if at_limit(relative, edge, relative_scale) else relative
     text = _text(_change_style(metric), diff, absolute_edges, signed=True)
     extras = [] if relative is None else [_text(_RELATIVE, relative, relative_edges, signed=True)]
     if bound is not None and bound.on_change:

@@ -168,17 +168,13 @@ class Bound:
     against: float | None = None
 
 
-# A change within this of the change its limit allows counts as equal to it: a
-# difference of floats is not exact (0.12 - 0.10 = 0.019999999999999997).
-CHANGE_TOLERANCE = 1e-12
-
 # A value within this share of its min or max (of the larger of the two) counts as
 # equal to it: a mean of floats is not exact (eighteen items of $0.08 average
 # $0.08000000000000002; three of 0.1s, 0.10000000000000002s).
 LIMIT_TOLERANCE = 1e-12
 
 
-def at_limit(value: float, limit: float) -> bool:
+def at_limit(value: float, limit: float, scale: float = 0.0) -> bool:
     """Whether `value` is `limit` up to float rounding: the one rule for every min/max
     verdict (a value or a confidence bound, run or cluster scope) and for its text, which
     then reads as the limit.
@@ -189,18 +185,35 @@ def at_limit(value: float, limit: float) -> bool:
     times it) and narrower than one ulp for large ones. 1e-12 of the larger number is
     thousands of ulps (a sum of that many items rounds by at most that much, and in
     practice by far less) yet nothing a user writes: 12 significant digits; a limit of 0
-    only equals 0."""
-    return abs(value - limit) <= LIMIT_TOLERANCE * max(abs(value), abs(limit))
+    only equals 0.
+
+    `scale`: for a value that is a difference (a change, measure_change), the size of
+    the numbers it is the difference of, whose rounding error it carries."""
+    return abs(value - limit) <= LIMIT_TOLERANCE * max(abs(value), abs(limit), scale)
 
 
-def over(value: float, limit: float) -> bool:
+def over(value: float, limit: float, scale: float = 0.0) -> bool:
     """`value` exceeds a max: above it by more than float rounding (at_limit)."""
-    return value > limit and not at_limit(value, limit)
+    return value > limit and not at_limit(value, limit, scale)
 
 
 def under(value: float, limit: float) -> bool:
     """`value` falls short of a min: below it by more than float rounding (at_limit)."""
     return value < limit and not at_limit(value, limit)
+
+
+def measure_change(new: float, base: float, relative: bool) -> tuple[float, float]:
+    """The change from `base` to `new` as a limit of its kind judges it, with the scale
+    of its rounding error (at_limit): the one rule for max_increase/max_decrease
+    verdicts, their margins and their text, which reads as the limit at it.
+
+    Absolute: new - base, whose error is that of the larger of the two, not of the
+    change (one ulp of $2,097,030.47 is 4.7e-10: $1,000 more reads 1000.0000000002).
+    Relative (`base` not 0): (new - base) / |base|, the very number the text shows as
+    "(+20%)", compared with the limit itself rather than the change with |base| x limit,
+    which rounds differently: the verdict and the text can never disagree."""
+    diff, scale = new - base, max(abs(new), abs(base))
+    return (diff / abs(base), scale / abs(base)) if relative else (diff, scale)
 
 
 @dataclass(frozen=True, slots=True)
