@@ -175,9 +175,10 @@ LIMIT_TOLERANCE = 1e-12
 
 
 def at_limit(value: float, limit: float, scale: float = 0.0) -> bool:
-    """Whether `value` is `limit` up to float rounding: the one rule for every min/max
-    verdict (a value or a confidence bound, run or cluster scope) and for its text, which
-    then reads as the limit.
+    """Whether `value` is `limit` up to float rounding: the one rule for every verdict
+    against a limit (min/max: a value or a confidence bound, run or cluster scope;
+    max_increase/max_decrease: a change or its bound) and for its text, which then reads
+    as the limit.
 
     Relative, not absolute: the rounding error of a sum or a mean grows with the size of
     its numbers (one ulp of 0.08 is 1.4e-17, of 20,000 tokens 3.6e-12), so an absolute
