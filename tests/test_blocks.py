@@ -4,7 +4,8 @@ answers, and each parses every line of a selected item."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from helpers import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmc_checks._values import parse_timestamp
 from llmc_checks.model import DataError, RunRequest
 from llmc_checks.sources import _blocks
 from llmc_checks.sources._blocks import finder
@@ -21,6 +23,7 @@ from llmc_checks.sources.snapshot import SnapshotSource
 
 KEY = b'"$ai_trace_id"'
 IDS = ["t1", "t22", "t333", "ab\u00e9", "t1x", 'q"uote', "back\\slash", ""]
+UTC = timezone.utc
 REQUEST = RunRequest(
     level="trace", job=None, lookback=timedelta(days=3650), stats=frozenset({"avg_cost_usd"})
 )
@@ -162,3 +165,121 @@ def test_a_small_snapshot_is_read_without_numpy(tmp_path: Path) -> None:
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+# --- reading ahead in a thread of its own ----------------------------------------------------
+
+
+class Source:
+    """An iterator that records how far it was read, whether it was closed, and which
+    thread produced each item; it raises `fail_at`'s error there."""
+
+    def __init__(self, count: int, fail_at: int | None = None) -> None:
+        self.count, self.fail_at = count, fail_at
+        self.produced = 0
+        self.closed = False
+        self.threads: set[str] = set()
+        self.in_flight = threading.Semaphore(0)  # released once per item produced
+
+    def __iter__(self) -> Source:
+        return self
+
+    def __next__(self) -> int:
+        self.threads.add(threading.current_thread().name)
+        if self.produced == self.fail_at:
+            raise OSError(5, "Input/output error")
+        if self.produced >= self.count:
+            raise StopIteration
+        self.produced += 1
+        self.in_flight.release()
+        return self.produced - 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def read_ahead_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "llmc-read-ahead"]
+
+
+def test_read_ahead_gives_every_item_in_order_from_another_thread() -> None:
+    source = Source(50)
+    assert list(_blocks.read_ahead(source)) == list(range(50))
+    assert source.threads == {"llmc-read-ahead"}
+    assert not read_ahead_threads()
+
+
+def test_read_ahead_raises_a_producers_error_in_its_place() -> None:
+    source = Source(10, fail_at=4)
+    got = []
+    with pytest.raises(OSError, match="Input/output error"):
+        for item in _blocks.read_ahead(source):
+            got.append(item)
+    assert got == [0, 1, 2, 3]
+    assert not read_ahead_threads()
+
+
+def test_read_ahead_stays_at_most_two_items_ahead_and_stops_with_its_reader() -> None:
+    source = Source(1000)
+    items = _blocks.read_ahead(source)
+    assert next(items) == 0
+    # The producer makes items 1 and 2 (two ahead of the reader), then waits for room.
+    for _ in range(2):
+        assert source.in_flight.acquire(timeout=10)
+    source.in_flight.acquire()  # item 0
+    assert not source.in_flight.acquire(timeout=0.2)
+    assert source.produced == 3
+    items.close()  # the reader stops early (a pass that met bad data)
+    assert not read_ahead_threads()
+    assert source.closed
+    assert source.produced <= 4
+
+
+def test_a_pass_that_stops_on_bad_data_leaves_no_thread_behind(tmp_path: Path) -> None:
+    rows = [llmc_event("$ai_generation", "2026-11-12T10:00:00Z", {"$ai_trace_id": "t1"})] * 50
+    path = llmc_write_jsonl(tmp_path / "events.jsonl", rows)
+    path.write_bytes(path.read_bytes() + b'{"event": "$ai_trace_clusters", "cut\n' * 3)
+    with pytest.raises(DataError, match=":51: not a JSON object"):
+        SnapshotSource(path).load(REQUEST)
+    assert not read_ahead_threads()
+
+
+# --- the newest timestamp of a block, found in C -----------------------------------------------
+
+_ISO = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+_FORMATS = [
+    lambda t: t.isoformat(),
+    lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    lambda t: t.strftime("%Y-%m-%d %H:%M:%S"),
+    lambda t: t.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat(),
+    lambda t: t.astimezone(timezone(timedelta(hours=-7))).isoformat(),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(_ISO, st.integers(0, len(_FORMATS) - 1)), min_size=1, max_size=8),
+    st.booleans(),
+    st.lists(st.sampled_from([b"", b"x", b"2026-13-45", b"1-2"]), max_size=2),
+)
+def test_newest_first_orders_values_by_time_whatever_their_writing(
+    times: list[tuple[datetime, int]], one_format: bool, junk: list[bytes]
+) -> None:
+    # One writing (byte order is time order, judged without parsing) or mixed ones
+    # (parsed): the same order, newest first, unreadable values left out.
+    found = [_FORMATS[0 if one_format else how](at).encode() for at, how in times] + junk
+
+    def parse(value: bytes) -> datetime | None:
+        try:
+            return parse_timestamp(value.decode())
+        except ValueError:
+            return None
+
+    ordered = list(_blocks.newest_first(found, parse))
+    assert len(set(ordered)) == len(ordered)
+    readable = {v for v in found if parse(v) is not None}
+    assert set(ordered) == readable
+    at = [parse(v) for v in ordered]
+    assert at == sorted(at, reverse=True)  # type: ignore[type-var]

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import gc
 import re
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from itertools import repeat
-from operator import itemgetter
-from typing import IO, Any, NamedTuple, Protocol
+from queue import SimpleQueue
+from typing import IO, Any, NamedTuple, Protocol, TypeVar
 
 _READ_SIZE = 1 << 20  # bytes of a plain file read per step
 _GZIP_READ_SIZE = 1 << 18  # bytes of a .gz file inflated per step (~1.5 MB of text)
@@ -212,14 +212,24 @@ def newest_first(found: list[bytes], parse: Callable[[bytes], datetime | None]) 
 
 
 def _one_shape(found: list[bytes]) -> bool:
-    shapes = set(map(bytes.translate, found, repeat(_DIGITS_AS_ZERO)))
-    if len(shapes) != 1:
+    # In C, whatever their number: one length; the values joined, digits zeroed, equal
+    # to the first one's shape repeated; the offset read column by column (every
+    # `width`-th byte of the joined values).
+    if len(set(map(len, found))) != 1:
         return False
-    (shape,) = shapes
+    width = len(found[0])
+    shape = found[0].translate(_DIGITS_AS_ZERO)
+    joined = b"".join(found)
+    if joined.translate(_DIGITS_AS_ZERO) != shape * len(found):
+        return False
     offset = max(shape.rfind(b"+"), shape.rfind(b"-"))
     if offset <= 10:  # no offset after the date: "Z", or naive (UTC)
         return True
-    return len(set(map(itemgetter(slice(offset, None)), found))) == 1
+    for at in range(offset, width):
+        column = joined[at::width]
+        if column != column[:1] * len(column):
+            return False
+    return True
 
 
 def read_chunks(fh: IO[bytes]) -> Iterator[bytes]:
@@ -257,6 +267,68 @@ def inflate(fh: IO[bytes]) -> Iterator[bytes]:
             if not more:
                 return
             data = more.lstrip(b"\0")
+
+
+T = TypeVar("T")
+_AHEAD = 2  # items a read-ahead thread produces before its reader takes them, at most
+
+
+class _End:
+    """What a read-ahead thread sends after the last item."""
+
+
+class _Failed(NamedTuple):
+    """What a read-ahead thread sends when producing an item raised."""
+
+    error: BaseException
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items`, produced by a thread of their own up to `_AHEAD` items ahead of the reader.
+
+    Inflating (zlib) and numpy's array work let go of the GIL, so a second core can
+    inflate the next block while this one scans the last (benchmarks/README.md). What
+    producing an item raises is raised here, in its place. A reader that stops early
+    stops the thread (after the item it is producing) before `items` is closed.
+    """
+    sent: SimpleQueue[tuple[T] | type[_End] | _Failed] = SimpleQueue()
+    room = threading.Semaphore(_AHEAD)
+    stopped = False
+
+    def produce() -> None:
+        while True:
+            room.acquire()
+            if stopped:
+                return
+            try:
+                item = next(items)
+            except StopIteration:
+                sent.put(_End)
+                return
+            except BaseException as exc:  # handed to the reader, raised there
+                sent.put(_Failed(exc))
+                return
+            sent.put((item,))
+
+    thread = threading.Thread(target=produce, name="llmc-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            got = sent.get()
+            if got is _End:
+                return
+            if isinstance(got, _Failed):
+                raise got.error
+            assert isinstance(got, tuple)
+            room.release()
+            yield got[0]
+    finally:
+        stopped = True
+        room.release()
+        thread.join()
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
 
 
 def whole_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:

@@ -57,6 +57,7 @@ from llmc_checks.sources._blocks import (
     inflate,
     kinds_for,
     newest_first,
+    read_ahead,
     read_chunks,
     timestamps,
     whole_lines,
@@ -157,7 +158,7 @@ class SnapshotSource:
         scan = _RunScan(self.path)
         if self._line_file():
             try:
-                blocks = map(self._kinds().block, self._text_blocks())
+                blocks = self._blocks(self._kinds())
                 with gc_paused():
                     _scan_blocks(kept.keep(blocks) if kept is not None else blocks, scan)
             except Irregular:
@@ -245,7 +246,7 @@ class SnapshotSource:
                 if kept is not None and kept.complete:
                     blocks = kept.replay()
                 else:
-                    blocks = map(kinds.block, self._text_blocks())
+                    blocks = self._blocks(kinds)
                 with gc_paused():
                     _fold_blocks(blocks, fold, kinds.probe(_ITEM_KEYS[level], owners))
                 return fold.totals
@@ -270,17 +271,18 @@ class SnapshotSource:
     def _gzipped(self) -> bool:
         return self.path.name.endswith(".gz")
 
-    def _text_blocks(self) -> Iterator[bytes]:
+    def _blocks(self, kinds: Kinds) -> Iterator[Block]:
         """The file's text in blocks of whole lines (the last may lack its newline).
 
-        Same bytes as `_lines` sees, read in large steps: a `.gz` file is inflated with
-        zlib directly; anything the gzip module would treat differently (a damaged or
-        unusual stream) raises `Irregular` so the caller can fall back to `_lines`.
+        Same bytes as `_lines` sees, read in large steps, by a thread of their own ahead
+        of the pass: a `.gz` file is inflated with zlib directly; anything the gzip
+        module would treat differently (a damaged or unusual stream) raises `Irregular`
+        so the caller can fall back to `_lines`.
         """
         try:
             with open(self.path, "rb") as fh:
                 chunks = inflate(fh) if self._gzipped() else read_chunks(fh)
-                yield from whole_lines(chunks)
+                yield from read_ahead(map(kinds.block, whole_lines(chunks)))
         except OSError as exc:
             raise DataError(f"{self.path}: cannot read snapshot ({_reason(exc)})") from None
 
