@@ -283,3 +283,56 @@ def test_newest_first_orders_values_by_time_whatever_their_writing(
     assert set(ordered) == readable
     at = [parse(v) for v in ordered]
     assert at == sorted(at, reverse=True)  # type: ignore[type-var]
+
+
+@st.composite
+def timestamp_lines(draw: st.DrawFn, how: int | None) -> bytes:
+    """A line with a row timestamp written one of the ways exports write it (`how`, or
+    any), maybe a nested one, odd spacing, an escape, or a damaged value."""
+    at = draw(_ISO)
+    if how is None:
+        how = draw(st.integers(0, len(_FORMATS) - 1))
+    value = _FORMATS[how](at)
+    sep = draw(st.sampled_from(['":"', '":"', '":"', '": "', '" : "', '":  "']))
+    value = draw(st.sampled_from([value] * 12 + [value[:-1], "", 'x\\"y', value + "\\n"]))
+    line = '{"event":"$pageview","timestamp' + sep + value + '","properties":{'
+    if draw(st.booleans()):
+        line += '"timestamp":"' + _FORMATS[0](draw(_ISO)) + '",'
+    line += '"n":1}}'
+    if draw(st.integers(0, 20)) == 0:
+        line = line.replace('","properties', '"timestamp":"2026-01-01T00:00:00+00:00","p')
+    return line.encode()
+
+
+def parse_or_none(value: bytes) -> datetime | None:
+    try:
+        return parse_timestamp(value.decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(st.none(), st.integers(0, len(_FORMATS) - 1)).flatmap(
+        lambda how: st.lists(timestamp_lines(how), min_size=0, max_size=10)
+    )
+)
+def test_both_readers_give_a_blocks_timestamps_in_the_same_order(lines: list[bytes]) -> None:
+    # numpy's reader finds the newest without the regex's list when every value is
+    # written alike; either way both give the same values in the same order.
+    text = b"\n".join(lines)
+    plain = list(_blocks.block_timestamps(PlainBlock(text), parse_or_none))
+    numpy = list(_blocks.block_timestamps(NumpyBlock(text), parse_or_none))
+    assert numpy == plain == list(_blocks.newest_first(_blocks.timestamps(text), parse_or_none))
+
+
+def test_numpy_finds_the_newest_of_timestamps_written_alike_without_the_list() -> None:
+    times = [
+        f"2026-11-{day:02d}T{hour:02d}:00:00.000000+00:00" for day in (3, 1, 2) for hour in (7, 23)
+    ]
+    text = b"\n".join(b'{"timestamp":"%s","p":{}}' % t.encode() for t in times)
+    assert NumpyBlock(text).newest_timestamp() == b"2026-11-03T23:00:00.000000+00:00"
+    # Another UTC offset: byte order is no longer time order; the list decides.
+    mixed = text + b'\n{"timestamp":"2026-11-03T23:00:00.000000+01:00"}'
+    assert NumpyBlock(mixed).newest_timestamp() is None
+    assert PlainBlock(text).newest_timestamp() is None

@@ -58,6 +58,11 @@ class Block(Protocol):
         (a finder: `(text, start) -> position or -1`, like `bytes.find`)."""
         ...
 
+    def newest_timestamp(self) -> bytes | None:
+        """The newest of `timestamps(text)` when the block's reader can tell it without
+        the list (numpy's: all written alike), else None (`block_timestamps` reads them)."""
+        ...
+
 
 class ItemProbe(Protocol):
     """Which lines of a block may belong to a selected item, judged without parsing them.
@@ -187,6 +192,18 @@ _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
 def timestamps(text: bytes) -> list[bytes]:
     """Every `"timestamp": "..."` value in `text`, as bytes, in order (nested ones too)."""
     return _TIMESTAMP.findall(text)
+
+
+def block_timestamps(block: Block, parse: Callable[[bytes], datetime | None]) -> Iterator[bytes]:
+    """`newest_first(timestamps(block.text), parse)`, the list read only when the block's
+    reader can't tell the newest value alone, or when that one is refused."""
+    newest = block.newest_timestamp()
+    if newest is None:
+        yield from newest_first(timestamps(block.text), parse)
+        return
+    if parse(newest) is not None:
+        yield newest
+    yield from (value for value in newest_first(timestamps(block.text), parse) if value != newest)
 
 
 def newest_first(found: list[bytes], parse: Callable[[bytes], datetime | None]) -> Iterator[bytes]:

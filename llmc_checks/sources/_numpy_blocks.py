@@ -63,6 +63,97 @@ class NumpyBlock:
                 at = find(text, int(ends[index]))
         return sorted(found)
 
+    def newest_timestamp(self) -> bytes | None:
+        """The newest timestamp value when all are written alike (see `_newest_timestamp`)."""
+        return _newest_timestamp(self)
+
+
+class _KeyFinder:
+    """Where a JSON key (with its quotes) starts in a block, in order, overlapping
+    occurrences too: found by a 4-byte anchor (the last four bytes before the closing
+    quote: rarer than the opening ones), compared a word at a time, then checked whole."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.anchor_at = len(key) - 5
+        self.anchor = np.frombuffer(key[self.anchor_at : self.anchor_at + 4], np.uint32)[0]
+        self.key_bytes = np.frombuffer(key, np.uint8)
+        self.key_span = np.arange(len(key))
+
+    def positions(self, block: NumpyBlock) -> Any:
+        text, size = block.text, len(block.text)
+        found = []
+        for offset in range(4):
+            words = (size - offset) // 4
+            if words > 0:
+                word = np.frombuffer(text, np.uint32, count=words, offset=offset)
+                found.append(np.flatnonzero(word == self.anchor) * 4 + (offset - self.anchor_at))
+        if not found:
+            return np.zeros(0, np.int64)
+        at = np.concatenate(found)
+        at = at[(at >= 0) & (at <= size - len(self.key))]
+        whole = (block.bytes[at[:, None] + self.key_span] == self.key_bytes).all(axis=1)
+        return np.sort(at[whole])
+
+
+_TIMESTAMP_KEY = _KeyFinder(b'"timestamp"')
+_ZERO = ord("0")
+
+
+def _newest_timestamp(block: NumpyBlock) -> bytes | None:
+    """The newest of `_blocks.timestamps(block.text)` when every value is written alike,
+    else None.
+
+    Alike: every `"timestamp"` in the block is followed by `:"` or `: "`, and its value
+    by a quote after as many bytes as the first value has, none of them a quote or a
+    backslash; digits apart, the same bytes in the same places, and one UTC offset (as
+    `_blocks._one_shape`). Then the regex reads exactly these values, byte order is time
+    order, and the newest is the largest row of their bytes, found a column at a time.
+    """
+    text, b = block.text, block.bytes
+    at = _TIMESTAMP_KEY.positions(block)
+    if not len(at):
+        return None
+    after = at + len(_TIMESTAMP_KEY.key)
+    colon = np.take(b, after, mode="clip") == _COLON
+    c1 = np.take(b, after + 1, mode="clip")
+    spaced = colon & (c1 == _SPACE) & (np.take(b, after + 2, mode="clip") == _QUOTE)
+    if not (colon & (c1 == _QUOTE) | spaced).all():
+        return None
+    start = after + 2 + spaced
+    first = int(start[0])
+    width = text.find(b'"', first) - first
+    if width <= 0 or b"\\" in text[first : first + width] or int(start.max()) + width >= len(text):
+        return None
+    window = b[start[:, None] + np.arange(width + 1)]
+    values = window[:, :width]
+    if not (window[:, width] == _QUOTE).all():
+        return None
+    # Matches don't overlap (the regex reads on after each value's closing quote).
+    if not (at[1:] > start[:-1] + width).all():
+        return None
+    digit = (values >= _ZERO) & (values <= _ZERO + 9)
+    shape = np.where(digit, np.uint8(_ZERO), values)
+    if not (shape == shape[0]).all():
+        return None
+    first_shape = shape[0].tobytes()
+    offset = max(first_shape.rfind(b"+"), first_shape.rfind(b"-"))
+    if offset > 10 and not (values[:, offset:] == values[0, offset:]).all():
+        return None
+    # The largest row of bytes: big-endian words compared a column at a time.
+    words = -(-width // 8)
+    padded = np.zeros((len(values), words * 8), np.uint8)
+    padded[:, :width] = values
+    columns = padded.view(">u8")
+    rows = np.arange(len(values))
+    for column in range(words):
+        col = columns[rows, column]
+        rows = rows[col == col.max()]
+        if len(rows) == 1:
+            break
+    newest: bytes = values[int(rows[0])].tobytes()
+    return newest
+
 
 class NumpyProbe:
     """Which lines of a block may belong to a selected item, judged without parsing them.
@@ -80,12 +171,7 @@ class NumpyProbe:
 
     def __init__(self, key: bytes, owners: Iterable[str]) -> None:
         self.key = key
-        # Keys are found by a 4-byte anchor (the last four bytes before the closing quote:
-        # rarer than the opening ones), compared a word at a time, then checked whole.
-        self.anchor_at = len(key) - 5
-        self.anchor = np.frombuffer(key[self.anchor_at : self.anchor_at + 4], np.uint32)[0]
-        self.key_bytes = np.frombuffer(key, np.uint8)
-        self.key_span = np.arange(len(key))
+        self.finder = _KeyFinder(key)
         self.wanted = {item.encode("utf-8", "surrogatepass") for item in owners}
         by_width: dict[int, list[bytes]] = {}
         for item in self.wanted:
@@ -103,26 +189,10 @@ class NumpyProbe:
                 self.groups.append((span, weights, np.sort(_hash(table, weights))))
         self.in_python = len(by_width) > self._GROUPS_MAX
 
-    def _key_positions(self, block: NumpyBlock) -> Any:
-        """Where the key starts in the block, in order (overlapping occurrences too)."""
-        text, size = block.text, len(block.text)
-        found = []
-        for offset in range(4):
-            words = (size - offset) // 4
-            if words > 0:
-                word = np.frombuffer(text, np.uint32, count=words, offset=offset)
-                found.append(np.flatnonzero(word == self.anchor) * 4 + (offset - self.anchor_at))
-        if not found:
-            return np.zeros(0, np.int64)
-        at = np.concatenate(found)
-        at = at[(at >= 0) & (at <= size - len(self.key))]
-        whole = (block.bytes[at[:, None] + self.key_span] == self.key_bytes).all(axis=1)
-        return np.sort(at[whole])
-
     def lines_to_parse(self, block: NumpyBlock) -> list[int]:
         """Indexes of the block's lines that must be parsed."""
         text, b, key = block.text, block.bytes, self.key
-        at = self._key_positions(block)
+        at = self.finder.positions(block)
         key_line = block.line_of(at)
         # The id starts after `":"` or `": "`; anything else cannot be judged.
         after = at + len(key)

@@ -51,6 +51,7 @@ from llmc_checks.sources._blocks import (
     ItemProbe,
     KeptText,
     Kinds,
+    block_timestamps,
     finder,
     gc_paused,
     gzip_text_size,
@@ -414,19 +415,22 @@ class _RunScan:
     def visit_alone(self, lineno: int, raw: bytes) -> None:
         """`visit` for a line read on its own (not in a block): its time is seen too."""
         self.visit(lineno, raw)
-        self.see_times(raw, lambda at: (lineno, raw))
+        self.see_times(raw, newest_first(timestamps(raw), _time_or_none), lambda at: (lineno, raw))
 
-    def see_times(self, text: bytes, line_at: Callable[[int], tuple[int, bytes]]) -> None:
+    def see_times(
+        self,
+        text: bytes,
+        candidates: Iterable[bytes],
+        line_at: Callable[[int], tuple[int, bytes]],
+    ) -> None:
         """Move `newest` to the newest row timestamp in `text` (a line or a block).
 
-        The timestamps are read as bytes; only the newest candidate's line is parsed, to
-        confirm the value is its row's own `timestamp` and not a nested property (if
-        not, the next candidate is tried). `line_at(position)` → (line number, line).
+        The timestamps are read as bytes (`candidates`: `text`'s timestamp values, newest
+        first); only the newest candidate's line is parsed, to confirm the value is its
+        row's own `timestamp` and not a nested property (if not, the next candidate is
+        tried). `line_at(position)` → (line number, line).
         """
-        found = timestamps(text)
-        if not found:
-            return
-        for value in newest_first(found, _time_or_none):
+        for value in candidates:
             at = _time_or_none(value)
             if at is None or (self.newest is not None and at <= self.newest):
                 return  # newest first: nothing later in this text is newer
@@ -515,7 +519,11 @@ def _scan_blocks(blocks: Iterable[Block], scan: _RunScan) -> None:
                 raw = _checked(line, scan.path, lineno + index)
                 if raw:
                     scan.visit(lineno + index, raw)
-        scan.see_times(block.text, partial(_line_at, block, lineno))
+        scan.see_times(
+            block.text,
+            block_timestamps(block, _time_or_none),
+            partial(_line_at, block, lineno),
+        )
         lineno += len(block)
         last = _last_line(block)
         if last is not None:
