@@ -820,7 +820,17 @@ def test_clusters_are_unnested_once_per_query(text: str) -> None:
     refs = re.findall(r"\b(?:FROM|JOIN)\s+clusters\b", text)
     once = 1 if "clusters AS" in text else 0
     assert text.count("JSONExtractArrayRaw(") == len(refs) == once
-    assert text.count("JSONExtractKeysAndValuesRaw(") == ("evidence" in text)
+    # A clustering event's properties are parsed once, in `runs`, and the picked runs'
+    # once more in `picked` (the traces entries, with evidence, once in `clusters`).
+    runs = "\nruns AS (" in text
+    picked = "\npicked AS (" in text
+    assert text.count("JSONExtractKeysAndValuesRaw(") == runs + picked + ("evidence" in text)
+    # The runs are picked once: `selected` (or `fetched`) is read only by `chosen`'s
+    # scalar subquery, which ClickHouse evaluates once per query.
+    if "\nchosen AS (" in text:
+        picked = "fetched" if "\nfetched AS (" in text else "selected"
+        assert len(re.findall(rf"\b(?:FROM|JOIN)\s+{picked}\b", text)) == 1
+        assert re.search(rf"arrayJoin\(\(SELECT groupArray\(.*?\) FROM {picked}\)\)", text)
     for cte in ("members", "per_item"):  # each read once
         assert len(re.findall(rf"\b(?:FROM|JOIN)\s+{cte}\b", text)) <= 1
     # AI events are read by property access only (it reaches PostHog's materialized
@@ -839,10 +849,11 @@ def test_ai_events_are_scanned_in_the_computed_runs_windows_once(text: str) -> N
     bounds = re.findall(r"timestamp ([<>]=) tupleElement\((\(SELECT .*?\)), ([12])\)", ai)
     assert [(op, n) for op, _, n in bounds] == [(">=", "1"), ("<=", "2")]
     assert bounds[0][1] == bounds[1][1]
-    source = "fetched" if "\nfetched AS (" in text else "selected"
-    wanted = " WHERE level = {level}" + (" AND full = 1" if source == "fetched" else "")
+    # `chosen`: the picked runs (trend runs flagged `full = 0`), picked once.
+    trend = "\nfetched AS (" in text
+    wanted = " WHERE level = {level}" + (" AND full = 1" if trend else "")
     assert bounds[0][1] == (
-        f"(SELECT tuple(min(window_start), max(window_end)) FROM {source}{wanted})"
+        f"(SELECT tuple(min(window_start), max(window_end)) FROM chosen{wanted})"
     )
 
 

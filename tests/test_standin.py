@@ -332,6 +332,28 @@ def test_property_access_prints_as_posthog_does(standin: StandIn) -> None:
         assert cost == float(props["$ai_total_cost_usd"]) and missing is None
 
 
+def test_events_are_stored_as_posthogs_sharded_events(standin: StandIn) -> None:
+    # posthog/models/event/sql.py (EVENTS_TABLE_SQL): bounds on timestamp and event
+    # prune granules through this key, as they do in PostHog.
+    table = standin.engine.execute(
+        "SELECT partition_key, sorting_key FROM system.tables "
+        "WHERE database = currentDatabase() AND name = 'events'",
+        max_execution_time=10,
+    ).rows
+    assert table == [
+        [
+            "toYYYYMM(timestamp)",
+            "team_id, toDate(timestamp), event, cityHash64(distinct_id), cityHash64(uuid)",
+        ]
+    ]
+    codecs = standin.engine.execute(
+        "SELECT compression_codec FROM system.columns "
+        "WHERE database = currentDatabase() AND table = 'events' AND name = 'properties'",
+        max_execution_time=10,
+    ).rows
+    assert codecs == [["CODEC(ZSTD(3))"]]
+
+
 def test_a_materialized_property_is_read_from_its_column() -> None:
     query = (
         "SELECT properties.$ai_trace_id AS t, properties.$ai_latency AS l FROM events "

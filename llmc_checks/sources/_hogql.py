@@ -165,42 +165,76 @@ _CLUSTER_COLUMNS = (
 )
 
 
-def _runs(scan: str) -> str:
-    """`runs` and `heads`: the last emission of every run id among the scanned events.
+# What `runs` reads from a clustering event's properties, each a JSON text as
+# JSONExtractRaw gives it (`*_json`): the string fields are then read as HogQL's
+# property access reads them (unquoted; NULL, here '', when absent or null), the others
+# kept raw for runs.py to validate. name -> (property, read as a string?).
+_RUN_FIELDS = {
+    "run_id": ("$ai_clustering_run_id", True),
+    "level_text": ("$ai_clustering_level", True),
+    "job_id": ("$ai_clustering_job_id", True),
+    "job_name": ("$ai_clustering_job_name", True),
+    "window_start_raw": ("$ai_window_start", True),
+    "window_end_raw": ("$ai_window_end", True),
+    "items_raw": ("$ai_total_items_analyzed", False),
+    "traces_analyzed_raw": ("$ai_total_traces_analyzed", False),
+    "params_raw": ("$ai_clustering_params", False),
+    "clusters_json": ("$ai_clusters", False),
+}
 
-    Strings are read by property access; the JSON texts runs.py validates (level,
-    counts, params) and `$ai_clusters` keep their raw form through JSONExtract*.
+
+def _run_reads() -> str:
+    """`runs`' reads of a clustering event's properties, from its one parse (`prop_*`)."""
+    lines = []
+    for name, (key, text) in _RUN_FIELDS.items():
+        raw = f"arrayElement(prop_values, indexOf(prop_keys, '{key}'))"
+        if not text:
+            lines.append(f"{raw} AS {name}")
+            continue
+        lines += [
+            f"{raw} AS {name}_json",
+            f"nullIf(nullIf({name}_json, ''), 'null') AS {name}_present",
+            f"ifNull(replaceRegexpAll({name}_present, '^\"|\"$', ''), '') AS {name}",
+        ]
+    return ",\n            ".join(lines)
+
+
+def _emissions(where: str) -> str:
+    """Clustering events (`where` bounds the scan) with their header fields.
+
+    A clustering event's properties hold `$ai_clusters` (megabytes at 10,000 items),
+    and every JSONExtract* call or property access parses the whole text again, so
+    they are parsed once (JSONExtractKeysAndValuesRaw: each property's JSON text) and
+    the fields read from that: the strings as property access reads them, the JSON
+    texts runs.py validates (level, counts, params) and `$ai_clusters` as they are.
     """
-    return f"""
-runs AS (
-    SELECT
-        toString(uuid) AS event_uuid,
-        event,
-        timestamp AS emitted_at,
-        ifNull(properties.$ai_clustering_run_id, '') AS run_id,
-        ifNull(properties.$ai_clustering_level, '') AS level_text,
-        JSONExtractRaw(properties, '$ai_clustering_level') AS level_raw,
-        ifNull(properties.$ai_clustering_job_id, '') AS job_id,
-        ifNull(properties.$ai_clustering_job_name, '') AS job_name,
-        ifNull(properties.$ai_window_start, '') AS window_start_raw,
-        ifNull(properties.$ai_window_end, '') AS window_end_raw,
-        JSONExtractRaw(properties, '$ai_total_items_analyzed') AS items_raw,
-        JSONExtractRaw(properties, '$ai_total_traces_analyzed') AS traces_analyzed_raw,
-        JSONExtractRaw(properties, '$ai_clustering_params') AS params_raw,
-        toString(JSONType(properties, '$ai_clusters')) AS clusters_type,
+    return f"""SELECT
+        event_uuid, event, emitted_at, run_id, level_text,
+        level_text_json AS level_raw,
+        job_id, job_name, window_start_raw, window_end_raw, items_raw,
+        traces_analyzed_raw, params_raw,
+        toString(JSONType(concat('[', clusters_json, ']'), 1)) AS clusters_type,
         if(
             clusters_type = 'String',
-            JSONExtractString(properties, '$ai_clusters'),
-            JSONExtractRaw(properties, '$ai_clusters')
+            JSONExtractString(concat('[', clusters_json, ']'), 1),
+            clusters_json
         ) AS clusters_text
-    FROM events
-    WHERE event IN {_CLUSTER_EVENTS} AND {scan}
-    ORDER BY run_id ASC, emitted_at DESC, event_uuid DESC
-    LIMIT 1 BY run_id
-),
-heads AS (
-    SELECT
-        event_uuid, event, emitted_at, run_id,
+    FROM (
+        SELECT
+            toString(uuid) AS event_uuid,
+            event,
+            timestamp AS emitted_at,
+            JSONExtractKeysAndValuesRaw(concat('[', properties, ']'), 1) AS props,
+            tupleElement(props, 1) AS prop_keys,
+            tupleElement(props, 2) AS prop_values,
+            {_run_reads()}
+        FROM events
+        WHERE event IN {_CLUSTER_EVENTS} AND {where}
+    )"""
+
+
+# A run's header as `heads` (and `picked`) give it, from `_emissions`' columns.
+_HEAD_SELECT = """event_uuid, event, emitted_at, run_id,
         multiIf(
             level_text != '', level_text,
             event = '$ai_trace_clusters', 'trace',
@@ -211,22 +245,75 @@ heads AS (
         parseDateTimeBestEffort(window_start_raw, 'UTC') AS window_start,
         parseDateTimeBestEffort(window_end_raw, 'UTC') AS window_end,
         window_start_raw, window_end_raw, items_raw, traces_analyzed_raw, params_raw,
-        clusters_type, clusters_text
+        clusters_type, clusters_text"""
+
+
+def _runs(scan: str) -> str:
+    """`runs` and `heads`: the last emission of every run id among the scanned events."""
+    return f"""
+runs AS (
+    {_emissions(scan)}
+    ORDER BY run_id ASC, emitted_at DESC, event_uuid DESC
+    LIMIT 1 BY run_id
+),
+heads AS (
+    SELECT
+        {_HEAD_SELECT}
     FROM runs
     WHERE run_id != ''
 ),"""
 
 
-def _clusters(trend: bool, evidence: bool = False) -> str:
+def _chosen(trend: bool, scan: str) -> str:
+    """`chosen`: which runs were picked; `picked`: their emissions with every field.
+
+    ClickHouse runs a CTE again for every reference, and a scalar subquery once per
+    query whatever the number of times its text appears. So the runs are picked in
+    one scalar subquery (`runs` parses the clustering events once), which answers only
+    each picked emission's uuid, level, window and `full` flag (a small constant:
+    ClickHouse names every expression after the constants in it); `chosen` unpacks
+    it, and `picked` reads those few emissions again (the same scan, the same one
+    parse each) for their clusters. With trend runs the picks come from `fetched`.
+    """
+    columns = ["event_uuid", "level", "window_start", "window_end"]
+    columns += ["full"] if trend else []
+    packed = f"groupArray(tuple({', '.join(columns)}))"
+    unpacked = ",\n        ".join(
+        f"tupleElement(chosen_run, {i}) AS {c}" for i, c in enumerate(columns, 1)
+    )
+    full = (
+        ",\n        event_uuid IN (SELECT event_uuid FROM chosen WHERE full = 1) AS full"
+        if trend
+        else ""
+    )
+    where = f"{scan} AND toString(uuid) IN (SELECT event_uuid FROM chosen)"
+    return f"""
+chosen AS (
+    SELECT
+        arrayJoin((SELECT {packed} FROM {"fetched" if trend else "selected"})) AS chosen_run,
+        {unpacked}
+),
+picked AS (
+    SELECT
+        {_HEAD_SELECT}{full}
+    FROM (
+    {_emissions(where)}
+    )
+    LIMIT 1 BY event_uuid
+),"""
+
+
+def _clusters(trend: bool, evidence: bool = False, source: str = "picked") -> str:
     """`clusters`: one row per cluster; the only place `$ai_clusters` is parsed.
 
     An empty or unreadable `$ai_clusters` still yields one row (index 0), so the
     run reaches Python and fails there with runs.py's message instead of vanishing.
-    With trend runs, the runs come from `fetched` and carry its `full` flag.
+    The runs come from `source`: `picked` (with trend runs carrying `full`), or for
+    the export, `selected`.
     With `evidence`, each item's entry of the `traces` map comes along as its raw
     JSON text (`infos`, beside `items`), for `members` to read.
     """
-    carried, source = (f"{_CARRIED}, full", "fetched") if trend else (_CARRIED, "selected")
+    carried = f"{_CARRIED}, full" if trend else _CARRIED
     if evidence:
         items = """JSONExtractKeysAndValuesRaw(cluster_json, 'traces') AS entries,
         tupleElement(entries, 1) AS items,
@@ -444,7 +531,6 @@ def _per_item_from_events(
     )
     joined = ", ".join(f"e.ev_{name} AS ev_{name}" for name in event_values)
     per_item = ",\n        ".join(f"{expr} AS {name}" for name, expr in _ITEM_VALUES[semantics])
-    source = "fetched" if trend else "selected"
     fields = _MEMBER_NAMES if with_members else ()
     member_cols = "".join(f", m.{c} AS {c}" for c in fields)
     member_any = "".join(f",\n        any({c}) AS {c}" for c in fields)
@@ -453,7 +539,7 @@ def _per_item_from_events(
     # ClickHouse evaluates it (and the clustering events under it) once, not twice.
     window = (
         "(SELECT tuple(min(window_start), max(window_end)) "
-        f"FROM {source} WHERE {_listed_runs(trend)})"
+        f"FROM chosen WHERE {_listed_runs(trend)})"
     )
     return f"""
 ai AS (
@@ -606,6 +692,7 @@ LIMIT {CLUSTER_ROWS_LIMIT}"""
 
 def _assemble(
     ctes: str,
+    scan: str,
     metrics: Metrics,
     level: Level,
     need_items: bool,
@@ -618,7 +705,7 @@ def _assemble(
     events = metrics == "events"
     if not events:
         evidence = None if evidence is None else ()
-    parts = [ctes, _clusters(trend, evidence is not None)]
+    parts = [ctes, _chosen(trend, scan), _clusters(trend, evidence is not None)]
     if events or evidence is not None:
         parts.append(_grouped_part(level, trend, semantics, events, evidence))
     text = "WITH" + "".join(parts)
@@ -675,7 +762,13 @@ selected AS (
     if evidence is not None:
         evidence = tuple(m for m in MEASURES if m in evidence)
     return _assemble(
-        _runs(scan) + selected, metrics, level, need_items, semantics=semantics, evidence=evidence
+        _runs(scan) + selected,
+        scan,
+        metrics,
+        level,
+        need_items,
+        semantics=semantics,
+        evidence=evidence,
     )
 
 
@@ -760,7 +853,7 @@ trend AS (
 fetched AS (
     {only}
 ),"""
-    return _assemble(ctes, metrics, level, need_items, trend, semantics)
+    return _assemble(ctes, scan, metrics, level, need_items, trend, semantics)
 
 
 def _run_list(count: int) -> str:
@@ -819,7 +912,8 @@ members AS (
         f"properties.{key} AS p{i}" for i, key in enumerate(EXPORT_PROPERTIES)
     )
     prop_columns = ", ".join(f"e.p{i} AS p{i}" for i in range(len(EXPORT_PROPERTIES)))
-    return f"""WITH{_runs(_scan_runs(run_count))}{selected}{_clusters(False)}{members}
+    clusters = _clusters(False, source="selected")
+    return f"""WITH{_runs(_scan_runs(run_count))}{selected}{clusters}{members}
 SELECT e.event_uuid AS event_uuid, e.event AS event, e.timestamp AS timestamp, {prop_columns}
 FROM (
     SELECT

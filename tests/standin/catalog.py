@@ -44,6 +44,7 @@ ARITY: Mapping[str, tuple[int, int | None]] = {
     "range": (1, 3),
     "arrayElement": (2, 2),
     "has": (2, 2),
+    "indexOf": (2, 2),
     "hasAll": (2, 2),
     "arrayEnumerate": (1, 1),
     "arraySort": (1, None),
@@ -66,6 +67,7 @@ ARITY: Mapping[str, tuple[int, int | None]] = {
     "floor": (1, 2),
     "concat": (2, None),
     "splitByChar": (2, 3),
+    "replaceRegexpAll": (3, 3),
     "lower": (1, 1),
     "upper": (1, 1),
     # conversions and nullability (clickhouse/conversions.py)

@@ -20,16 +20,22 @@ from chdb import session as chdb_session
 
 from .hogql import HogQLError
 
-#: Column list of the ``events`` table (PostHog's names; ``properties`` is the JSON text).
+#: The ``events`` table: PostHog's column names and types, and its ``sharded_events``
+#: storage (``posthog/models/event/sql.py``): monthly partitions, the sorting key
+#: ``(team_id, toDate(timestamp), event, cityHash64(distinct_id), cityHash64(uuid))``
+#: and ZSTD(3) on ``properties``, so bounds on ``timestamp`` and ``event`` prune (and
+#: reading ``properties`` costs) as they do in PostHog.
 EVENTS_DDL = """
 CREATE TABLE events (
     uuid UUID,
     event String,
     timestamp DateTime64(6, 'UTC'),
     distinct_id String,
-    properties String,
+    properties String CODEC(ZSTD(3)),
     team_id Int64{materialized}
-) ENGINE = MergeTree ORDER BY (team_id, timestamp)
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (team_id, toDate(timestamp), event, cityHash64(distinct_id), cityHash64(uuid))
 """
 # A property PostHog materializes, as its migrations create it: a Nullable(String)
 # column computed from `properties`, with a bloom-filter skip index.
