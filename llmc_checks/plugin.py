@@ -7,8 +7,6 @@ Thin on purpose: everything it shows is computed by `gate.Gate`. Without
 from __future__ import annotations
 
 import argparse
-import atexit
-import functools
 import gc
 import json
 import os
@@ -393,27 +391,14 @@ def _freeze_startup_objects(config: pytest.Config) -> None:
     are given back (`gc.unfreeze`) when the session ends, after pytest's own collections,
     which look for test objects (none existed yet here); an in-process caller (pytester,
     `pytest.main`) then collects them as before. A process that froze objects itself
-    keeps its choice: nothing is frozen or given back then.
+    keeps its choice: nothing is frozen or given back then. Nothing is frozen at exit:
+    the shutdown's collection is what flushes and closes files left in reference cycles
+    (a user's fixture or conftest may hold one).
     """
     if gc.get_freeze_count():
         return
     gc.freeze()
     config.add_cleanup(gc.unfreeze)
-    _freeze_at_exit()
-
-
-@functools.cache
-def _freeze_at_exit() -> None:
-    """At interpreter exit, freeze whatever is still alive, so the collections Python runs
-    while tearing its modules down skip it: they walked every object (pytest's, pydantic's,
-    the gate's) just before the process gave its memory back to the OS anyway (a 60k-event
-    gate's exit took 0.64 s on a loaded 2-core host, 0.05 s with this). What changes: a
-    cycle of objects alive at exit is not collected, so a `__del__` in it does not run,
-    which Python never promised ("It is not guaranteed that __del__() methods are called
-    for objects that still exist when the interpreter exits"); atexit callbacks and
-    weakref.finalize still run. Registered once per process.
-    """
-    atexit.register(gc.freeze)
 
 
 def _configure(config: pytest.Config, paths: list[str]) -> None:

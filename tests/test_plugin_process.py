@@ -77,31 +77,40 @@ def test_a_config_usage_error_restores_the_gc(pytester: pytest.Pytester) -> None
     assert gc.isenabled()
 
 
-# Registered before pytest runs, so it runs after the gate's own exit hook (LIFO).
-AT_EXIT = """\
-import atexit, gc, sys, pytest
-atexit.register(lambda: print(f"FROZEN_AT_EXIT={gc.get_freeze_count() > 0}"))
-sys.exit(pytest.main(sys.argv[1:]))
+# A conftest that leaves a buffered file in a reference cycle, alive until exit: only the
+# collection at interpreter shutdown flushes and closes it.
+CYCLE_CONFTEST = """\
+import pathlib
+
+class Holder:
+    def __init__(self) -> None:
+        self.me = self
+        self.out = open(pathlib.Path(__file__).with_name("cycle.txt"), "w")
+        self.out.write("written by a fixture\\n")
+
+KEPT = Holder()
 """
 
 
 @pytest.mark.parametrize("gate", [True, False], ids=["gate", "no-gate"])
-def test_a_gate_process_freezes_what_is_left_at_exit(
+def test_a_gate_process_leaves_the_exit_collection_alone(
     pytester: pytest.Pytester, snaps: Snapshots, gate: bool
 ) -> None:
-    """The collections of the interpreter's shutdown skip what a gate process leaves."""
+    """Nothing is frozen at exit, so the shutdown's collection still flushes a file that a
+    user's conftest left in a reference cycle."""
     write_config(pytester, PASSING, snapshot=snaps.events)
+    pytester.makeconftest(CYCLE_CONFTEST)
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     args = ["--llmc-config", "checks.yaml"] if gate else ["test_plain.py"]
     done = subprocess.run(
-        [sys.executable, "-c", AT_EXIT, *QUIET, "-q", *args],
+        [sys.executable, "-m", "pytest", *QUIET, "-q", *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=pytester.path,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"FROZEN_AT_EXIT={gate}" in done.stdout
+    assert (pytester.path / "cycle.txt").read_text(encoding="utf-8") == "written by a fixture\n"
 
 
 def test_a_snapshot_gate_imports_no_live_or_numeric_libraries(
