@@ -205,11 +205,13 @@ def read_baseline_files(config: Config, rewriting: bool = False) -> dict[Path, t
     a missing file reads as no runs. So does, when `rewriting` (--llmc-update-baseline),
     a file in the other semantics: this run replaces it, as it would a first baseline.
     """
-    from llmc_checks import baseline_file
-
     specs = [config.baseline_for(c) for c in config.checks if c.needs_baseline]
     paths = [config.resolve(s.file) for s in specs if isinstance(s, FileBaseline)]
     files: dict[Path, tuple[Run, ...]] = {}
+    if not paths:
+        return files
+    from llmc_checks import baseline_file  # only a gate that compares with a file needs it
+
     for path in dict.fromkeys(paths):
         try:
             files[path] = baseline_file.read(path, config.run.semantics)

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import re
 import subprocess
 import sys
 
 import pytest
-from plugin_helpers import OK, PASSING, PASSING_NAMES, QUIET, Snapshots, output, run, write_config
+from plugin_helpers import (
+    OK,
+    PASSING,
+    PASSING_NAMES,
+    QUIET,
+    RELATIVE,
+    Snapshots,
+    output,
+    run,
+    write_config,
+)
 
 pytestmark = pytest.mark.usefixtures("_clean_env")
 
@@ -119,24 +130,51 @@ def test_a_snapshot_gate_imports_no_live_or_numeric_libraries(
     """A snapshot gate on a small file needs neither the HTTP client nor numpy (nor, without
     a `confidence` check, the statistics module)."""
     write_config(pytester, PASSING, snapshot=snaps.events)
+    modules = _gate_modules(pytester)
+    assert "llmc_checks.gate" in modules  # it did run a gate
+    heavy = {"httpx", "numpy", "jsonschema", "llmc_checks.sources.posthog", "scipy"}
+    assert modules & heavy == set()
+    # No check asks for a confidence bound: the normal quantile's module is not needed.
+    assert "statistics" not in modules
+
+
+def test_a_gate_imports_the_markdown_and_baseline_file_code_only_when_used(
+    pytester: pytest.Pytester, snaps: Snapshots
+) -> None:
+    """A gate with a JSON report, comparing with the previous run, needs neither the
+    Markdown renderer nor the baseline-file reader; one with a `.md` report and a
+    `baseline: {file: ...}` imports both (so their absence above means something)."""
+    config = write_config(pytester, PASSING + RELATIVE, snapshot=snaps.events)
+    modules = _gate_modules(pytester, "--llmc-report", "out.json")
+    assert json.loads((pytester.path / "out.json").read_text(encoding="utf-8"))["checks"]
+    assert "llmc_checks.gate" in modules
+    assert {"llmc_checks.report.markdown", "llmc_checks.baseline_file"} & modules == set()
+
+    with config.open("a", encoding="utf-8") as fh:
+        fh.write("baseline:\n  file: baseline.json\n")
+    modules = _gate_modules(pytester, "--llmc-report", "out.md")
+    assert (pytester.path / "out.md").read_text(encoding="utf-8").strip()
+    assert {"llmc_checks.report.markdown", "llmc_checks.baseline_file"} <= modules
+
+
+def _gate_modules(pytester: pytest.Pytester, *args: str) -> set[str]:
+    """The modules a whole gate process (`pytest --llmc-config checks.yaml`) imported."""
     code = (
         "import json, sys, pytest\n"
         "rc = pytest.main(sys.argv[1:])\n"
         "print('MODULES=' + json.dumps(sorted(sys.modules)))\n"
         "sys.exit(rc)\n"
     )
+    # CI sets GITHUB_STEP_SUMMARY, which asks for a Markdown summary of every gate.
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
     done = subprocess.run(
-        [sys.executable, "-c", code, *QUIET, "-q", "--llmc-config", "checks.yaml"],
+        [sys.executable, "-c", code, *QUIET, "-q", "--llmc-config", "checks.yaml", *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=pytester.path,
+        env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     line = next(x for x in done.stdout.splitlines() if x.startswith("MODULES="))
-    modules = set(json.loads(line.removeprefix("MODULES=")))
-    assert "llmc_checks.gate" in modules  # it did run a gate
-    heavy = {"httpx", "numpy", "jsonschema", "llmc_checks.sources.posthog", "scipy"}
-    assert modules & heavy == set()
-    # No check asks for a confidence bound: the normal quantile's module is not needed.
-    assert "statistics" not in modules
+    return set(json.loads(line.removeprefix("MODULES=")))

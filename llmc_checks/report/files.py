@@ -8,7 +8,6 @@ from pathlib import Path
 
 from llmc_checks import safe_text
 from llmc_checks._files import write_text
-from llmc_checks.report import markdown
 from llmc_checks.report.json import json_document
 from llmc_checks.results import Outcome
 
@@ -28,7 +27,7 @@ def write_all(
             if suffix == ".json":
                 text = safe_text.json_text(json_document(outcomes)) + "\n"
             else:
-                text = markdown.render(outcomes)
+                text = _markdown(outcomes)
             write_text(path, text)
         except OSError as exc:
             problems.append(f"cannot write report {path}: {exc.strerror or exc}")
@@ -38,7 +37,14 @@ def write_all(
     if summary:
         try:
             with open(summary, "a", encoding="utf-8") as fh:
-                fh.write(markdown.render(outcomes))
+                fh.write(_markdown(outcomes))
         except OSError as exc:
             problems.append(f"cannot append to $GITHUB_STEP_SUMMARY: {exc.strerror or exc}")
     return problems
+
+
+def _markdown(outcomes: Sequence[tuple[Outcome, Sequence[int]]]) -> str:
+    # Imported only when a Markdown report is asked for: most gates write JSON or nothing.
+    from llmc_checks.report import markdown
+
+    return markdown.render(outcomes)
