@@ -64,6 +64,7 @@ class _State:
 
     def __init__(self, gates: dict[Path, Gate], reports: list[Path], rootpath: Path) -> None:
         self.gates = gates
+        self.names = {path.name for path in gates}  # the configs' file names (resolved)
         self.reports = reports
         self.rootpath = rootpath
         self.ran: dict[Path, set[int]] = {path: set() for path in gates}
@@ -512,6 +513,11 @@ def _add_config_paths_to_args(config: pytest.Config, paths: list[str]) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     state = parent.config.stash.get(_STATE, None)
     if state is None:
+        return None
+    # pytest asks about every file in every folder it visits: the name alone rules out
+    # almost all of them without resolving the path (a symlink may name its target
+    # otherwise, so it is resolved).
+    if file_path.name not in state.names and not file_path.is_symlink():
         return None
     gate = state.gates.get(file_path.resolve())
     if gate is None:

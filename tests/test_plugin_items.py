@@ -52,6 +52,20 @@ def test_with_a_path_runs_those_tests_and_the_checks(
     assert "test_elsewhere" not in output(result)
 
 
+def test_a_config_given_as_a_path_through_a_symlink_of_another_name_runs(
+    pytester: pytest.Pytester, snaps: Snapshots
+) -> None:
+    """pytest asks the plugin about every file it visits; one named unlike any config
+    may still be a symlink to one, and then it is that config's checks."""
+    write_config(pytester, PASSING, name="prod.yaml", snapshot=snaps.events)
+    (pytester.path / "checks.yaml").symlink_to("prod.yaml")
+    result = run(pytester, "checks.yaml", "--llmc-config", "prod.yaml", "-v")
+    assert result.ret == OK, output(result)
+    result.assert_outcomes(passed=len(PASSING_NAMES))
+    for name in PASSING_NAMES:
+        result.stdout.fnmatch_lines([f"checks.yaml::{name} PASSED*"])
+
+
 # ---------------------------------------------------------------------------
 # Items: names, -k, --collect-only, junit
 
