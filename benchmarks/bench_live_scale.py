@@ -18,7 +18,11 @@ Timed, per job, in one process and interleaved, each query `--reps` times (media
 * gate baselines: its second query, the previous run as baseline plus four trend runs;
 * page: the cluster page's own metrics query for the same latest run
   (`clusterMetricsLoader.ts`, trace level: item ids inlined as its `hogql` template
-  writes them), as PostHog runs it with `convertToProjectTimezone: false`.
+  writes them), as PostHog runs it with `convertToProjectTimezone: false`;
+* page runs, page run: the two queries the page runs before that one
+  (`clustersLogic.ts`: the run picker's list, then the run with its clusters). The gate's
+  latest-run query does all three jobs in one request, so it is also compared with the
+  three together ("page 3 queries").
 
 The gate's texts are the ones the source really sends (captured from `PostHogSource.load`
 against the test suite's stand-in). Every text is translated to ClickHouse SQL by the
@@ -263,6 +267,54 @@ def page_query(item_ids: Sequence[str], window_start: str, window_end: str) -> s
             """
 
 
+# clustersLogic.ts: the run list looks back CLUSTERING_RUNS_LOOKBACK_DAYS (90) from now()
+# and keeps MAX_CLUSTERING_RUNS (20). Here "now" is an hour after the latest run (the
+# bench's data lies in November 2026), written as a literal bound.
+PAGE_LOOKBACK = timedelta(days=90)
+PAGE_MAX_RUNS = 20
+
+
+def page_runs_query(now: datetime) -> str:
+    """clustersLogic.ts `loadClusteringRuns` at trace level: the run picker's list."""
+    since = (now - PAGE_LOOKBACK).strftime("%Y-%m-%d %H:%M:%S")
+    return f"""
+                            SELECT
+                                properties.$ai_clustering_run_id as run_id,
+                                properties.$ai_window_end as window_end,
+                                timestamp
+                            FROM events
+                            WHERE event = '$ai_trace_clusters'
+                                AND timestamp >= '{since}'
+                            ORDER BY timestamp DESC
+                            LIMIT {PAGE_MAX_RUNS}
+                        """
+
+
+def page_run_query(run_id: str) -> str:
+    """clustersLogic.ts `loadClusteringRun`: one run with its clusters, bounded by the day its
+    id carries (`getTimestampBoundsFromRunId`: `<team>_<level>_<YYYYMMDD>_<HHMMSS>`)."""
+    day = datetime.strptime(run_id.split("_")[2], "%Y%m%d")
+    day_start = day.strftime("%Y-%m-%d 00:00:00")
+    day_end = day.strftime("%Y-%m-%d 23:59:59")
+    return f"""
+                            SELECT
+                                properties.$ai_clustering_run_id as run_id,
+                                properties.$ai_window_start as window_start,
+                                properties.$ai_window_end as window_end,
+                                toInt(properties.$ai_total_items_analyzed) as total_items,
+                                properties.$ai_clusters as clusters,
+                                timestamp,
+                                properties.$ai_clustering_params as clustering_params,
+                                properties.$ai_clustering_level as clustering_level
+                            FROM events
+                            WHERE event = '$ai_trace_clusters'
+                                AND timestamp >= '{day_start}'
+                                AND timestamp <= '{day_end}'
+                                AND properties.$ai_clustering_run_id = '{run_id}'
+                            LIMIT 1
+                        """
+
+
 def page_cluster_numbers(
     run: Any, rows: list[list[Any]]
 ) -> dict[int, tuple[int, float | None, float | None, float | None]]:
@@ -482,6 +534,9 @@ def main(argv: list[str] | None = None) -> int:
                     ("gate latest", sent[0][0], sent[0][1]),
                     ("gate baselines", sent[1][0], sent[1][1]),
                     ("page", page_text, {}),
+                    # What the page runs before its metrics query: the run list and the run.
+                    ("page runs", page_runs_query(job.latest_end + timedelta(hours=1)), {}),
+                    ("page run", page_run_query(latest.run_id), {}),
                 ]
                 queries = []
                 for label, text, values in texts:
@@ -509,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
                 for mat in (False, True):
                     med = {q.label: statistics.median(q.walls[mat]) for q in queries}
                     page = med["page"]
+                    page_all = page + med["page runs"] + med["page run"]
                     table.append(
                         [
                             f"{n_events / 1e6:g}M",
@@ -519,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
                             f"{page:.2f}",
                             f"{med['gate latest'] / page:.2f}",
                             f"{med['gate baselines'] / page:.2f}",
+                            f"{page_all:.2f}",
+                            f"{med['gate latest'] / page_all:.2f}",
                             f"{load:.1f}/{os.getloadavg()[0]:.1f}",
                         ]
                     )
@@ -550,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
                 "page s",
                 "latest/page",
                 "baselines/page",
+                "page 3 queries s",
+                "latest/page 3",
                 "load 1-min (before/after)",
             ],
         )
