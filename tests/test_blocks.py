@@ -104,6 +104,76 @@ def test_plain_and_numpy_probes_parse_the_same_lines(
     assert plain == numpy
 
 
+# Lines made to trip a whole-block reading of item ids: keys that overlap or share a
+# quote with an id, the key without its opening quote, another separator.
+_TRICKY = [
+    b'{"$ai_trace_id"$ai_trace_id":"t1"}',
+    b'{"$ai_trace_id":"$ai_trace_id":"t1"}',
+    b'{"$ai_trace_id":"t22"$ai_trace_id":"t1"}',
+    b'{"x$ai_trace_id":"t1","$ai_trace_id":"t333"}',
+    b'{"a":"x$ai_trace_id":"t1"}',
+    b'{"$ai_trace_id" :"t1"}',
+    b'{"$ai_trace_id":  "t1"}',
+    b'{"$ai_trace_id":"t1',
+    b'{"$ai_trace_id":"t1x"}',
+    b'{"$ai_trace_id":"t1\\"}',
+    b'{"$ai_trace_id":t1}',
+    b'{"$ai_trace_id"}',
+]
+
+
+@st.composite
+def probe_blocks(draw: st.DrawFn) -> bytes:
+    """Mostly well-written rows, maybe one tricky line: the whole-block reading must
+    then either give up or judge every line as the line-by-line reading does."""
+    lines = draw(st.lists(rows(), min_size=0, max_size=12))
+    if draw(st.booleans()):
+        lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from(_TRICKY)))
+    trailing = draw(st.booleans()) and bool(lines)
+    return b"\n".join(lines) + (b"\n" if trailing else b"")
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=probe_blocks(), owners=st.sets(st.sampled_from(IDS)), many_widths=st.booleans())
+def test_the_plain_probe_reads_a_block_at_once_as_line_by_line(
+    text: bytes, owners: set[str], many_widths: bool
+) -> None:
+    groups = -1 if many_widths else PlainProbe.GROUPS_MAX
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PlainProbe, "GROUPS_MAX", groups)
+        probe = PlainProbe(KEY, owners)
+    block = PlainBlock(text)
+    assert probe.lines_to_parse(block) == probe.line_by_line(block)
+
+
+@pytest.mark.parametrize("many_widths", [False, True])
+def test_the_plain_probe_reads_ordinary_blocks_at_once(many_widths: bool) -> None:
+    # The whole-block reading is the fast one: it must not give up on rows as exports
+    # write them (one key a line; a row without it; a backslash; spaced separators).
+    lines = [
+        json.dumps({"event": "$ai_span", "properties": {"$ai_trace_id": item}}).encode()
+        for item in ["t1", "t22", "t1x", "t333", "zz", "ab\u00e9"] * 3
+    ]
+    lines[2] = b'{"event":"$ai_trace_clusters","properties":{"$ai_clusters":"[]"}}'
+    lines[4] = b'{"event":"$ai_span","properties":{"$ai_trace_id":"t22","p":"a\\"b"}}'
+    lines[5] = b'{"event":"$ai_span","properties":{"$ai_trace_id":"t22","x":{"$ai_trace_id":"t1"}}}'
+    text = b"\n".join(lines) + b"\n"
+    owners = {"t1", "t333", "ab\u00e9"}
+    if many_widths:
+        owners |= {"a", "bcdef", "ghijklm", "n2345678"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PlainProbe, "GROUPS_MAX", -1 if many_widths else PlainProbe.GROUPS_MAX)
+        probe = PlainProbe(KEY, owners)
+    block = PlainBlock(text)
+    found = probe._by_block(block)
+    assert found is not None
+    assert found == probe.line_by_line(block)
+    # t1 (and t1x, which it starts, unless whole ids are compared), t333, abé; the
+    # clustering row (no key), the escape, the row with two keys.
+    starts = [] if many_widths else [8, 14]
+    assert found == sorted({0, 2, 3, 4, 5, 6, 9, 11, 12, 15, 17, *starts})
+
+
 def test_a_damaged_line_reads_alike_whatever_the_reader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
