@@ -63,6 +63,12 @@ class Block(Protocol):
         the list (numpy's: all written alike), else None (`block_timestamps` reads them)."""
         ...
 
+    def time_range(self) -> tuple[bytes, bytes] | None:
+        """The oldest and newest of `timestamps(text)` when the block's reader can show
+        that every row's own timestamp lies between them (numpy's: every line holds a
+        value, all written alike, no letter escaped), else None."""
+        ...
+
 
 class ItemProbe(Protocol):
     """Which lines of a block may belong to a selected item, judged without parsing them.
@@ -257,28 +263,62 @@ def read_chunks(fh: IO[bytes]) -> Iterator[bytes]:
 def inflate(fh: IO[bytes]) -> Iterator[bytes]:
     """A gzip file's text: members one after another, zero padding between them allowed
     (as the gzip module reads it); `Irregular` for anything else."""
-    data = fh.read(_GZIP_READ_SIZE)
+    return (text for text, _ in inflate_marked(fh))
+
+
+class ResumePoint(NamedTuple):
+    """Where inflating a `.gz` file can start again (`inflate_marked(fh, resume)`): the
+    compressed input from `offset`, its first read ending at `read_end` (as the first
+    reading read it, so the text comes out in the very same chunks and blocks), the
+    inflater's state there (a `zlib` copy, ~40 KB; copied again for each use), and the
+    start of the line the text there continues (`carry`, set by `whole_lines_marked`)."""
+
+    offset: int
+    read_end: int
+    inflater: Any
+    carry: bytes = b""
+
+
+def inflate_marked(
+    fh: IO[bytes], resume: ResumePoint | None = None, spacing: int | None = None
+) -> Iterator[tuple[bytes, ResumePoint | None]]:
+    """`inflate`'s text chunk by chunk (from `resume`, else from the start), each with
+    where inflating can start again to give it: every `spacing` bytes of text or more
+    (None: never), else None."""
+    if resume is None:
+        data, inflater = fh.read(_GZIP_READ_SIZE), None
+    else:
+        fh.seek(resume.offset)
+        data, inflater = fh.read(resume.read_end - resume.offset), resume.inflater.copy()
     if not data:
         return
+    since = 0  # text since the last resume point
     while True:
-        while len(data) < len(_GZIP_MAGIC) and (more := fh.read(_GZIP_READ_SIZE)):
-            data += more
-        if not data.startswith(_GZIP_MAGIC):
-            raise Irregular
-        inflater = zlib.decompressobj(wbits=31)
+        if inflater is None:
+            while len(data) < len(_GZIP_MAGIC) and (more := fh.read(_GZIP_READ_SIZE)):
+                data += more
+            if not data.startswith(_GZIP_MAGIC):
+                raise Irregular
+            inflater = zlib.decompressobj(wbits=31)
         while not inflater.eof:
             if not data:
                 data = fh.read(_GZIP_READ_SIZE)
                 if not data:
                     raise Irregular  # truncated
+            mark = None
+            if spacing is not None and since >= spacing:
+                read_end = fh.tell()
+                mark = ResumePoint(read_end - len(data), read_end, inflater.copy())
             try:
                 text = inflater.decompress(data, _MAX_INFLATE)
             except zlib.error:
                 raise Irregular from None
             data = inflater.unconsumed_tail
             if text:
-                yield text
+                since = len(text) if mark is not None else since + len(text)
+                yield text, mark
         data = inflater.unused_data.lstrip(b"\0")
+        inflater = None
         while not data:
             more = fh.read(_GZIP_READ_SIZE)
             if not more:
@@ -350,19 +390,30 @@ def read_ahead(items: Iterator[T]) -> Iterator[T]:
 
 def whole_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """Re-cut chunks into blocks of whole lines; the last block may lack its newline."""
-    carry: list[bytes] = []
-    for chunk in chunks:
+    return (block for block, _ in whole_lines_marked((chunk, None) for chunk in chunks))
+
+
+def whole_lines_marked(
+    chunks: Iterable[tuple[bytes, ResumePoint | None]], carry_from: bytes = b""
+) -> Iterator[tuple[bytes, ResumePoint | None]]:
+    """`whole_lines` of marked chunks (`inflate_marked`, starting `carry_from` into a
+    line), each block with the resume point of the chunk that ends it, its carry set:
+    inflating from there, after the carry, gives the block again (None: no point)."""
+    carry: list[bytes] = [carry_from] if carry_from else []
+    for chunk, mark in chunks:
         cut = chunk.rfind(b"\n") + 1
         if not cut:
             carry.append(chunk)
             continue
         head = chunk[:cut] if cut < len(chunk) else chunk
         if carry:
+            if mark is not None:
+                mark = mark._replace(carry=b"".join(carry))
             carry.append(head)
             head = b"".join(carry)
             carry = []
         if cut < len(chunk):
             carry.append(chunk[cut:])
-        yield head
+        yield head, mark
     if carry:
-        yield b"".join(carry)
+        yield b"".join(carry), None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -16,7 +16,7 @@ _NEWLINE, _OPEN, _CLOSE, _QUOTE, _COLON, _SPACE, _BACKSLASH = b'\n{}": \\'
 class NumpyBlock:
     """A block of whole lines (the last may lack its newline) and where each line lies."""
 
-    __slots__ = ("bytes", "ends", "starts", "text")
+    __slots__ = ("_timing", "bytes", "ends", "starts", "text")
 
     def __init__(self, text: bytes) -> None:
         self.text = text
@@ -29,6 +29,7 @@ class NumpyBlock:
         starts[1:] = ends[:-1] + 1
         self.starts = starts
         self.ends = ends
+        self._timing: _Timing | None = None
 
     def __len__(self) -> int:
         return len(self.ends)
@@ -64,8 +65,18 @@ class NumpyBlock:
         return sorted(found)
 
     def newest_timestamp(self) -> bytes | None:
-        """The newest timestamp value when all are written alike (see `_newest_timestamp`)."""
-        return _newest_timestamp(self)
+        """The newest timestamp value when all are written alike (see `_timing`)."""
+        return self.timing().newest
+
+    def time_range(self) -> tuple[bytes, bytes] | None:
+        """The oldest and newest timestamp value of the block when every line holds one,
+        all are written alike and no key is escaped (see `_timing`); else None."""
+        return self.timing().every_line
+
+    def timing(self) -> _Timing:
+        if self._timing is None:
+            self._timing = _timing(self)
+        return self._timing
 
 
 class _KeyFinder:
@@ -100,9 +111,21 @@ _TIMESTAMP_KEY = _KeyFinder(b'"timestamp"')
 _ZERO = ord("0")
 
 
-def _newest_timestamp(block: NumpyBlock) -> bytes | None:
+class _Timing(NamedTuple):
+    newest: bytes | None
+    every_line: tuple[bytes, bytes] | None
+
+
+_UNTIMED = _Timing(None, None)
+# An escaped letter (`\u0074` for "t"): a "timestamp" key could hide behind one.
+_ESCAPED_LETTERS = (b"\\u006", b"\\u007")
+
+
+def _timing(block: NumpyBlock) -> _Timing:
     """The newest of `_blocks.timestamps(block.text)` when every value is written alike,
-    else None.
+    else None; and with it the oldest, when moreover every line holds a value and no
+    letter in the block is written as an escape (so no row's own "timestamp" can be
+    missing from the values), else None.
 
     Alike: every `"timestamp"` in the block is followed by `:"` or `: "`, and its value
     by a quote after as many bytes as the first value has, none of them a quote or a
@@ -113,46 +136,57 @@ def _newest_timestamp(block: NumpyBlock) -> bytes | None:
     text, b = block.text, block.bytes
     at = _TIMESTAMP_KEY.positions(block)
     if not len(at):
-        return None
+        return _UNTIMED
     after = at + len(_TIMESTAMP_KEY.key)
     colon = np.take(b, after, mode="clip") == _COLON
     c1 = np.take(b, after + 1, mode="clip")
     spaced = colon & (c1 == _SPACE) & (np.take(b, after + 2, mode="clip") == _QUOTE)
     if not (colon & (c1 == _QUOTE) | spaced).all():
-        return None
+        return _UNTIMED
     start = after + 2 + spaced
     first = int(start[0])
     width = text.find(b'"', first) - first
     if width <= 0 or b"\\" in text[first : first + width] or int(start.max()) + width >= len(text):
-        return None
+        return _UNTIMED
     window = b[start[:, None] + np.arange(width + 1)]
     values = window[:, :width]
     if not (window[:, width] == _QUOTE).all():
-        return None
+        return _UNTIMED
     # Matches don't overlap (the regex reads on after each value's closing quote).
     if not (at[1:] > start[:-1] + width).all():
-        return None
+        return _UNTIMED
     digit = (values >= _ZERO) & (values <= _ZERO + 9)
     shape = np.where(digit, np.uint8(_ZERO), values)
     if not (shape == shape[0]).all():
-        return None
+        return _UNTIMED
     first_shape = shape[0].tobytes()
     offset = max(first_shape.rfind(b"+"), first_shape.rfind(b"-"))
     if offset > 10 and not (values[:, offset:] == values[0, offset:]).all():
-        return None
-    # The largest row of bytes: big-endian words compared a column at a time.
+        return _UNTIMED
+    # The largest (smallest) row of bytes: big-endian words compared a column at a time.
     words = -(-width // 8)
     padded = np.zeros((len(values), words * 8), np.uint8)
     padded[:, :width] = values
     columns = padded.view(">u8")
-    rows = np.arange(len(values))
+    newest = values[_extreme_row(columns, words, np.argmax)].tobytes()
+    every_line = (np.bincount(block.line_of(at), minlength=len(block)) > 0).all() and not any(
+        escaped in text for escaped in _ESCAPED_LETTERS
+    )
+    if not every_line:
+        return _Timing(newest, None)
+    oldest = values[_extreme_row(columns, words, np.argmin)].tobytes()
+    return _Timing(newest, (oldest, newest))
+
+
+def _extreme_row(columns: Any, words: int, pick: Any) -> int:
+    """The index of the largest (`np.argmax`) or smallest (`np.argmin`) row."""
+    rows = np.arange(len(columns))
     for column in range(words):
         col = columns[rows, column]
-        rows = rows[col == col.max()]
+        rows = rows[col == col[pick(col)]]
         if len(rows) == 1:
             break
-    newest: bytes = values[int(rows[0])].tobytes()
-    return newest
+    return int(rows[0])
 
 
 class NumpyProbe:

@@ -10,13 +10,15 @@ Speed: both passes find the lines they must parse with the block readers of
 through the per-line code (`_RunScan.visit`, `_EventFold.visit`), so results and
 errors are those of reading line by line. Lines no pass parses are shape-checked and
 the last line is always parsed, so a file cut short fails; a damaged line in the
-middle that belongs to no selected item is not reported (it cannot change a result).
+middle that belongs to no selected item is not reported (it cannot change a result),
+nor one in a block pass 2 passes over because all its rows lie outside every selected
+window (`_stretches`).
 """
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -51,19 +53,22 @@ from llmc_checks.sources._blocks import (
     ItemProbe,
     KeptText,
     Kinds,
+    ResumePoint,
     block_timestamps,
     finder,
     gc_paused,
     gzip_text_size,
-    inflate,
+    inflate_marked,
     kinds_for,
     newest_first,
     read_ahead,
     read_chunks,
     timestamps,
     whole_lines,
+    whole_lines_marked,
     worth_keeping,
 )
+from llmc_checks.sources._stretches import Stretches, spacing_for
 
 # Marks when a snapshot was recorded; its timestamp is the snapshot's "now".
 SNAPSHOT_MARKER = "$llmc_snapshot"
@@ -86,18 +91,23 @@ class SnapshotSource:
     def load(self, request: RunRequest) -> Loaded:
         if not self.path.is_file():
             raise DataError(f"{self.path}: snapshot file not found")
-        keep = request.stats and self._gzipped() and self._line_file()
-        kept = KeptText() if keep and worth_keeping(gzip_text_size(self.path)) else None
-        events, now = self._scan_runs(kept)
+        gzipped_lines = request.stats and self._gzipped() and self._line_file()
+        text_size = gzip_text_size(self.path) if gzipped_lines else None
+        kept = KeptText() if gzipped_lines and worth_keeping(text_size) else None
+        # Pass 2 reads again only blocks that can hold rows in a selected window, and a
+        # .gz file not kept is inflated again only from resume points before them.
+        stretches = Stretches(_time_or_none) if request.stats and self._line_file() else None
+        spacing = spacing_for(text_size) if gzipped_lines and kept is None else None
+        events, now = self._scan_runs(kept, stretches, spacing)
         selection = select_runs(deduplicate(events), request, now)
         latest_id = selection.latest.run_id
         runs = [
             build_run(e, self._where(e), members=request.evidence > 0 and e.run_id == latest_id)
             for e in selection.events()
         ]
-        runs, totals = self._attach_stats(runs, request, kept)
+        runs, totals = self._attach_stats(runs, request, kept, stretches)
         if request.evidence > 0:
-            runs = self._attach_evidence(runs, latest_id, totals, request, kept)
+            runs = self._attach_evidence(runs, latest_id, totals, request, kept, stretches)
         by_id = {r.run_id: r for r in runs}
         baselines = {
             spec: tuple(by_id[e.run_id] for e in chosen)
@@ -155,11 +165,21 @@ class SnapshotSource:
     def _where(self, event: RunEvent) -> str:
         return f"{self.path.name} ({event.run_id})"
 
-    def _scan_runs(self, kept: KeptText | None = None) -> tuple[list[RunEvent], datetime]:
+    def _scan_runs(
+        self,
+        kept: KeptText | None = None,
+        stretches: Stretches | None = None,
+        spacing: int | None = None,
+    ) -> tuple[list[RunEvent], datetime]:
         scan = _RunScan(self.path)
         if self._line_file():
             try:
-                blocks = self._blocks(self._kinds())
+                marked = self._marked_blocks(self._kinds(), spacing=spacing)
+                blocks: Iterable[Block] = (
+                    stretches.record(marked)
+                    if stretches is not None
+                    else (block for block, _ in marked)
+                )
                 with gc_paused():
                     _scan_blocks(kept.keep(blocks) if kept is not None else blocks, scan)
             except Irregular:
@@ -182,7 +202,11 @@ class SnapshotSource:
         return scan.events, max(newest, scan.newest) if scan.newest is not None else newest
 
     def _attach_stats(
-        self, runs: list[Run], request: RunRequest, kept: KeptText | None = None
+        self,
+        runs: list[Run],
+        request: RunRequest,
+        kept: KeptText | None = None,
+        stretches: Stretches | None = None,
     ) -> tuple[list[Run], dict[str, dict[str, metrics.Totals]]]:
         """The runs with stats, and the item totals by run id when AI events were read."""
         if not request.stats:
@@ -191,7 +215,7 @@ class SnapshotSource:
         # unknown, and only the checks that need it error (formatting.no_value_reason).
         if request.level == "evaluation" or metrics.baked_stands_in(request, runs):
             return [metrics.with_baked_stats(r) for r in runs], {}
-        totals = self._fold_events(runs, request.semantics, kept)
+        totals = self._fold_events(runs, request.semantics, kept, stretches)
         # Bad data in the latest run is named first, then the others' by run id (the
         # order the live source meets them in).
         latest = len(runs) - 1
@@ -211,6 +235,7 @@ class SnapshotSource:
         folded: Mapping[str, dict[str, metrics.Totals]],
         request: RunRequest,
         kept: KeptText | None,
+        stretches: Stretches | None,
     ) -> list[Run]:
         """The latest run's evidence pools; its items' numbers from the AI events whenever
         a check reads per-item numbers (the live source answers them alike)."""
@@ -222,14 +247,18 @@ class SnapshotSource:
             totals = folded.get(run.run_id)
             valued = run.level != "evaluation" and bool(request.stats or request.evidence_measures)
             if totals is None and valued:
-                totals = self._fold_events([run], request.semantics, kept)[0]
+                totals = self._fold_events([run], request.semantics, kept, stretches)[0]
             out.append(
                 metrics.with_candidates(run, totals, request.evidence_measures, request.evidence)
             )
         return out
 
     def _fold_events(
-        self, runs: list[Run], semantics: Semantics, kept: KeptText | None = None
+        self,
+        runs: list[Run],
+        semantics: Semantics,
+        kept: KeptText | None = None,
+        stretches: Stretches | None = None,
     ) -> list[dict[str, metrics.Totals]]:
         """One pass over the AI events, folding each into every selected run it falls in."""
         level: Level = runs[0].level
@@ -243,19 +272,34 @@ class SnapshotSource:
         if self._line_file() and level in _ITEM_KEYS:
             try:
                 kinds = self._kinds()
-                blocks: Iterable[Block]
-                if kept is not None and kept.complete:
-                    blocks = kept.replay()
-                else:
-                    blocks = self._blocks(kinds)
+                numbered = self._needed_blocks(kinds, bounds, kept, stretches)
                 with gc_paused():
-                    _fold_blocks(blocks, fold, kinds.probe(_ITEM_KEYS[level], owners))
+                    _fold_blocks(numbered, fold, kinds.probe(_ITEM_KEYS[level], owners))
                 return fold.totals
             except Irregular:
                 fold = _EventFold(self.path, level, semantics, bounds, owners, len(runs))
         for lineno, raw in self._lines():
             fold.visit(lineno, raw)
         return fold.totals
+
+    def _needed_blocks(
+        self,
+        kinds: Kinds,
+        windows: list[tuple[datetime, datetime]],
+        kept: KeptText | None,
+        stretches: Stretches | None,
+    ) -> Iterator[tuple[int, Block]]:
+        """Pass 2's blocks with their first line numbers: those that can hold rows in
+        `windows` when pass 1 recorded the file (`stretches`), else all; from the kept
+        text, else read again (a `.gz` file from the resume point before them)."""
+        blocks = kept.replay() if kept is not None and kept.complete else None
+        if stretches is None or not stretches.complete:
+            return _numbered(blocks if blocks is not None else self._blocks(kinds))
+        needed = stretches.needed(windows)
+        if blocks is None and self._gzipped():
+            return stretches.read(needed, lambda resume: self._blocks(kinds, resume))
+        everything = _numbered(blocks if blocks is not None else self._blocks(kinds))
+        return (numbered for numbered, wanted in zip(everything, needed, strict=True) if wanted)
 
     def _kinds(self) -> Kinds:
         """The block readers for this file's size (numpy's only for large files)."""
@@ -272,8 +316,21 @@ class SnapshotSource:
     def _gzipped(self) -> bool:
         return self.path.name.endswith(".gz")
 
-    def _blocks(self, kinds: Kinds) -> Iterator[Block]:
-        """The file's text in blocks of whole lines (the last may lack its newline).
+    def _blocks(self, kinds: Kinds, resume: ResumePoint | None = None) -> Iterator[Block]:
+        """`_marked_blocks` without the resume points."""
+        marked = self._marked_blocks(kinds, resume)
+        try:
+            for block, _ in marked:
+                yield block
+        finally:
+            marked.close()  # stops the reading thread now, not when collected
+
+    def _marked_blocks(
+        self, kinds: Kinds, resume: ResumePoint | None = None, spacing: int | None = None
+    ) -> Generator[tuple[Block, ResumePoint | None], None, None]:
+        """The file's text in blocks of whole lines (the last may lack its newline), from
+        the start or (a `.gz` file) from `resume`, each with where inflating can start
+        again to give it (every `spacing` bytes of text or more; else None).
 
         Same bytes as `_lines` sees, read in large steps, by a thread of their own ahead
         of the pass: a `.gz` file is inflated with zlib directly; anything the gzip
@@ -282,8 +339,14 @@ class SnapshotSource:
         """
         try:
             with open(self.path, "rb") as fh:
-                chunks = inflate(fh) if self._gzipped() else read_chunks(fh)
-                yield from read_ahead(map(kinds.block, whole_lines(chunks)))
+                if self._gzipped():
+                    marked = whole_lines_marked(
+                        inflate_marked(fh, resume, spacing),
+                        resume.carry if resume is not None else b"",
+                    )
+                else:
+                    marked = ((text, None) for text in whole_lines(read_chunks(fh)))
+                yield from read_ahead((kinds.block(text), mark) for text, mark in marked)
         except OSError as exc:
             raise DataError(f"{self.path}: cannot read snapshot ({_reason(exc)})") from None
 
@@ -544,15 +607,22 @@ def _last_line(block: Block) -> tuple[int, bytes] | None:
     return None
 
 
-def _fold_blocks(blocks: Iterable[Block], fold: _EventFold, probe: ItemProbe) -> None:
-    """Pass 2 over blocks of whole lines: parse only the lines that may be selected items."""
+def _numbered(blocks: Iterable[Block]) -> Iterator[tuple[int, Block]]:
+    """Each block with the line number of its first line."""
     lineno = 1
     for block in blocks:
+        yield lineno, block
+        lineno += len(block)
+
+
+def _fold_blocks(numbered: Iterable[tuple[int, Block]], fold: _EventFold, probe: ItemProbe) -> None:
+    """Pass 2 over blocks of whole lines (each with its first line number): parse only
+    the lines that may be selected items."""
+    for lineno, block in numbered:
         for index in probe.lines_to_parse(block):
             raw = block.line(index).strip()
             if raw:
                 fold.visit(lineno + index, raw)
-        lineno += len(block)
 
 
 def _checked(line: bytes, path: Path, lineno: int) -> bytes:
