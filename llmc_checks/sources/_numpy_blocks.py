@@ -169,8 +169,9 @@ def _timing(block: NumpyBlock) -> _Timing:
     padded[:, :width] = values
     columns = padded.view(">u8")
     newest = values[_extreme_row(columns, words, np.argmax)].tobytes()
-    every_line = (np.bincount(block.line_of(at), minlength=len(block)) > 0).all() and not any(
-        escaped in text for escaped in _ESCAPED_LETTERS
+    every_line = (np.bincount(block.line_of(at), minlength=len(block)) > 0).all() and (
+        b"\\" not in text  # found a byte at a time (memchr): far faster than the needles
+        or not any(escaped in text for escaped in _ESCAPED_LETTERS)
     )
     if not every_line:
         return _Timing(newest, None)
