@@ -299,6 +299,11 @@ def test_a_block_knows_its_time_range_only_when_every_row_shows_its_time() -> No
         b"2026-11-03T10:00:00.000000+00:00",
     )
     assert PlainBlock(text).time_range() is None  # the plain reader does not tell
+    one_a_line = rows[1] + b"\n" + rows[1].replace(b"-03T", b"-04T")
+    assert NumpyBlock(one_a_line).time_range() == (
+        b"2026-11-03T10:00:00.000000+00:00",
+        b"2026-11-04T10:00:00.000000+00:00",
+    )
     for other in [
         b'{"event":"$ai_span"}',  # a row without a timestamp
         b'{"t\\u0069mestamp":"2026-11-09T00:00:00.000000+00:00"}',  # its key escaped

@@ -169,7 +169,7 @@ def _timing(block: NumpyBlock) -> _Timing:
     padded[:, :width] = values
     columns = padded.view(">u8")
     newest = values[_extreme_row(columns, words, np.argmax)].tobytes()
-    every_line = (np.bincount(block.line_of(at), minlength=len(block)) > 0).all() and (
+    every_line = _one_or_more_a_line(block, at) and (
         b"\\" not in text  # found a byte at a time (memchr): far faster than the needles
         or not any(escaped in text for escaped in _ESCAPED_LETTERS)
     )
@@ -177,6 +177,13 @@ def _timing(block: NumpyBlock) -> _Timing:
         return _Timing(newest, None)
     oldest = values[_extreme_row(columns, words, np.argmin)].tobytes()
     return _Timing(newest, (oldest, newest))
+
+
+def _one_or_more_a_line(block: NumpyBlock, at: Any) -> bool:
+    """Whether every line of `block` holds one of the (sorted) positions `at`."""
+    if len(at) == len(block):  # one a line, in order: the i-th in the i-th line
+        return bool((at >= block.starts).all() and (at < block.ends).all())
+    return bool((np.bincount(block.line_of(at), minlength=len(block)) > 0).all())
 
 
 def _extreme_row(columns: Any, words: int, pick: Any) -> int:
