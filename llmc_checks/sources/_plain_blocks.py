@@ -5,9 +5,8 @@ cost more than it saves (`_blocks.kinds_for`). The same answers as `_numpy_block
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from itertools import accumulate, chain, compress, count, repeat
+from itertools import chain, compress, count, repeat
 from operator import itemgetter
 
 _BACKSLASH, _QUOTE = b"\\", b'"'
@@ -15,7 +14,10 @@ _TIGHT, _SPACED = b':"', b': "'
 
 
 class PlainBlock:
-    __slots__ = ("ends", "lines", "text")
+    """A block's lines as a list; where a byte lies is counted from the text when asked
+    (rarely: a few hinted lines a block), not kept for every line."""
+
+    __slots__ = ("lines", "text")
 
     def __init__(self, text: bytes) -> None:
         self.text = text
@@ -23,9 +25,6 @@ class PlainBlock:
         if text.endswith(b"\n"):
             lines.pop()  # the empty piece after the last newline is no line
         self.lines = lines
-        # Where each line ends: its newline's position (the text's end for a last line
-        # without one).
-        self.ends = list(accumulate((len(line) + 1 for line in lines), initial=-1))[1:]
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -37,20 +36,31 @@ class PlainBlock:
         return list(self.lines)
 
     def line_of(self, position: int) -> int:
-        return bisect_left(self.ends, position)
+        return self.text.count(b"\n", 0, position)
 
     def well_formed(self) -> bool:
-        return all(line[:1] == b"{" and line[-1:] == b"}" for line in self.lines)
+        # Every newline between two lines sits in "}\n{" ("}\n{" cannot overlap itself),
+        # the first line starts with "{" and the last ends with "}".
+        text, inner = self.text, len(self.lines) - 1
+        if inner < 0:
+            return True
+        end = len(text) - 1 if text.endswith(b"\n") else len(text)
+        return text[:1] == b"{" and text[end - 1 : end] == b"}" and text.count(b"}\n{") == inner
 
     def lines_holding(self, finders: Iterable[Callable[[bytes, int], int]]) -> list[int]:
-        text, ends = self.text, self.ends
+        text = self.text
         found: set[int] = set()
         for find in finders:
+            index = counted = 0  # the line of byte `counted`
             at = find(text, 0)
             while at >= 0:
-                index = self.line_of(at)
+                index += text.count(b"\n", counted, at)
+                counted = at
                 found.add(index)
-                at = find(text, ends[index])
+                end = text.find(b"\n", at)  # the line's end: search on from there
+                if end < 0:
+                    break
+                at = find(text, end)
         return sorted(found)
 
     def newest_timestamp(self) -> None:
