@@ -238,7 +238,7 @@ def ensure_data(events: int, items: int, seed: int) -> tuple[Path, Path]:
 
         print(f"generating {gz.name} (once; cached in {DATA.relative_to(ROOT)}/) ...", flush=True)
         synth = generate(scenario_for_size(events, items, days=7, seed=seed))
-        tmp = gz.with_suffix(".tmp.gz")
+        tmp = gz.with_name("tmp-" + gz.name)  # write_rows picks the format by suffix
         write_rows(synth.iter_rows(), tmp)
         tmp.replace(gz)
     if not plain.exists():
