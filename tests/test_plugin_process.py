@@ -103,6 +103,19 @@ KEPT = Holder()
 """
 
 
+def _pytest_process(pytester: pytest.Pytester, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m pytest` in the pytester folder, as a user's command line runs it: passing."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *QUIET, "-q", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=pytester.path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
 @pytest.mark.parametrize("gate", [True, False], ids=["gate", "no-gate"])
 def test_a_gate_process_leaves_the_exit_collection_alone(
     pytester: pytest.Pytester, snaps: Snapshots, gate: bool
@@ -113,14 +126,7 @@ def test_a_gate_process_leaves_the_exit_collection_alone(
     pytester.makeconftest(CYCLE_CONFTEST)
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     args = ["--llmc-config", "checks.yaml"] if gate else ["test_plain.py"]
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", *QUIET, "-q", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=pytester.path,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    _pytest_process(pytester, *args)
     assert (pytester.path / "cycle.txt").read_text(encoding="utf-8") == "written by a fixture\n"
 
 
@@ -153,14 +159,7 @@ def test_a_gate_process_exits_with_its_start_up_objects_frozen_but_not_a_conftes
     pytester.makeconftest(EXIT_PROBE_CONFTEST)
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     args = ["--llmc-config", "checks.yaml"] if gate else ["test_plain.py"]
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", *QUIET, "-q", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=pytester.path,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = _pytest_process(pytester, *args)
     found = re.search(r"AT-EXIT FROZEN=(\d+) CONFTEST-WALKED=(\w+)", done.stdout)
     assert found is not None, done.stdout + done.stderr
     frozen, walked = int(found.group(1)), found.group(2)
