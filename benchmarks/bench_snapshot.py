@@ -39,7 +39,8 @@ from llmc_checks.model import STAT_FIELDS
 
 # The per-cluster numbers of the latest trace-level run and the one before it, with
 # PostHog's semantics (DESIGN §1; the default ui, or workflow: SEMANTICS_SQL), from the
-# events of a JSONEachRow file.
+# events of a JSONEachRow file. Tokens are read as HogQL's toInt reads them
+# (accurateCastOrNull(text, 'Int64'): "12.5" is no count), cost and latency as floats.
 CHDB_SQL = """
 WITH
 runs AS (
@@ -82,10 +83,12 @@ events AS (
                JSONExtractRaw(properties, '$ai_total_cost_usd'), '^"|"$', '')) AS cost,
            toFloat64OrNull(replaceRegexpAll(
                JSONExtractRaw(properties, '$ai_latency'), '^"|"$', '')) AS latency,
-           toFloat64OrNull(replaceRegexpAll(
-               JSONExtractRaw(properties, '$ai_input_tokens'), '^"|"$', '')) AS tokens_in,
-           toFloat64OrNull(replaceRegexpAll(
-               JSONExtractRaw(properties, '$ai_output_tokens'), '^"|"$', '')) AS tokens_out,
+           accurateCastOrNull(
+               replaceRegexpAll(JSONExtractRaw(properties, '$ai_input_tokens'), '^"|"$', ''),
+               'Int64') AS tokens_in,
+           accurateCastOrNull(
+               replaceRegexpAll(JSONExtractRaw(properties, '$ai_output_tokens'), '^"|"$', ''),
+               'Int64') AS tokens_out,
            JSONExtractRaw(properties, '$ai_is_error') IN ('true', '"true"') AS is_error
     FROM {file}
     WHERE event IN ('$ai_generation', '$ai_embedding', '$ai_span')
