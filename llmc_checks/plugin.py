@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from types import FrameType
-
     from llmc_checks.gate import Gate
 
 
@@ -371,77 +367,6 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     return int(pytest.ExitCode.OK)
 
 
-@pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, Any, None]:
-    """With --llmc-config: before any conftest is loaded, import what the gate needs and
-    freeze every object that exists (`_freeze_before_conftests`)."""
-    froze = _freeze_before_conftests(early_config)
-    outcome = yield
-    if froze and outcome.excinfo is not None:
-        # pytest.main returns a conftest's import error without unconfiguring: give back.
-        gc.unfreeze()
-
-
-def _freeze_before_conftests(config: pytest.Config) -> bool:
-    """Keep the cyclic GC off the objects built before the user's code runs: pytest's,
-    its plugins', and those of the modules a gate imports (pydantic, the config models,
-    the gate), tens of thousands of objects that live as long as the process.
-
-    Every full collection walks all of them: those Python's thresholds start while the gate
-    reads and evaluates, the two pytest forces at unconfigure (its unraisable-exception
-    check), and those of the interpreter's exit, which took 0.26-0.40 s of a 60k-event
-    gate's 2 s on a loaded 2-core host (0.04 s with them frozen). When pytest's command
-    line (`pytest`, `python -m pytest`) ends the process, they stay frozen through exit;
-    conftests, fixtures and tests come later, so the shutdown's collection still flushes
-    and closes the files they leave in reference cycles. An in-process caller (pytester,
-    `pytest.main`) gets them back when the session ends, after pytest's own collections.
-    A process that froze objects itself keeps its choice: nothing is frozen or given back.
-    """
-    paths = getattr(config.known_args_namespace, "llmc_config", None) or _env_list("LLMC_CONFIG")
-    if not paths or gc.get_freeze_count():
-        return False
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        # What pytest_configure will use: pydantic, the config models, the gate.
-        for module in ("llmc_checks.config", "llmc_checks.gate"):
-            importlib.import_module(module)
-        gc.freeze()
-    finally:
-        if enabled:
-            gc.enable()
-    config.add_cleanup(_give_back_unless_exiting)
-    return True
-
-
-def _give_back_unless_exiting() -> None:
-    if not _pytest_ends_the_process():
-        gc.unfreeze()
-
-
-# In _pytest.config: the entry of a run (`main`, and `_main` under it since pytest 9.1) and
-# of the command line, which calls it (`console_main`; `_console_main` since 9.1).
-_RUN_ENTRY_POINTS = frozenset({"main", "_main"})
-_CLI_ENTRY_POINTS = frozenset({"console_main", "_console_main"})
-
-
-def _pytest_ends_the_process() -> bool:
-    """Whether pytest's command line (`pytest`, `python -m pytest`) runs this session and
-    so ends the process with it: the run's own entry was called by the command line's (an
-    in-process run, such as pytester's inside a session, was called by other code).
-    Not found, objects are given back: the safe side."""
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None and not _in_pytest_config(frame, _RUN_ENTRY_POINTS):
-        frame = frame.f_back
-    while frame is not None and _in_pytest_config(frame, _RUN_ENTRY_POINTS):
-        frame = frame.f_back
-    return frame is not None and _in_pytest_config(frame, _CLI_ENTRY_POINTS)
-
-
-def _in_pytest_config(frame: FrameType, names: frozenset[str]) -> bool:
-    return frame.f_code.co_name in names and frame.f_globals.get("__name__") == "_pytest.config"
-
-
 def pytest_configure(config: pytest.Config) -> None:
     # The command line replaces the environment rather than adding to it.
     paths = config.getoption("llmc_config") or _env_list("LLMC_CONFIG")
@@ -458,11 +383,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _freeze_startup_objects(config: pytest.Config) -> None:
-    """When the plugin was registered too late to freeze before conftests (by a conftest's
-    `pytest_plugins`), freeze what exists once the config is read, for the session only:
-    it may hold a conftest's objects, and the shutdown's collection is what flushes and
-    closes files left in reference cycles. Nothing to do when objects are frozen already
-    (`_freeze_before_conftests`, or the process's own choice)."""
+    """Keep the cyclic GC off what was built before any test ran (pytest, pydantic, the
+    config models: tens of thousands of objects that live as long as the session).
+
+    Every full collection walks all of them: those Python's thresholds start while the gate
+    reads and evaluates, and the two pytest forces at unconfigure (its unraisable-exception
+    check). On a 60k-event gate that walking cost more CPU than evaluating the checks. They
+    are given back (`gc.unfreeze`) when the session ends, after pytest's own collections,
+    which look for test objects (none existed yet here); an in-process caller (pytester,
+    `pytest.main`) then collects them as before. A process that froze objects itself
+    keeps its choice: nothing is frozen or given back then. Nothing is frozen at exit:
+    the shutdown's collection is what flushes and closes files left in reference cycles
+    (a user's fixture or conftest may hold one).
+    """
     if gc.get_freeze_count():
         return
     gc.freeze()
