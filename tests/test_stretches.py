@@ -314,6 +314,25 @@ def test_a_block_knows_its_time_range_only_when_every_row_shows_its_time() -> No
         assert NumpyBlock(text + b"\n" + other).time_range() is None, other
 
 
+def test_byte_order_is_trusted_as_time_order_only_for_calendar_dates() -> None:
+    """ISO week dates with offsets (which parse_timestamp reads) put the offset at index
+    10, where the one-offset test did not look: "+2359" sorts after "+2300" in bytes but
+    is the earlier time, so a block's range came out reversed and was passed over (a
+    review lost every in-window row of such a file)."""
+    from llmc_checks.sources._numpy_blocks import NumpyBlock
+
+    late, early = "2026W47T00+2300", "2026W47T00+2359"  # 01:00Z and 00:01Z
+    assert parse_timestamp(late) > parse_timestamp(early)
+    text = b"\n".join(
+        b'{"timestamp":"%s","event":"$ai_generation"}' % value.encode() for value in (late, early)
+    )
+    assert NumpyBlock(text).time_range() is None
+    assert NumpyBlock(text).newest_timestamp() is None  # the regex decides "now"
+    assert not _blocks.calendar_form(b"0000W00T00+0000")
+    assert not _blocks._one_shape([late.encode(), early.encode()])
+    assert _blocks._one_shape([b"2026-11-09T00:00:00Z", b"2026-11-10T00:00:00Z"])
+
+
 def test_a_block_is_needed_when_its_span_meets_a_window_ends_included() -> None:
     from datetime import datetime, timezone
 

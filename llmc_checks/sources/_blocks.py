@@ -234,6 +234,15 @@ def newest_first(found: list[bytes], parse: Callable[[bytes], datetime | None]) 
         yield value
 
 
+def calendar_form(shape: bytes) -> bool:
+    """Whether a value's shape (digits as "0") is a calendar date and a time
+    ("YYYY-MM-DD" then "T" or " "), the only form in which one shape and one UTC offset
+    make byte order time order: other forms `_values.parse_timestamp` reads (ISO week
+    dates: "2026W47T00+2359") put their offset where the check below does not look.
+    `_numpy_blocks` keeps the same test (it imports nothing of this module)."""
+    return shape[:10] == b"0000-00-00" and shape[10:11] in (b"T", b" ")
+
+
 def _one_shape(found: list[bytes]) -> bool:
     # In C, whatever their number: one length; the values joined, digits zeroed, equal
     # to the first one's shape repeated; the offset read column by column (every
@@ -244,6 +253,8 @@ def _one_shape(found: list[bytes]) -> bool:
     shape = found[0].translate(_DIGITS_AS_ZERO)
     joined = b"".join(found)
     if joined.translate(_DIGITS_AS_ZERO) != shape * len(found):
+        return False
+    if not calendar_form(shape):
         return False
     offset = max(shape.rfind(b"+"), shape.rfind(b"-"))
     if offset <= 10:  # no offset after the date: "Z", or naive (UTC)

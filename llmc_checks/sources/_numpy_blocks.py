@@ -160,6 +160,10 @@ def _timing(block: NumpyBlock) -> _Timing:
     if not (shape == shape[0]).all():
         return _UNTIMED
     first_shape = shape[0].tobytes()
+    # A calendar date and time only (as `_blocks.calendar_form`): other forms put their
+    # offset where the test below does not look, so byte order need not be time order.
+    if first_shape[:10] != b"0000-00-00" or first_shape[10:11] not in (b"T", b" "):
+        return _UNTIMED
     offset = max(first_shape.rfind(b"+"), first_shape.rfind(b"-"))
     if offset > 10 and not (values[:, offset:] == values[0, offset:]).all():
         return _UNTIMED
