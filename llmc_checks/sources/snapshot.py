@@ -174,11 +174,12 @@ class SnapshotSource:
         scan = _RunScan(self.path)
         if self._line_file():
             try:
-                marked = self._marked_blocks(self._kinds(), spacing=spacing)
+                kinds = self._kinds()
+                # `spacing` is set only with `stretches`, which keep the resume points.
                 blocks: Iterable[Block] = (
-                    stretches.record(marked)
+                    stretches.record(self._marked_blocks(kinds, spacing=spacing))
                     if stretches is not None
-                    else (block for block, _ in marked)
+                    else self._blocks(kinds)
                 )
                 with gc_paused():
                     _scan_blocks(kept.keep(blocks) if kept is not None else blocks, scan)
@@ -292,13 +293,15 @@ class SnapshotSource:
         """Pass 2's blocks with their first line numbers: those that can hold rows in
         `windows` when pass 1 recorded the file (`stretches`), else all; from the kept
         text, else read again (a `.gz` file from the resume point before them)."""
-        blocks = kept.replay() if kept is not None and kept.complete else None
-        if stretches is None or not stretches.complete:
-            return _numbered(blocks if blocks is not None else self._blocks(kinds))
-        needed = stretches.needed(windows)
-        if blocks is None and self._gzipped():
-            return stretches.read(needed, lambda resume: self._blocks(kinds, resume))
-        everything = _numbered(blocks if blocks is not None else self._blocks(kinds))
+        replayed = kept.replay() if kept is not None and kept.complete else None
+        needed: list[bool] | None = None
+        if stretches is not None and stretches.complete:
+            needed = stretches.needed(windows)
+            if replayed is None and self._gzipped():
+                return stretches.read(needed, lambda resume: self._blocks(kinds, resume))
+        everything = _numbered(replayed if replayed is not None else self._blocks(kinds))
+        if needed is None:
+            return everything
         return (numbered for numbered, wanted in zip(everything, needed, strict=True) if wanted)
 
     def _kinds(self) -> Kinds:
