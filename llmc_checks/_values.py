@@ -10,7 +10,8 @@ import math
 import re
 from datetime import datetime, timezone
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UTC = timezone.utc
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 
 
 # The texts ClickHouse's accurateCastOrNull(text, 'Float64') reads as finite-looking
@@ -92,7 +93,9 @@ def parse_timestamp(text: str) -> datetime:
         dt = datetime.fromisoformat(text)
     except ValueError:
         dt = datetime.fromisoformat(_normalise_iso(text))
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    if dt.tzinfo is _UTC:  # the common case ("Z", "+00:00"): astimezone would change nothing
+        return dt
+    return dt.replace(tzinfo=_UTC) if dt.tzinfo is None else dt.astimezone(_UTC)
 
 
 def _normalise_iso(text: str) -> str:

@@ -57,47 +57,123 @@ def item_key(
     level: Level, event: str, row: Mapping[str, Any], props: Mapping[str, Any]
 ) -> str | None:
     """Which clustered item an AI event belongs to, or None if it belongs to none."""
-    if level == "generation":
-        if event != "$ai_generation":
-            return None
-        uuid = row.get("uuid")
-        return str(uuid) if uuid else None
+    return item_key_reader(level)(event, row, props)
+
+
+ItemKeyReader = Callable[[str, Mapping[str, Any], Mapping[str, Any]], str | None]
+
+
+def item_key_reader(level: Level) -> ItemKeyReader:
+    """`item_key` for one level, decided once (the snapshot's pass 2 asks per event)."""
+    return _generation_key if level == "generation" else _trace_key
+
+
+def _generation_key(event: str, row: Mapping[str, Any], props: Mapping[str, Any]) -> str | None:
+    if event != "$ai_generation":
+        return None
+    uuid = row.get("uuid")
+    return str(uuid) if uuid else None
+
+
+def _trace_key(event: str, row: Mapping[str, Any], props: Mapping[str, Any]) -> str | None:
     trace_id = props.get("$ai_trace_id")
     return trace_id if isinstance(trace_id, str) and trace_id else None
 
 
 def in_window(semantics: Semantics, at: datetime, start: datetime, end: datetime) -> bool:
     """The page counts an event at the window's end; the job does not."""
-    return start <= at <= end if semantics == "ui" else start <= at < end
+    return window_test(semantics)(at, start, end)
+
+
+def window_test(semantics: Semantics) -> Callable[[datetime, datetime, datetime], bool]:
+    """`in_window` for one semantics: `(at, start, end) -> bool`."""
+    return _in_closed_window if semantics == "ui" else _in_half_open_window
+
+
+def _in_closed_window(at: datetime, start: datetime, end: datetime) -> bool:
+    return start <= at <= end
+
+
+def _in_half_open_window(at: datetime, start: datetime, end: datetime) -> bool:
+    return start <= at < end
 
 
 def new_totals() -> Totals:
     return [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
 
 
+EventAdder = Callable[[Totals, str, Mapping[str, Any]], None]
+
+
 def add_event(totals: Totals, semantics: Semantics, event: str, props: Mapping[str, Any]) -> None:
     """Fold one of an item's AI events (inside its window) into the item's totals."""
-    everything = semantics == "ui"
-    if everything or event in _COSTED:
-        cost = number(props.get("$ai_total_cost_usd"))
+    event_adder(semantics)(totals, event, props)
+
+
+def event_adder(semantics: Semantics) -> EventAdder:
+    """`add_event` for one semantics, `(totals, event, props)`: decided once, since the
+    snapshot's pass 2 folds tens of thousands of events (benchmarks/README.md §6)."""
+    return _add_page_event if semantics == "ui" else _add_job_event
+
+
+# The properties read, and the Int64 range `_values.integer` keeps (a plain int inside
+# it reads as itself, so the common case skips the call).
+_COST, _LATENCY, _ERROR = "$ai_total_cost_usd", "$ai_latency", "$ai_is_error"
+_TOKENS_IN, _TOKENS_OUT = "$ai_input_tokens", "$ai_output_tokens"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _add_cost_and_tokens(totals: Totals, get: Callable[[str], Any]) -> None:
+    cost = get(_COST)
+    if cost is not None:
+        if cost.__class__ is not float:  # a float reads as itself (`number`)
+            cost = number(cost)
         if cost is not None:
             if cost - cost == 0.0:  # finite (inf - inf and nan - nan are nan)
                 totals[0] += cost
             else:
                 totals[_BAD_COST] += 1
-        tokens_in = integer(props.get("$ai_input_tokens"))
-        tokens_out = integer(props.get("$ai_output_tokens"))
-        totals[2] += (tokens_in or 0) + (tokens_out or 0)
-    if everything or event == "$ai_generation":
-        latency = number(props.get("$ai_latency"))
-        if latency is not None:
-            if latency - latency != 0.0:
-                totals[_BAD_LATENCY] += 1
-            elif not everything:
-                totals[1] += latency
-            elif latency > totals[1]:
-                totals[1] = latency
-    if is_true(props.get("$ai_is_error")):
+    tokens_in = get(_TOKENS_IN)
+    if tokens_in.__class__ is not int or not _INT64_MIN <= tokens_in <= _INT64_MAX:
+        tokens_in = integer(tokens_in)
+    tokens_out = get(_TOKENS_OUT)
+    if tokens_out.__class__ is not int or not _INT64_MIN <= tokens_out <= _INT64_MAX:
+        tokens_out = integer(tokens_out)
+    totals[2] += (tokens_in or 0) + (tokens_out or 0)
+
+
+def _add_page_event(totals: Totals, event: str, props: Mapping[str, Any]) -> None:
+    """ "ui": every AI event's cost, tokens and errors; latency the max over them."""
+    get = props.get
+    _add_cost_and_tokens(totals, get)
+    latency = get(_LATENCY)
+    if latency is not None and latency.__class__ is not float:
+        latency = number(latency)
+    if latency is not None:
+        if latency - latency != 0.0:
+            totals[_BAD_LATENCY] += 1
+        elif latency > totals[1]:
+            totals[1] = latency
+    if is_true(get(_ERROR)):
+        totals[3] += 1
+
+
+def _add_job_event(totals: Totals, event: str, props: Mapping[str, Any]) -> None:
+    """ "workflow": cost and tokens of generations and embeddings; latency the sum over
+    generations; errors of every AI event."""
+    get = props.get
+    if event in _COSTED:
+        _add_cost_and_tokens(totals, get)
+        if event == "$ai_generation":
+            latency = get(_LATENCY)
+            if latency is not None and latency.__class__ is not float:
+                latency = number(latency)
+            if latency is not None:
+                if latency - latency != 0.0:
+                    totals[_BAD_LATENCY] += 1
+                else:
+                    totals[1] += latency
+    if is_true(get(_ERROR)):
         totals[3] += 1
 
 

@@ -66,6 +66,8 @@ def test_plain_and_numpy_blocks_agree(text: bytes, wanted: set[str], position: i
     plain, numpy = PlainBlock(text), NumpyBlock(text)
     assert len(plain) == len(numpy)
     assert [plain.line(i) for i in range(len(plain))] == [numpy.line(i) for i in range(len(numpy))]
+    some = [i for i in range(len(plain)) if (position >> (i % 12)) & 1]
+    assert plain.lines_at(some) == numpy.lines_at(some) == [plain.line(i) for i in some]
     assert plain.split() == numpy.split()
     assert plain.well_formed() == numpy.well_formed()
     finders = [finder(b"$ai_generation"), finder(b'"n"', regex=True)]

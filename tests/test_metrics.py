@@ -19,6 +19,8 @@ import numpy as np
 import orjson
 import pytest
 from helpers import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmc_checks import metrics
 from llmc_checks._values import integer, number
@@ -899,3 +901,71 @@ def test_casts_of_json_values_match_clickhouse(raw: str) -> None:
     value = orjson.loads(doc)["v"]
     assert _same(number(value), None if as_float is None else float(as_float))
     assert integer(value) == (None if as_int is None else int(as_int))
+
+
+# --- the per-event fold: each semantics' adder against the rule written out plainly -----
+
+
+def _plain_add(totals: list[float], semantics: str, event: str, props: Row) -> None:
+    """DESIGN §1 read straight from `_values`' casts, without fast paths."""
+    page = semantics == "ui"
+    if page or event in ("$ai_generation", "$ai_embedding"):
+        cost = number(props.get("$ai_total_cost_usd"))
+        if cost is not None:
+            if math.isfinite(cost):
+                totals[0] += cost
+            else:
+                totals[4] += 1
+        tokens_in = integer(props.get("$ai_input_tokens"))
+        tokens_out = integer(props.get("$ai_output_tokens"))
+        totals[2] += (tokens_in or 0) + (tokens_out or 0)
+    if page or event == "$ai_generation":
+        latency = number(props.get("$ai_latency"))
+        if latency is not None:
+            if not math.isfinite(latency):
+                totals[5] += 1
+            elif page:
+                totals[1] = max(totals[1], latency)
+            else:
+                totals[1] += latency
+    if props.get("$ai_is_error") is True or props.get("$ai_is_error") == "true":
+        totals[3] += 1
+
+
+_JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 0, 12.0, 12.5, 1e300]),
+    st.sampled_from(["7", "12.5", "1e400", "-inf", "NaN", "true", "false", "", " 3", "x"]),
+)
+_EVENT_PROPS = st.fixed_dictionaries(
+    {},
+    optional={
+        name: _JSON_VALUES
+        for name in (
+            "$ai_total_cost_usd",
+            "$ai_latency",
+            "$ai_input_tokens",
+            "$ai_output_tokens",
+            "$ai_is_error",
+        )
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(st.sampled_from(metrics.AI_EVENTS), _EVENT_PROPS), min_size=1, max_size=6
+    )
+)
+def test_each_semantics_adder_folds_as_the_rule_reads(events: list[tuple[str, Row]]) -> None:
+    for semantics in ("ui", "workflow"):
+        add = metrics.event_adder(semantics)
+        got, want = metrics.new_totals(), metrics.new_totals()
+        for event, props in events:
+            add(got, event, props)
+            _plain_add(want, semantics, event, props)
+        assert repr(got) == repr(want)  # bit for bit (NaN too, from overflowing sums)

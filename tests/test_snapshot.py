@@ -526,3 +526,54 @@ def test_whether_gz_text_is_kept_is_decided_from_the_file_size(
         == summary(load(multi))
         == summary(load(llmc_write_jsonl(tmp_path / "plain.jsonl", good_rows())))
     )
+
+
+# --- pass 2's hint: which lines are parsed ------------------------------------------------
+
+
+def props_first(event: str, props: Row) -> bytes:
+    """A row written with its properties before its event name: the first '"$ai_' in the
+    line is a property's name, not the event's."""
+    return orjson.dumps({"properties": props, "timestamp": MID, "uuid": "u", "event": event})
+
+
+@pytest.mark.parametrize(
+    ("semantics", "costs", "latencies"),
+    # t1: a generation (0.01, 1 s) and a span (0.02, 2 s) written properties first; t2 a
+    # generation (0.03, 3 s). The page counts the span's cost and takes the max latency,
+    # the job counts generations only and sums their latency.
+    [("ui", (0.03, 0.03), (2.0, 3.0)), ("workflow", (0.01, 0.03), (1.0, 3.0))],
+)
+def test_ai_events_are_read_wherever_their_name_sits_in_the_line(
+    tmp_path: Path, semantics: str, costs: tuple[float, float], latencies: tuple[float, float]
+) -> None:
+    cost_props = {"$ai_trace_id": "t1", "$ai_total_cost_usd": 0.01, "$ai_latency": 1.0}
+    lines = [
+        props_first("$ai_generation", cost_props),
+        props_first("$ai_span", {**cost_props, "$ai_total_cost_usd": 0.02, "$ai_latency": 2.0}),
+        jsonl_bytes([gen("t2", 0.03, 3.0)]).strip(),
+        jsonl_bytes([run_event()]).strip(),
+    ]
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    stats = load(path, semantics=semantics).latest.clusters[0].stats
+    assert stats is not None
+    assert stats.item_count == 2
+    assert stats.total_cost_usd == pytest.approx(sum(costs), rel=1e-12)
+    assert stats.avg_latency_s == pytest.approx(sum(latencies) / 2, rel=1e-12)
+
+
+def test_a_damaged_line_of_a_selected_item_is_reported_only_when_it_holds_an_ai_event_name(
+    tmp_path: Path,
+) -> None:
+    # Neither line parses. The first holds no AI event's name ('"$ai_trace_id"' and
+    # '"$ai_x"' are no hint), so pass 2 never parses it: it cannot be an AI event. The
+    # second holds '"$ai_span"' past its first '"$ai_', so it is parsed, and reported.
+    quiet = b'{"properties":{"$ai_trace_id":"t1","k":"$ai_x"},"event":"$ai_feedback",}'
+    loud = b'{"properties":{"$ai_trace_id":"t2","k":"$ai_x"},"event":"$ai_span",}'
+    tail = [jsonl_bytes([r]).strip() for r in good_rows()]
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join([quiet, *tail]) + b"\n")
+    assert load(path).latest.clusters[0].stats is not None
+    path.write_bytes(b"\n".join([quiet, loud, *tail]) + b"\n")
+    assert error_of(path) == f"{path}:2: not valid JSON (truncated or corrupted line)"

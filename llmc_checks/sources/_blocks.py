@@ -41,6 +41,10 @@ class Block(Protocol):
 
     def line(self, index: int) -> bytes: ...
 
+    def lines_at(self, indexes: list[int]) -> list[bytes]:
+        """`[line(i) for i in indexes]`, at once."""
+        ...
+
     def split(self) -> list[bytes]:
         """The lines, as `text.split(b"\\n")` has them (without a trailing empty one)."""
         ...

@@ -37,6 +37,14 @@ class NumpyBlock:
     def line(self, index: int) -> bytes:
         return self.text[int(self.starts[index]) : int(self.ends[index])]
 
+    def lines_at(self, indexes: list[int]) -> list[bytes]:
+        text = self.text
+        at = np.array(indexes, np.intp)
+        return [
+            text[start:end]
+            for start, end in zip(self.starts[at].tolist(), self.ends[at].tolist(), strict=True)
+        ]
+
     def split(self) -> list[bytes]:
         return self.text.split(b"\n")[: len(self)]
 

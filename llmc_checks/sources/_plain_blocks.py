@@ -32,6 +32,9 @@ class PlainBlock:
     def line(self, index: int) -> bytes:
         return self.lines[index]
 
+    def lines_at(self, indexes: list[int]) -> list[bytes]:
+        return list(map(self.lines.__getitem__, indexes))
+
     def split(self) -> list[bytes]:
         return list(self.lines)
 
