@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers import llmc_cluster, llmc_event, llmc_run_event, llmc_write_jsonl
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from llmc_checks._values import parse_timestamp
@@ -408,3 +408,138 @@ def test_numpy_finds_the_newest_of_timestamps_written_alike_without_the_list() -
     mixed = text + b'\n{"timestamp":"2026-11-03T23:00:00.000000+01:00"}'
     assert NumpyBlock(mixed).newest_timestamp() is None
     assert PlainBlock(text).newest_timestamp() is None
+
+
+# --- numpy's word-at-a-time readings against the rules written out byte by byte ---------
+
+# Ids of 8 bytes or more (numpy hashes them 8 bytes a step, the last word overlapping the
+# one before when the length is no multiple of 8), some the start of another.
+LONG_IDS = ["trace-0001-abcdef", "trace-0001-abcdeX", "trace-0001", "12345678", "t1", "ab\u00e9"]
+
+
+@st.composite
+def long_id_rows(draw: st.DrawFn) -> bytes:
+    item = draw(st.sampled_from(LONG_IDS))
+    props: dict[str, object] = {"$ai_trace_id": item}
+    if draw(st.integers(0, 5)) == 0:
+        props["x"] = {"$ai_trace_id": draw(st.sampled_from(LONG_IDS))}
+    separators = draw(st.sampled_from([(",", ":"), (", ", ": ")]))
+    text = json.dumps({"event": "$ai_span", "properties": props}, separators=separators)
+    if draw(st.integers(0, 5)) == 0:
+        text = text[: draw(st.integers(0, len(text)))]  # cut short
+    return text.encode()
+
+
+def _probe_reference(text: bytes, owners: set[str]) -> list[int]:
+    """NumpyProbe's rule, line by line: a line is passed over when it holds the key once
+    (overlaps counted), then ':"' or ': "', no backslash, and no selected id is the same
+    bytes as the id's first bytes of its length (past the text's end, the last byte
+    repeated)."""
+    wanted = {item.encode() for item in owners if item}
+    parse, start = [], 0
+    for index, line in enumerate(PlainBlock(text).split()):
+        end = start + len(line)
+        found = [at for at in range(len(line)) if line.startswith(KEY, at)]
+        after = start + found[0] + len(KEY) if len(found) == 1 else -1
+        clip = lambda at: text[min(at, len(text) - 1)]  # noqa: E731
+        spaced = after >= 0 and clip(after) == ord(":") and clip(after + 1) == ord(" ")
+        readable = after >= 0 and clip(after) == ord(":") and clip(after + 1 + spaced) == ord('"')
+        judged = readable and b"\\" not in line
+        if judged:
+            id_at = after + 2 + spaced
+            hit = any(
+                bytes(clip(at) for at in range(id_at, id_at + len(item))) == item for item in wanted
+            )
+            judged = not hit
+        if not judged:
+            parse.append(index)
+        start = end + 1
+    return parse
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(long_id_rows(), min_size=1, max_size=10),
+    owners=st.sets(st.sampled_from(LONG_IDS), min_size=1),
+    trailing=st.booleans(),
+)
+def test_numpy_probe_hashes_long_ids_as_their_bytes_read(
+    lines: list[bytes], owners: set[str], trailing: bool
+) -> None:
+    assume(len({len(item.encode()) for item in owners}) <= 4)  # hashed, not compared in Python
+    text = b"\n".join(lines) + (b"\n" if trailing else b"")
+    assert NumpyProbe(KEY, owners).lines_to_parse(NumpyBlock(text)) == _probe_reference(
+        text, owners
+    )
+
+
+_DIGIT_SWAPS = [b"/", b":", b"x", b" ", b"\x7f"]  # a byte each side of the digits, and more
+
+
+@st.composite
+def timing_lines(draw: st.DrawFn) -> bytes:
+    """Lines with timestamps mostly written one way, maybe with a digit swapped for
+    another byte (two for a 2-byte letter), or another writing, offset or spacing."""
+    how = draw(st.integers(0, len(_FORMATS) - 1))
+    lines = []
+    for _ in range(draw(st.integers(1, 8))):
+        value = _FORMATS[how](draw(_ISO)).encode()
+        change = draw(st.integers(0, 12))
+        digits = [i for i, c in enumerate(value) if 48 <= c <= 57]
+        if change == 0:
+            i = draw(st.sampled_from(digits))
+            value = value[:i] + draw(st.sampled_from(_DIGIT_SWAPS)) + value[i + 1 :]
+        elif change == 1:
+            i = draw(st.sampled_from(digits[:-1]))
+            value = value[:i] + "é".encode() + value[i + 2 :]
+        elif change == 2:
+            value = _FORMATS[draw(st.integers(0, len(_FORMATS) - 1))](draw(_ISO)).encode()
+        sep = b'": "' if change == 3 else b'":"'
+        line = b'{"event":"$ai_span","timestamp' + sep + value + b'","p":{'
+        if change == 4:
+            line += b'"timestamp":"' + _FORMATS[how](draw(_ISO)).encode() + b'",'
+        lines.append(line + b'"n":1}}')
+    if draw(st.integers(0, 8)) == 0:
+        lines.insert(draw(st.integers(0, len(lines))), b'{"event":"$ai_span"}')
+    return b"\n".join(lines)
+
+
+def _timing_reference(text: bytes) -> tuple[bytes | None, tuple[bytes, bytes] | None]:
+    """`_numpy_blocks._timing`'s rule, byte by byte (see its docstring)."""
+    key = b'"timestamp"'
+    at = [i for i in range(len(text)) if text.startswith(key, i)]
+    starts = []
+    for i in at:
+        after = i + len(key)
+        if text[after : after + 2] == b':"':
+            starts.append(after + 2)
+        elif text[after : after + 3] == b': "':
+            starts.append(after + 3)
+        else:
+            return None, None
+    if not starts:
+        return None, None
+    width = text.find(b'"', starts[0]) - starts[0]
+    if width <= 0 or max(starts) + width >= len(text):
+        return None, None
+    values = [text[s : s + width] for s in starts]
+    if any(text[s + width] != ord('"') for s in starts):
+        return None, None
+    if any(nxt <= s + width for nxt, s in zip(at[1:], starts[:-1], strict=True)):
+        return None, None
+    if any(b"\\" in v for v in values) or not _blocks._one_shape(values):
+        return None, None
+    newest = max(values)
+    lines = PlainBlock(text).split()
+    line_starts = [sum(len(x) + 1 for x in lines[:n]) for n in range(len(lines))]
+    every_line = all(
+        any(s <= i < s + len(line) for i in at) for s, line in zip(line_starts, lines, strict=True)
+    ) and (b"\\" not in text or not any(e in text for e in (b"\\u006", b"\\u007")))
+    return newest, (min(values), newest) if every_line else None
+
+
+@settings(max_examples=400, deadline=None)
+@given(timing_lines())
+def test_numpy_reads_a_blocks_timestamps_as_the_rule_reads_them(text: bytes) -> None:
+    block = NumpyBlock(text)
+    assert (block.newest_timestamp(), block.time_range()) == _timing_reference(text)

@@ -16,7 +16,7 @@ _NEWLINE, _OPEN, _CLOSE, _QUOTE, _COLON, _SPACE, _BACKSLASH = b'\n{}": \\'
 class NumpyBlock:
     """A block of whole lines (the last may lack its newline) and where each line lies."""
 
-    __slots__ = ("_timing", "bytes", "ends", "starts", "text")
+    __slots__ = ("_timing", "_words", "bytes", "ends", "starts", "text")
 
     def __init__(self, text: bytes) -> None:
         self.text = text
@@ -30,6 +30,7 @@ class NumpyBlock:
         self.starts = starts
         self.ends = ends
         self._timing: _Timing | None = None
+        self._words: Any = None
 
     def __len__(self) -> int:
         return len(self.ends)
@@ -81,6 +82,13 @@ class NumpyBlock:
         all are written alike and no key is escaped (see `_timing`); else None."""
         return self.timing().every_line
 
+    def words(self) -> Any:
+        """The 8 bytes starting at each position (the last 7 start none) as little-endian
+        integers: one view of the text, no copy, so that a gather reads 8 bytes a step."""
+        if self._words is None:
+            self._words = _words(self.text)
+        return self._words
+
     def timing(self) -> _Timing:
         if self._timing is None:
             self._timing = _timing(self)
@@ -98,6 +106,10 @@ class _KeyFinder:
         self.anchor = np.frombuffer(key[self.anchor_at : self.anchor_at + 4], np.uint32)[0]
         self.key_bytes = np.frombuffer(key, np.uint8)
         self.key_span = np.arange(len(key))
+        # A key of 8 bytes or more is compared whole a word (8 bytes) at a time.
+        self.key_words = (
+            [(at, _word(key, at)) for at in word_offsets(len(key))] if len(key) >= 8 else None
+        )
 
     def positions(self, block: NumpyBlock) -> Any:
         text, size = block.text, len(block.text)
@@ -111,12 +123,38 @@ class _KeyFinder:
             return np.zeros(0, np.int64)
         at = np.concatenate(found)
         at = at[(at >= 0) & (at <= size - len(self.key))]
-        whole = (block.bytes[at[:, None] + self.key_span] == self.key_bytes).all(axis=1)
+        if self.key_words is None:
+            whole = (block.bytes[at[:, None] + self.key_span] == self.key_bytes).all(axis=1)
+        else:
+            every = block.words()
+            whole = np.ones(len(at), bool)
+            for at_key, key_word in self.key_words:
+                whole &= every[at + at_key] == key_word
         return np.sort(at[whole])
+
+
+def _words(text: bytes) -> Any:
+    """`NumpyBlock.words` of any text."""
+    return np.ndarray((max(len(text) - 7, 0),), "<u8", buffer=text, strides=(1,))
+
+
+def word_offsets(width: int) -> list[int]:
+    """Where the 8-byte words covering `width` (>= 8) bytes start: every 8 bytes, the last
+    one ending at `width` (overlapping the one before it when `width` is no multiple of
+    8). Compared in order, big-endian, they order byte strings as bytes order them."""
+    offsets = list(range(0, width - 7, 8))
+    if width % 8:
+        offsets.append(width - 8)
+    return offsets
+
+
+def _word(text: bytes, at: int) -> int:
+    return int.from_bytes(text[at : at + 8], "little")
 
 
 _TIMESTAMP_KEY = _KeyFinder(b'"timestamp"')
 _ZERO = ord("0")
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
 
 
 class _Timing(NamedTuple):
@@ -138,8 +176,12 @@ def _timing(block: NumpyBlock) -> _Timing:
     Alike: every `"timestamp"` in the block is followed by `:"` or `: "`, and its value
     by a quote after as many bytes as the first value has, none of them a quote or a
     backslash; digits apart, the same bytes in the same places, and one UTC offset (as
-    `_blocks._one_shape`). Then the regex reads exactly these values, byte order is time
-    order, and the newest is the largest row of their bytes, found a column at a time.
+    `_blocks._one_shape`), in a calendar form. Then the regex reads exactly these values,
+    byte order is time order, and the newest is the largest row of their bytes.
+
+    The values are read 8 bytes a step (`NumpyBlock.words`): each must equal the first
+    value in its fixed bytes (its non-digits, and from its UTC offset on) and hold digits
+    in the others (`_digits_only`).
     """
     text, b = block.text, block.bytes
     at = _TIMESTAMP_KEY.positions(block)
@@ -156,39 +198,55 @@ def _timing(block: NumpyBlock) -> _Timing:
     width = text.find(b'"', first) - first
     if width <= 0 or b"\\" in text[first : first + width] or int(start.max()) + width >= len(text):
         return _UNTIMED
-    window = b[start[:, None] + np.arange(width + 1)]
-    values = window[:, :width]
-    if not (window[:, width] == _QUOTE).all():
+    first_value = text[first : first + width]
+    shape = first_value.translate(_DIGITS_AS_ZERO)
+    # A calendar date and time only (as `_blocks.calendar_form`): other forms put their
+    # offset where the test below does not look, so byte order need not be time order.
+    # (So a value here has 11 bytes or more: a word and then some.)
+    if shape[:10] != b"0000-00-00" or shape[10:11] not in (b"T", b" "):
+        return _UNTIMED
+    if not (b[start + width] == _QUOTE).all():
         return _UNTIMED
     # Matches don't overlap (the regex reads on after each value's closing quote).
     if not (at[1:] > start[:-1] + width).all():
         return _UNTIMED
-    digit = (values >= _ZERO) & (values <= _ZERO + 9)
-    shape = np.where(digit, np.uint8(_ZERO), values)
-    if not (shape == shape[0]).all():
+    offset = max(shape.rfind(b"+"), shape.rfind(b"-"))
+    tail = offset if offset > 10 else width  # one UTC offset: the same bytes from there
+    fixed = bytes(0 if c == _ZERO and j < tail else 0xFF for j, c in enumerate(shape))
+    offsets = word_offsets(width)
+    values = block.words()[start[:, None] + np.array(offsets)]
+    fixed_words = np.array([_word(fixed, o) for o in offsets], np.uint64)
+    first_words = np.array([_word(first_value, o) for o in offsets], np.uint64)
+    if not ((values & fixed_words) == (first_words & fixed_words)).all():
         return _UNTIMED
-    first_shape = shape[0].tobytes()
-    # A calendar date and time only (as `_blocks.calendar_form`): other forms put their
-    # offset where the test below does not look, so byte order need not be time order.
-    if first_shape[:10] != b"0000-00-00" or first_shape[10:11] not in (b"T", b" "):
-        return _UNTIMED
-    offset = max(first_shape.rfind(b"+"), first_shape.rfind(b"-"))
-    if offset > 10 and not (values[:, offset:] == values[0, offset:]).all():
+    if not _digits_only(values, ~fixed_words):
         return _UNTIMED
     # The largest (smallest) row of bytes: big-endian words compared a column at a time.
-    words = -(-width // 8)
-    padded = np.zeros((len(values), words * 8), np.uint8)
-    padded[:, :width] = values
-    columns = padded.view(">u8")
-    newest = values[_extreme_row(columns, words, np.argmax)].tobytes()
+    columns = values.byteswap()
+    newest_at = int(start[_extreme_row(columns, len(offsets), np.argmax)])
+    newest = text[newest_at : newest_at + width]
     every_line = _one_or_more_a_line(block, at) and (
         b"\\" not in text  # found a byte at a time (memchr): far faster than the needles
         or not any(escaped in text for escaped in _ESCAPED_LETTERS)
     )
     if not every_line:
         return _Timing(newest, None)
-    oldest = values[_extreme_row(columns, words, np.argmin)].tobytes()
-    return _Timing(newest, (oldest, newest))
+    oldest_at = int(start[_extreme_row(columns, len(offsets), np.argmin)])
+    return _Timing(newest, (text[oldest_at : oldest_at + width], newest))
+
+
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_HIGH = np.uint64(0x8080808080808080)
+_ZEROS = np.uint64(0x3030303030303030)
+_PAST_NINE = np.uint64(0x7676767676767676)  # 0x76 + 10 = 0x80
+
+
+def _digits_only(words: Any, mask: Any) -> bool:
+    """Whether every byte of `words` under `mask` (0xFF bytes) is an ASCII digit: a byte
+    XOR '0' is below 10 exactly for digits; below 0x80, adding 0x76 sets its high bit
+    exactly from 10 on (and carries into no other byte); at 0x80 or more it is set."""
+    low = words ^ _ZEROS
+    return not (((low & _LOW7) + _PAST_NINE | low) & _HIGH & mask).any()
 
 
 def _one_or_more_a_line(block: NumpyBlock, at: Any) -> bool:
@@ -230,17 +288,13 @@ class NumpyProbe:
         by_width: dict[int, list[bytes]] = {}
         for item in self.wanted:
             by_width.setdefault(len(item), []).append(item)
-        self.groups: list[tuple[Any, Any, Any]] = []
+        self.groups: list[_IdGroup] = []
         if len(by_width) <= self._GROUPS_MAX:
             # Odd weights below 2**63 from the stdlib: numpy.random costs ~15 ms to import.
             rng = random.Random(0x11C)
             for width, items in sorted(by_width.items()):
-                if not width:
-                    continue  # an empty id is never an item key
-                span = np.arange(width)
-                weights = np.array([rng.getrandbits(63) | 1 for _ in range(width)], np.uint64)
-                table = np.frombuffer(b"".join(items), np.uint8).reshape(len(items), width)
-                self.groups.append((span, weights, np.sort(_hash(table, weights))))
+                if width:  # an empty id is never an item key
+                    self.groups.append(_IdGroup(width, items, rng))
         self.in_python = len(by_width) > self._GROUPS_MAX
 
     def lines_to_parse(self, block: NumpyBlock) -> list[int]:
@@ -273,13 +327,53 @@ class NumpyProbe:
             )
         else:
             hit = np.zeros(len(id_at), bool)
-            for span, weights, hashes in self.groups:
-                window = np.take(b, id_at[:, None] + span, mode="clip")
-                hashed = _hash(window, weights)
-                slot = np.minimum(np.searchsorted(hashes, hashed), len(hashes) - 1)
-                hit |= hashes[slot] == hashed
+            for group in self.groups:
+                hit |= group.hits(block, id_at)
         judged[index[hit]] = False
         return np.flatnonzero(~judged).tolist()  # type: ignore[no-any-return]
+
+
+class _IdGroup:
+    """The selected ids of one length, `width`, hashed: which of the ids starting at given
+    positions of a block are among them, judged by their first `width` bytes (past the
+    text's end, its last byte repeated, as numpy's `take` clips)."""
+
+    def __init__(self, width: int, items: list[bytes], rng: random.Random) -> None:
+        self.width = width
+        self.items = frozenset(items)
+        table = b"".join(items)
+        starts = np.arange(len(items)) * width
+        # 8 bytes or more: hashed a word (8 bytes) at a time; else a byte at a time.
+        self.offsets = np.array(word_offsets(width) if width >= 8 else range(width))
+        self.weights = np.array([rng.getrandbits(63) | 1 for _ in self.offsets], np.uint64)
+        self.hashes = np.sort(self._hash(table, np.frombuffer(table, np.uint8), starts))
+
+    def _hash(self, text: bytes, b: Any, starts: Any, words: Any = None) -> Any:
+        """The hash of the `width` bytes at each of `starts` (all inside `text`; `words`:
+        `_words(text)` if at hand)."""
+        at = starts[:, None] + self.offsets
+        if self.width >= 8:
+            return _hash((_words(text) if words is None else words)[at], self.weights)
+        return _hash(b[at], self.weights)
+
+    def hits(self, block: NumpyBlock, id_at: Any) -> Any:
+        text, width, hashes = block.text, self.width, self.hashes
+        inside = id_at + width <= len(text)
+        hit = np.zeros(len(id_at), bool)
+        if inside.all():
+            hashed = self._hash(text, block.bytes, id_at, block.words())
+        else:
+            # The few ids running past the text's end (its last line, cut short): their
+            # bytes as clipped, compared in Python.
+            for row in np.flatnonzero(~inside).tolist():
+                start = int(id_at[row])
+                clipped = text[start : start + width]
+                hit[row] = clipped + text[-1:] * (width - len(clipped)) in self.items
+            hashed = np.zeros(len(id_at), np.uint64)
+            hashed[inside] = self._hash(text, block.bytes, id_at[inside], block.words())
+        slot = np.minimum(np.searchsorted(hashes, hashed), len(hashes) - 1)
+        hit[inside] = (hashes[slot] == hashed)[inside]
+        return hit
 
 
 def _hash(rows: Any, weights: Any) -> Any:
