@@ -414,19 +414,21 @@ def whole_lines_marked(
     """`whole_lines` of marked chunks (`inflate_marked`, starting `carry_from` into a
     line), each block with the resume point of the chunk that ends it, its carry set:
     inflating from there, after the carry, gives the block again (None: no point)."""
-    carry: list[bytes] = [carry_from] if carry_from else []
+    carry: list[bytes | memoryview] = [carry_from] if carry_from else []
     for chunk, mark in chunks:
         cut = chunk.rfind(b"\n") + 1
         if not cut:
             carry.append(chunk)
             continue
-        head = chunk[:cut] if cut < len(chunk) else chunk
         if carry:
             if mark is not None:
                 mark = mark._replace(carry=b"".join(carry))
-            carry.append(head)
+            # Joined through a view of the chunk: its text is copied once, not twice.
+            carry.append(memoryview(chunk)[:cut])
             head = b"".join(carry)
             carry = []
+        else:
+            head = chunk[:cut] if cut < len(chunk) else chunk
         if cut < len(chunk):
             carry.append(chunk[cut:])
         yield head, mark
