@@ -543,3 +543,21 @@ def _timing_reference(text: bytes) -> tuple[bytes | None, tuple[bytes, bytes] | 
 def test_numpy_reads_a_blocks_timestamps_as_the_rule_reads_them(text: bytes) -> None:
     block = NumpyBlock(text)
     assert (block.newest_timestamp(), block.time_range()) == _timing_reference(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.sampled_from([b'"uuid"', b'"abab"', b'"timestamp"', KEY, b'"aaaaaaa"', b'"x":"x"']),
+    pieces=st.lists(st.sampled_from([b"a", b"b", b'"', b"ab", b"x", b"\n", b":"]), max_size=30),
+    keys_at=st.lists(st.integers(0, 30), max_size=5),
+)
+def test_numpy_finds_every_start_of_a_key(
+    key: bytes, pieces: list[bytes], keys_at: list[int]
+) -> None:
+    from llmc_checks.sources._numpy_blocks import _KeyFinder
+
+    for at in sorted(keys_at, reverse=True):
+        pieces.insert(min(at, len(pieces)), key)
+    text = b"".join(pieces)
+    every = [at for at in range(len(text)) if text.startswith(key, at)]  # overlaps too
+    assert _KeyFinder(key).positions(NumpyBlock(text)).tolist() == every

@@ -97,8 +97,15 @@ class NumpyBlock:
 
 class _KeyFinder:
     """Where a JSON key (with its quotes) starts in a block, in order, overlapping
-    occurrences too: found by a 4-byte anchor (the last four bytes before the closing
-    quote: rarer than the opening ones), compared a word at a time, then checked whole."""
+    occurrences too: found by 4-byte anchors compared a word at a time, then checked
+    whole (8 bytes a step for a key of 8 bytes or more).
+
+    A key of 7 bytes or more holds a 4-byte-aligned word wherever it starts: one
+    aligned view of the text, compared with one anchor per start modulo 4 (the last
+    aligned window of the key for that start: the closing bytes are rarer than the
+    opening ones), and one pass for the positions. A shorter key: the last four bytes
+    before its closing quote, compared at each of the 4 offsets.
+    """
 
     def __init__(self, key: bytes) -> None:
         self.key = key
@@ -106,22 +113,24 @@ class _KeyFinder:
         self.anchor = np.frombuffer(key[self.anchor_at : self.anchor_at + 4], np.uint32)[0]
         self.key_bytes = np.frombuffer(key, np.uint8)
         self.key_span = np.arange(len(key))
+        # For a key starting at p, the word at p + at_key (at_key = -p mod 4, plus 4s)
+        # is aligned; (at_key, that window's value) for p mod 4 = 0, 1, 2, 3.
+        self.aligned: list[tuple[int, Any]] = []
+        if len(key) >= 7:
+            for start in range(4):
+                at_key = -start % 4
+                while at_key + 8 <= len(key):
+                    at_key += 4
+                window = np.frombuffer(key[at_key : at_key + 4], np.uint32)[0]
+                self.aligned.append((at_key, window))
         # A key of 8 bytes or more is compared whole a word (8 bytes) at a time.
         self.key_words = (
             [(at, _word(key, at)) for at in word_offsets(len(key))] if len(key) >= 8 else None
         )
 
     def positions(self, block: NumpyBlock) -> Any:
-        text, size = block.text, len(block.text)
-        found = []
-        for offset in range(4):
-            words = (size - offset) // 4
-            if words > 0:
-                word = np.frombuffer(text, np.uint32, count=words, offset=offset)
-                found.append(np.flatnonzero(word == self.anchor) * 4 + (offset - self.anchor_at))
-        if not found:
-            return np.zeros(0, np.int64)
-        at = np.concatenate(found)
+        size = len(block.text)
+        at = self._aligned_candidates(block) if self.aligned else self._candidates(block)
         at = at[(at >= 0) & (at <= size - len(self.key))]
         if self.key_words is None:
             whole = (block.bytes[at[:, None] + self.key_span] == self.key_bytes).all(axis=1)
@@ -131,6 +140,28 @@ class _KeyFinder:
             for at_key, key_word in self.key_words:
                 whole &= every[at + at_key] == key_word
         return np.sort(at[whole])
+
+    def _aligned_candidates(self, block: NumpyBlock) -> Any:
+        words = np.frombuffer(block.text, np.uint32, count=len(block.text) // 4)
+        windows = [window for _, window in self.aligned]
+        hit = words == windows[0]
+        for window in windows[1:]:
+            hit |= words == window
+        found = np.flatnonzero(hit)
+        value = words[found]
+        return np.concatenate(
+            [found[value == window] * 4 - at_key for at_key, window in self.aligned]
+        )
+
+    def _candidates(self, block: NumpyBlock) -> Any:
+        text, size = block.text, len(block.text)
+        found = [np.zeros(0, np.int64)]
+        for offset in range(4):
+            words = (size - offset) // 4
+            if words > 0:
+                word = np.frombuffer(text, np.uint32, count=words, offset=offset)
+                found.append(np.flatnonzero(word == self.anchor) * 4 + (offset - self.anchor_at))
+        return np.concatenate(found)
 
 
 def _words(text: bytes) -> Any:
