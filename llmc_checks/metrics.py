@@ -116,8 +116,7 @@ def event_adder(semantics: Semantics) -> EventAdder:
     return _add_page_event if semantics == "ui" else _add_job_event
 
 
-# The properties read, and the Int64 range `_values.integer` keeps (a plain int inside
-# it reads as itself, so the common case skips the call).
+# The properties read, and the Int64 range `_values.integer` keeps.
 _COST, _LATENCY, _ERROR = "$ai_total_cost_usd", "$ai_latency", "$ai_is_error"
 _TOKENS_IN, _TOKENS_OUT = "$ai_input_tokens", "$ai_output_tokens"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -133,11 +132,16 @@ def _add_cost_and_tokens(totals: Totals, get: Callable[[str], Any]) -> None:
                 totals[0] += cost
             else:
                 totals[_BAD_COST] += 1
+    # None (absent) and a plain int inside Int64 read as themselves.
     tokens_in = get(_TOKENS_IN)
-    if tokens_in.__class__ is not int or not _INT64_MIN <= tokens_in <= _INT64_MAX:
+    if tokens_in is not None and (
+        tokens_in.__class__ is not int or not _INT64_MIN <= tokens_in <= _INT64_MAX
+    ):
         tokens_in = integer(tokens_in)
     tokens_out = get(_TOKENS_OUT)
-    if tokens_out.__class__ is not int or not _INT64_MIN <= tokens_out <= _INT64_MAX:
+    if tokens_out is not None and (
+        tokens_out.__class__ is not int or not _INT64_MIN <= tokens_out <= _INT64_MAX
+    ):
         tokens_out = integer(tokens_out)
     totals[2] += (tokens_in or 0) + (tokens_out or 0)
 

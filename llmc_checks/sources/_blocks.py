@@ -57,9 +57,8 @@ class Block(Protocol):
         """Every line non-blank, starting with '{' and ending with '}' (no whitespace)."""
         ...
 
-    def lines_holding(self, finders: Iterable[Callable[[bytes, int], int]]) -> list[int]:
-        """Indexes (in order) of the lines where any of `finders` finds its needle
-        (a finder: `(text, start) -> position or -1`, like `bytes.find`)."""
+    def lines_holding(self, needles: Iterable[bytes]) -> list[int]:
+        """Indexes (in order) of the lines holding any of `needles` (none holds a newline)."""
         ...
 
     def newest_timestamp(self) -> bytes | None:
@@ -104,20 +103,6 @@ def kinds_for(text_size: int | None) -> Kinds:
     from llmc_checks.sources._numpy_blocks import NumpyBlock, NumpyProbe
 
     return Kinds(NumpyBlock, NumpyProbe)
-
-
-def finder(needle: bytes, regex: bool = False) -> Callable[[bytes, int], int]:
-    """`(text, start) -> position of needle or -1`; `regex`: search with `re` (faster
-    than bytes.find for some needles in JSON text)."""
-    if not regex:
-        return lambda text, start: text.find(needle, start)
-    search = re.compile(re.escape(needle)).search
-
-    def find(text: bytes, start: int) -> int:
-        match = search(text, start)
-        return match.start() if match is not None else -1
-
-    return find
 
 
 class Irregular(Exception):

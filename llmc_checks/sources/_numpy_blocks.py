@@ -3,8 +3,9 @@ keys a machine word at a time pays for importing numpy (~0.1 s; see `_blocks.kin
 
 from __future__ import annotations
 
+import functools
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -60,17 +61,21 @@ class NumpyBlock:
             (ends > starts).all() and (b[starts] == _OPEN).all() and (b[ends - 1] == _CLOSE).all()
         )
 
-    def lines_holding(self, finders: Iterable[Callable[[bytes, int], int]]) -> list[int]:
-        """Indexes (in order) of the lines where any of `finders` finds its needle
-        (a finder: `(text, start) -> position or -1`, like `bytes.find`)."""
+    def lines_holding(self, needles: Iterable[bytes]) -> list[int]:
+        """Indexes (in order) of the lines holding any of `needles`: one of 7 bytes or
+        more found as a key is (`_KeyFinder`, a few passes of word compares: ~2.5x
+        faster than `bytes.find` on JSON text), a shorter one with `bytes.find`."""
         text, ends = self.text, self.ends
         found: set[int] = set()
-        for find in finders:
-            at = find(text, 0)
+        for needle in needles:
+            if len(needle) >= _ALIGNED_MIN:
+                found.update(self.line_of(_finder(needle).positions(self)).tolist())
+                continue
+            at = text.find(needle)
             while at >= 0:
                 index = int(self.line_of(at))
                 found.add(index)
-                at = find(text, int(ends[index]))
+                at = text.find(needle, int(ends[index]))
         return sorted(found)
 
     def newest_timestamp(self) -> bytes | None:
@@ -116,7 +121,7 @@ class _KeyFinder:
         # For a key starting at p, the word at p + at_key (at_key = -p mod 4, plus 4s)
         # is aligned; (at_key, that window's value) for p mod 4 = 0, 1, 2, 3.
         self.aligned: list[tuple[int, Any]] = []
-        if len(key) >= 7:
+        if len(key) >= _ALIGNED_MIN:
             for start in range(4):
                 at_key = -start % 4
                 while at_key + 8 <= len(key):
@@ -162,6 +167,14 @@ class _KeyFinder:
                 word = np.frombuffer(text, np.uint32, count=words, offset=offset)
                 found.append(np.flatnonzero(word == self.anchor) * 4 + (offset - self.anchor_at))
         return np.concatenate(found)
+
+
+_ALIGNED_MIN = 7  # a key this long holds an aligned 4-byte word wherever it starts
+
+
+@functools.lru_cache(maxsize=16)
+def _finder(needle: bytes) -> _KeyFinder:
+    return _KeyFinder(needle)
 
 
 def _words(text: bytes) -> Any:

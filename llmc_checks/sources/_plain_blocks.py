@@ -50,12 +50,12 @@ class PlainBlock:
         end = len(text) - 1 if text.endswith(b"\n") else len(text)
         return text[:1] == b"{" and text[end - 1 : end] == b"}" and text.count(b"}\n{") == inner
 
-    def lines_holding(self, finders: Iterable[Callable[[bytes, int], int]]) -> list[int]:
+    def lines_holding(self, needles: Iterable[bytes]) -> list[int]:
         text = self.text
         found: set[int] = set()
-        for find in finders:
+        for needle in needles:
             index = counted = 0  # the line of byte `counted`
-            at = find(text, 0)
+            at = text.find(needle)
             while at >= 0:
                 index += text.count(b"\n", counted, at)
                 counted = at
@@ -63,7 +63,7 @@ class PlainBlock:
                 end = text.find(b"\n", at)  # the line's end: search on from there
                 if end < 0:
                     break
-                at = find(text, end)
+                at = text.find(needle, end)
         return sorted(found)
 
     def newest_timestamp(self) -> None:
@@ -76,10 +76,6 @@ class PlainBlock:
 def _first(n: int) -> Callable[[bytes], bytes]:
     """`value -> value[:n]`, called from C."""
     return itemgetter(slice(0, n))
-
-
-def _find_backslash(text: bytes, start: int) -> int:
-    return text.find(_BACKSLASH, start)
 
 
 class PlainProbe:
@@ -158,7 +154,7 @@ class PlainProbe:
             # No key, or more than one: always parsed.
             parse.update(compress(count(), map((1).__ne__, per_line)))
         if _BACKSLASH in text:
-            parse.update(block.lines_holding([_find_backslash]))
+            parse.update(block.lines_holding([_BACKSLASH]))
         return sorted(parse)
 
     def _hits(self, found: set[bytes]) -> set[bytes]:

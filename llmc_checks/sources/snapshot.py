@@ -55,7 +55,6 @@ from llmc_checks.sources._blocks import (
     Kinds,
     ResumePoint,
     block_timestamps,
-    finder,
     gc_paused,
     gzip_text_size,
     inflate_marked,
@@ -78,7 +77,7 @@ _MARKER_HINT = SNAPSHOT_MARKER.encode()
 _AI_HINTS = tuple(f'"{e}"'.encode() for e in metrics.AI_EVENTS)
 
 
-_HINT_FINDERS = (finder(_CLUSTER_HINT, regex=True), finder(_MARKER_HINT))
+_HINTS = (_CLUSTER_HINT, _MARKER_HINT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -592,8 +591,15 @@ def _fold_visitor(
         runs_of_item = owners.get(key)
         if runs_of_item is None:
             return
-        # Aware datetimes compare exactly (to the microsecond), as epoch_us values would.
-        at = _row_time(row, path, lineno)
+        # `_row_time`, inline. Aware datetimes compare exactly (to the microsecond), as
+        # epoch_us values would.
+        stamp = row.get("timestamp")
+        if stamp.__class__ is not str:
+            _row_time(row, path, lineno)  # raises the error (orjson makes plain strs)
+        try:
+            at = parse_timestamp(stamp)
+        except ValueError:
+            at = _row_time(row, path, lineno)  # raises the error
         for index in runs_of_item:
             start, end = windows[index]
             if in_window(at, start, end):
@@ -612,7 +618,7 @@ def _scan_blocks(blocks: Iterable[Block], scan: _RunScan) -> None:
     for block in blocks:
         if block.well_formed():
             # Every line is a non-blank "{...}" that strip() leaves alone.
-            for index in block.lines_holding(_HINT_FINDERS):
+            for index in block.lines_holding(_HINTS):
                 scan.visit(lineno + index, block.line(index))
         else:
             for index, line in enumerate(block.split()):
