@@ -2,7 +2,7 @@
 
 The snapshot source's two passes use these to find the few lines they must parse
 (benchmarks/bench_snapshot.py): a `Block` knows where its lines lie and whether they all
-look like JSON objects, bytes/regex searches find hints, and an `ItemProbe` reads each AI
+look like JSON objects, byte searches find hints, and an `ItemProbe` reads each AI
 event's item id as bytes. Two kinds, the same answers: numpy's (`_numpy_blocks`) for
 large files, plain Python's (`_plain_blocks`) for small ones, where importing numpy
 would cost more than it saves; `kinds_for` picks one from the text's size, up front. A
