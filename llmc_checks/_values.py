@@ -78,6 +78,82 @@ def integer(value: object) -> int | None:
     return whole if _INT64[0] <= whole <= _INT64[1] else None
 
 
+# What ClickHouse escapes when it renders a JSON string (JSONExtractRaw): the quote, the
+# backslash, the C0 controls (short forms where JSON has them, else \u00XX in upper-case
+# hex) and the two JavaScript line separators. Everything else is written as itself.
+_ESCAPED = re.compile('["\\\\\x00-\x1f\u2028\u2029]')
+_SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _SHORT_ESCAPES.get(char) or f"\\u{ord(char):04X}"
+
+
+def text(value: object) -> str | None:
+    """HogQL's `properties.$x` as text: ClickHouse's rendering of the JSON value
+    (JSONExtractRaw) with the quotes of a string taken off; None for null or absent.
+
+    A string keeps the escapes ClickHouse writes (`a"b` reads `a\\"b`); a number reads
+    as ClickHouse writes an integer or a double (`1500.0` reads `1500`, `1e-7` reads
+    `1e-7`); a bool reads `true`/`false`; an object or array as compact JSON. (An integer
+    past 64 bits reaches here as a float, orjson's reading, so its digits are a double's,
+    where ClickHouse keeps them all.)
+    """
+    if isinstance(value, str):  # the common case, first
+        return _ESCAPED.sub(_escape, value) if _ESCAPED.search(value) else value
+    return None if value is None else _json_text(value)
+
+
+def _json_text(value: object) -> str:
+    if isinstance(value, str):
+        return '"' + _ESCAPED.sub(_escape, value) + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _double_text(value)
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        members = (_json_text(str(key)) + ":" + _json_text(item) for key, item in value.items())
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(map(_json_text, value)) + "]"
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def _double_text(value: float) -> str:
+    """A double as ClickHouse writes it: the shortest digits that read back as it,
+    positional from 1e-6 up to below 1e21, else `d.ddde-7` (JavaScript's rule, without
+    the `+` of a positive exponent)."""
+    if value == 0.0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    sign = "-" if value < 0 else ""
+    mantissa, _, exponent = repr(abs(value)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    point = len(digits) + int(exponent or 0) - len(fraction)  # where the "." goes in digits
+    digits = digits.rstrip("0")
+    if not -6 <= point - 1 < 21:
+        rest = "." + digits[1:] if len(digits) > 1 else ""
+        return f"{sign}{digits[0]}{rest}e{point - 1}"
+    if point <= 0:
+        return sign + "0." + "0" * -point + digits
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return sign + digits[:point] + "." + digits[point:]
+
+
 def is_true(value: object) -> bool:
     """`$ai_is_error`: JSON true or the string "true" (what `= 'true'` matches in HogQL)."""
     return value is True or value == "true"

@@ -23,7 +23,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from llmc_checks._values import integer, is_true, number
+from llmc_checks._values import integer, is_true, number, text
 from llmc_checks.model import (
     REPRESENTATIVE,
     WHY,
@@ -76,8 +76,9 @@ def _generation_key(event: str, row: Mapping[str, Any], props: Mapping[str, Any]
 
 
 def _trace_key(event: str, row: Mapping[str, Any], props: Mapping[str, Any]) -> str | None:
-    trace_id = props.get("$ai_trace_id")
-    return trace_id if isinstance(trace_id, str) and trace_id else None
+    # As the live query reads it (`properties.$ai_trace_id`): a number or bool counts by
+    # its text, which is how the clustering job wrote it into the run's items.
+    return text(props.get("$ai_trace_id")) or None
 
 
 def in_window(semantics: Semantics, at: datetime, start: datetime, end: datetime) -> bool:
