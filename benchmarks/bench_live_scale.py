@@ -19,6 +19,9 @@ Timed, per job, in one process and interleaved, each query `--reps` times (media
 * page: the cluster page's own metrics query for the same latest run
   (`clusterMetricsLoader.ts`, trace level: item ids inlined as its `hogql` template
   writes them), as PostHog runs it with `convertToProjectTimezone: false`;
+* page previous: the same metrics query for the previous run, which the baselines query
+  computes every metric for (the trend runs bring their baked metrics only), so the
+  baselines query is compared with the page's query over the same data;
 * page runs, page run: the two queries the page runs before that one
   (`clustersLogic.ts`: the run picker's list, then the run with its clusters). The gate's
   latest-run query does all three jobs in one request, so it is also compared with the
@@ -432,7 +435,7 @@ def measure(engine: Any, queries: list[Timed], reps: int) -> None:
                 answers.setdefault((q.label, mat), result.rows)
     for q in queries:
         plain, mat = answers[(q.label, False)], answers[(q.label, True)]
-        if q.label == "page":
+        if q.label.startswith("page"):
             # GROUP BY order is not fixed, and the page's plain `sum` adds in whatever
             # order ClickHouse's threads deliver rows (the gate's sums add in time order).
             same = len(plain) == len(mat) and all(
@@ -530,10 +533,20 @@ def main(argv: list[str] | None = None) -> int:
                     iso_ms(latest.window_end),
                 ]
                 page_text = page_query(items, *window)
+                # The baselines query computes every metric for one run, the previous
+                # one (trend runs bring their baked metrics only): on the page, that is
+                # the same metrics query for that run.
+                ((previous,),) = loaded.baselines.values()
+                previous_text = page_query(
+                    [i for c in previous.clusters for i in c.item_ids],
+                    iso_ms(previous.window_start),
+                    iso_ms(previous.window_end),
+                )
                 texts: list[tuple[str, str, dict[str, Any]]] = [
                     ("gate latest", sent[0][0], sent[0][1]),
                     ("gate baselines", sent[1][0], sent[1][1]),
                     ("page", page_text, {}),
+                    ("page previous", previous_text, {}),
                     # What the page runs before its metrics query: the run list and the run.
                     ("page runs", page_runs_query(job.latest_end + timedelta(hours=1)), {}),
                     ("page run", page_run_query(latest.run_id), {}),
@@ -550,10 +563,13 @@ def main(argv: list[str] | None = None) -> int:
                         for mat in (False, True)
                     }
                     queries.append(Timed(label, sql, {False: [], True: []}, {}))
-                page_rows = s.engine.execute(queries[2].sql[True], max_execution_time=600).rows
-                problems = agree(
-                    gate_cluster_numbers(latest), page_cluster_numbers(latest, page_rows)
-                )
+                problems = []
+                for run, page_label in ((latest, "page"), (previous, "page previous")):
+                    (query,) = (q for q in queries if q.label == page_label)
+                    page_rows = s.engine.execute(query.sql[True], max_execution_time=600).rows
+                    problems += agree(
+                        gate_cluster_numbers(run), page_cluster_numbers(run, page_rows)
+                    )
                 if problems:
                     print(f"{job.items} items: the gate and the page DISAGREE:")
                     for line in problems[:10]:
@@ -575,6 +591,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"{page:.2f}",
                             f"{med['gate latest'] / page:.2f}",
                             f"{med['gate baselines'] / page:.2f}",
+                            f"{med['gate baselines'] / med['page previous']:.2f}",
                             f"{page_all:.2f}",
                             f"{med['gate latest'] / page_all:.2f}",
                             f"{load:.1f}/{os.getloadavg()[0]:.1f}",
@@ -608,6 +625,7 @@ def main(argv: list[str] | None = None) -> int:
                 "page s",
                 "latest/page",
                 "baselines/page",
+                "baselines/page previous",
                 "page 3 queries s",
                 "latest/page 3",
                 "load 1-min (before/after)",
