@@ -6,7 +6,9 @@ backoff policies are asserted, not endured. Only client timeouts take real time.
 
 from __future__ import annotations
 
+import copy
 import email.utils
+import json
 import random
 import re
 from collections.abc import Iterator
@@ -882,3 +884,102 @@ def test_the_key_echoed_in_another_case_or_in_pieces_is_redacted(status: int) ->
     assert not _leaks(message), message
     assert "token *** / prefix ***… / middle *** / ***" in message  # the rest is kept
     assert_safe(info.value)
+
+
+# -- an answer in another shape ------------------------------------------------------------
+
+EVERY_COLUMN = replace(
+    GATE, need_items=True, history=3, evidence=2, evidence_measures=frozenset({"cost"})
+)
+
+
+class _Recording(httpx.BaseTransport):
+    """Forwards to the stand-in and keeps each query's answer by its name."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.answers: dict[str, dict[str, Any]] = {}
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        content = response.read()
+        if request.method == "POST":
+            self.answers.setdefault(json.loads(request.content)["name"], json.loads(content))
+        return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+
+@pytest.fixture(scope="module")
+def recorded(_shared: StandIn) -> dict[str, dict[str, Any]]:
+    """Every query's first answer for a gate reading every kind of column, and its record."""
+    recording = _Recording()
+    source, _ = make_source(_shared, transport=recording)
+    list(source.export_rows(source.load(EVERY_COLUMN)))
+    assert set(recording.answers) == {
+        "llmc-latest",
+        "llmc-baselines",
+        "llmc-export-runs",
+        "llmc-export-events",
+    }
+    return recording.answers
+
+
+def _without(query: str, column: str, answers: dict[str, dict[str, Any]]) -> httpx.MockTransport:
+    """The recorded answers, `query`'s without `column` (as a proxy or a changed API might)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        name = json.loads(request.content)["name"]
+        payload = copy.deepcopy(answers[name])
+        if name == f"llmc-{query}":
+            at = payload["columns"].index(column)
+            del payload["columns"][at]
+            for row in payload["results"]:
+                del row[at]
+        return httpx.Response(200, json=payload)
+
+    return httpx.MockTransport(answer)
+
+
+@pytest.mark.parametrize("query", ["latest", "baselines", "export-runs", "export-events"])
+def test_an_answer_lacking_a_column_names_the_query_and_the_column(
+    _shared: StandIn, recorded: dict[str, dict[str, Any]], query: str
+) -> None:
+    """Every column the source reads is checked up front: one clear line, never a KeyError."""
+    columns = recorded[f"llmc-{query}"]["columns"]
+    assert len(columns) >= 4
+    for column in columns:
+        source, _ = make_source(_shared, transport=_without(query, column, recorded))
+        with pytest.raises(SourceError) as info:
+            list(source.export_rows(source.load(EVERY_COLUMN)))
+        message = str(info.value)
+        assert f"query {query}: the answer lacks 1 column the gate reads ({column}; " in message
+        assert f"it has {len(columns) - 1:,} columns)" in message
+        assert_safe(info.value)
+
+
+def test_an_answer_of_other_columns_names_every_missing_one() -> None:
+    """A 200 with valid JSON of other columns (the review's repro): the key it echoes
+    in a cell stays out, and so do the answer's own column names."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        auth = request.headers["Authorization"]
+        return httpx.Response(200, json={"results": [[auth]], "columns": [auth], "hasMore": False})
+
+    config = PostHogConfig(host="https://eu.posthog.com", project_id=PID, api_key=KEY)
+    source = PostHogSource(
+        config, sleep=Sleeps(), clock=lambda: NOW, transport=httpx.MockTransport(answer)
+    )
+    with pytest.raises(SourceError) as info:
+        source.load(PLAIN)
+    # What query 1 answers without stats, items or evidence, by hand.
+    expected = (
+        "run_id, cluster_index, emitted_at, event_uuid, event, level_raw, job_id, job_name, "
+        "window_start_raw, window_end_raw, items_raw, traces_analyzed_raw, params_raw, "
+        "clusters_type, cluster_type, cluster_id_raw, size_raw, traces_count, title, "
+        "description, metrics_raw"
+    )
+    assert str(info.value) == (
+        f"PostHog eu.posthog.com project {PID}: query latest: the answer lacks 21 columns "
+        f"the gate reads ({expected}; it has 1 column): a proxy, or a PostHog version "
+        "answering in another shape?"
+    )
+    assert not _leaks(str(info.value))

@@ -126,10 +126,19 @@ class Api:
     # -- queries ---------------------------------------------------------------------------
 
     def query(
-        self, name: str, text: str, values: Mapping[str, object], limit: int, *, page: bool = False
+        self,
+        name: str,
+        text: str,
+        values: Mapping[str, object],
+        limit: int,
+        *,
+        columns: Sequence[str],
+        page: bool = False,
     ) -> list[Row]:
         """Run one HogQL query; rows as dicts by column name.
 
+        `columns`: every column the caller reads; an answer lacking any is an error
+        naming them (a proxy or a changed PostHog answering another shape).
         A result that reaches `limit` rows (or says hasMore) could be cut short:
         an error, unless `page` (keyset pagination reads the next page itself).
         """
@@ -148,15 +157,25 @@ class Api:
         status, payload = self.request("POST", self.query_url, QUERY_SCOPE, f"query {name}", body)
         if status == 202:
             payload = self._await(payload, name)
-        results, columns = payload.get("results"), payload.get("columns")
-        if not isinstance(results, list) or not isinstance(columns, list):
+        results, answered = payload.get("results"), payload.get("columns")
+        if not isinstance(results, list) or not isinstance(answered, list):
             raise SourceError(f"{self.where}: query {name}: the answer has no results/columns")
+        names = [str(c) for c in answered]
+        present = frozenset(names)
+        missing = [c for c in columns if c not in present]
+        if missing:
+            # The answer's own column names stay out: they are the server's text.
+            raise SourceError(
+                f"{self.where}: query {name}: the answer lacks "
+                f"{counted(len(missing), 'column')} the gate reads ({', '.join(missing)}; "
+                f"it has {counted(len(names), 'column')}): a proxy, or a PostHog version "
+                "answering in another shape?"
+            )
         if not page and (payload.get("hasMore") or len(results) >= limit):
             raise SourceError(
                 f"{self.where}: query {name} returned {len(results)} rows, its limit: the "
                 "answer may be cut short, and a gate never judges partial data"
             )
-        names = [str(c) for c in columns]
         rows: list[Row] = []
         for raw in results:
             if not isinstance(raw, list) or len(raw) != len(names):

@@ -648,21 +648,14 @@ _RUN_HEADER = (
 )
 
 
-def _answer(metrics: Metrics, need_items: bool, trend: bool, evidence: bool) -> str:
-    """One row per cluster; run headers only on each run's first cluster row.
-
-    With `trend`, a `full` column: 0 for trend-only runs, whose item ids are left out.
-    With `evidence`, the cluster's candidates (`EVIDENCE_FIELDS`, then `EVIDENCE_VALUES`
-    when AI events were read).
-    """
-    events = metrics == "events"
-    grouped = events or evidence
-    head = ",\n    ".join(f"if(cluster_index <= 1, {col}, '') AS {col}" for col in _RUN_HEADER)
+def _answer_select(metrics: Metrics, need_items: bool, trend: bool, evidence: bool) -> list[str]:
+    """The answer's select list, one entry per column."""
+    grouped = metrics == "events" or evidence
     columns = [
         "run_id",
         "cluster_index",
         "emitted_at",
-        head,
+        *(f"if(cluster_index <= 1, {col}, '') AS {col}" for col in _RUN_HEADER),
         "cluster_type",
         "cluster_id_raw",
         "size_raw",
@@ -677,11 +670,31 @@ def _answer(metrics: Metrics, need_items: bool, trend: bool, evidence: bool) -> 
         # The grouped part rebuilds each cluster's item ids in their original order.
         keys = "member_ids" if grouped else "items"
         columns.append(f"if(full = 1, {keys}, []) AS item_ids" if trend else f"{keys} AS item_ids")
-    if events:
+    if metrics == "events":
         columns.extend(STAT_COLUMNS)
     if evidence:
         columns.append("evidence")
-    body = ",\n    ".join(columns)
+    return columns
+
+
+def answer_columns(
+    metrics: Metrics, *, need_items: bool, trend: bool = False, evidence: bool = False
+) -> tuple[str, ...]:
+    """The columns `latest_query` / `baselines_query` answer with the same arguments
+    (`evidence`: whether evidence was asked): what the source reads from each row."""
+    select = _answer_select(metrics, need_items, trend, evidence)
+    return tuple(column.rsplit(" AS ", 1)[-1] for column in select)
+
+
+def _answer(metrics: Metrics, need_items: bool, trend: bool, evidence: bool) -> str:
+    """One row per cluster; run headers only on each run's first cluster row.
+
+    With `trend`, a `full` column: 0 for trend-only runs, whose item ids are left out.
+    With `evidence`, the cluster's candidates (`EVIDENCE_FIELDS`, then `EVIDENCE_VALUES`
+    when AI events were read).
+    """
+    grouped = metrics == "events" or evidence
+    body = ",\n    ".join(_answer_select(metrics, need_items, trend, evidence))
     return f"""
 SELECT
     {body}
@@ -888,6 +901,15 @@ EXPORT_PROPERTIES = (
     "$ai_input_tokens",
     "$ai_output_tokens",
     "$ai_is_error",
+)
+
+# What the export queries answer with, in order.
+EXPORT_CLUSTER_COLUMNS = ("event_uuid", "event", "timestamp", "properties")
+EXPORT_EVENT_COLUMNS = (
+    "event_uuid",
+    "event",
+    "timestamp",
+    *(f"p{i}" for i in range(len(EXPORT_PROPERTIES))),
 )
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -300,7 +300,10 @@ class PostHogSource:
             semantics=request.semantics,
             evidence=evidence,
         )
-        rows = self._api.query("latest", text, values, _hogql.CLUSTER_ROWS_LIMIT)
+        columns = _hogql.answer_columns(
+            mode, need_items=request.need_items, evidence=evidence is not None
+        )
+        rows = self._api.query("latest", text, values, _hogql.CLUSTER_ROWS_LIMIT, columns=columns)
         fetched = self._rebuild(rows, mode, request)
         if not fetched:
             self._no_run(request, since)
@@ -428,7 +431,10 @@ class PostHogSource:
             trend=trend,
             semantics=request.semantics,
         )
-        rows = self._api.query("baselines", text, values, _hogql.CLUSTER_ROWS_LIMIT)
+        columns = _hogql.answer_columns(mode, need_items=need_items, trend=trend)
+        rows = self._api.query(
+            "baselines", text, values, _hogql.CLUSTER_ROWS_LIMIT, columns=columns
+        )
         answered = self._rebuild(rows, mode, request, need_items)
         fetched = [f for f in answered if f.full]
         trend_only = [f.run for f in answered if not f.full]
@@ -564,7 +570,10 @@ class PostHogSource:
         }
         run_ids.update(emitted)
         text = _hogql.export_clusters_query(len(every))
-        for row in self._pages("export-runs", text, run_ids, _hogql.EXPORT_CLUSTER_PAGE):
+        pages = self._pages(
+            "export-runs", text, run_ids, _hogql.EXPORT_CLUSTER_PAGE, _hogql.EXPORT_CLUSTER_COLUMNS
+        )
+        for row in pages:
             properties = row["properties"]
             yield {
                 "uuid": row["event_uuid"],
@@ -583,7 +592,10 @@ class PostHogSource:
             "events_from": _ch_time(min(r.window_start for r in runs)),
             "events_to": _ch_time(max(r.window_end for r in runs)),
         }
-        for row in self._pages("export-events", text, values, _hogql.EXPORT_EVENT_PAGE):
+        pages = self._pages(
+            "export-events", text, values, _hogql.EXPORT_EVENT_PAGE, _hogql.EXPORT_EVENT_COLUMNS
+        )
+        for row in pages:
             texts = [row[f"p{i}"] for i in range(len(keys))]
             # Each value as the text HogQL's property access reads (what the live
             # metrics read, and what the snapshot source reads the same way).
@@ -597,11 +609,17 @@ class PostHogSource:
             }
 
     def _pages(
-        self, name: str, text: str, values: Mapping[str, object], size: int
+        self,
+        name: str,
+        text: str,
+        values: Mapping[str, object],
+        size: int,
+        columns: Sequence[str],
     ) -> Iterator[Row]:
         after = ""
         while True:
-            rows = self._api.query(name, text, {**values, "after_uuid": after}, size, page=True)
+            page = {**values, "after_uuid": after}
+            rows = self._api.query(name, text, page, size, columns=columns, page=True)
             yield from rows
             if len(rows) < size:
                 return
