@@ -64,6 +64,36 @@ def test_every_problem_is_reported_each_on_its_own_line() -> None:
     assert sum("checks[2]" in line for line in lines) == 1
 
 
+def test_a_duplicate_name_is_listed_with_the_other_problems() -> None:
+    """The duplicate is reported even when a check (its own, or another) is invalid too."""
+    text = HEAD + (
+        "checks:\n"
+        "  - {metric: bogus, max: 1}\n"  # line 5
+        "  - {metric: noise_share, max: 5%, name: dup}\n"  # line 6
+        "  - {metric: noise_share, max: true, name: dup}\n"  # line 7
+        "  - {metric: noise_share, max: 5%, name: '${SECRET_NAME}'}\n"  # line 8
+        "  - {metric: size, name: '${SECRET_NAME}'}\n"  # line 9
+    )
+    lines = str(error_of(text, env={"SECRET_NAME": "s3cr3t-name"})).splitlines()
+    assert lines[0].startswith("checks.yaml:5:14: checks[0].metric: unknown metric 'bogus'")
+    assert lines[1:] == [
+        "checks.yaml:7:32: checks[2].max: expected a number or a percent like '5%', got a boolean",
+        "checks.yaml:7:44: checks[2].name: duplicate check name 'dup' (also checks[1])",
+        "checks.yaml:9:5: checks[4]: needs at least one bound: min, max, max_increase or "
+        "max_decrease",
+        "checks.yaml:9:26: checks[4].name: duplicate check name '***' (also checks[3])",
+    ]
+
+
+def test_a_duplicate_name_alone_is_reported_once() -> None:
+    text = (
+        HEAD + "checks:\n  - {metric: size, max: 1, name: a}\n  - {metric: size, max: 2, name: a}\n"
+    )
+    assert str(error_of(text)) == (
+        "checks.yaml:6:34: checks[1].name: duplicate check name 'a' (also checks[0])"
+    )
+
+
 def test_many_problems_are_cut_with_a_count() -> None:
     n = MAX_REPORTED + 7
     checks = "".join(f"  - {{metric: nope{i}, max: 1}}\n" for i in range(n))

@@ -131,14 +131,22 @@ def config_errors(
     # A value whose ${VAR} failed is already reported; pydantic's view of it is noise.
     skipped = tuple(skip)
     problems = [p for p in problems if not any(p.path[: len(s)] == s for s in skipped)]
-    errors = []
-    for problem in problems:
-        message = problem.message
-        for secret in sorted(secrets, key=len, reverse=True):
-            if len(secret) >= 4:  # redacting "1" would mangle the message, and guards nothing
-                message = message.replace(secret, "***")
-        errors.append(ConfigError(filename, problem.pos, _fmt_path(problem.path), message))
-    return errors
+    return [
+        ConfigError(
+            filename,
+            problem.pos,
+            _fmt_path(problem.path),
+            without_secrets(problem.message, secrets),
+        )
+        for problem in problems
+    ]
+
+
+def without_secrets(message: str, secrets: Iterable[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:  # redacting "1" would mangle the message, and guards nothing
+            message = message.replace(secret, "***")
+    return message
 
 
 class _Problem(NamedTuple):

@@ -12,8 +12,15 @@ from pydantic import ValidationError
 
 from llmc_checks import _yaml
 from llmc_checks._yaml import DocPath, Document, Pos
-from llmc_checks.config.errors import ConfigError, _describe, _fmt_path, combine, config_errors
-from llmc_checks.config.models import Config
+from llmc_checks.config.errors import (
+    ConfigError,
+    _describe,
+    _fmt_path,
+    combine,
+    config_errors,
+    without_secrets,
+)
+from llmc_checks.config.models import Config, duplicate_names
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
@@ -67,6 +74,7 @@ def parse_config(
     except ValidationError as exc:
         skip = [path for path, _ in interpolator.failed]
         problems += config_errors(exc, doc, filename, secrets, Config, skip)
+        problems += _duplicate_names(data, doc, filename, secrets)
     if problems or config is None:
         raise combine(filename, problems) from None
     config._base_dir = base_dir
@@ -74,6 +82,26 @@ def parse_config(
     for i, check in enumerate(config.checks):
         check._location = doc.values.get(("checks", i))
     return config
+
+
+def _duplicate_names(
+    data: Mapping[str, Any], doc: Document, filename: str, secrets: set[str]
+) -> list[ConfigError]:
+    """The duplicate names among the raw checks: Config's own check of them needs every
+    check valid. `combine` drops one it reported too (the same line)."""
+    checks = data.get("checks")
+    if not isinstance(checks, list):
+        return []
+    names = [c.get("name") if isinstance(c, dict) else None for c in checks]
+    return [
+        ConfigError(
+            filename,
+            doc.values.get(("checks", i, "name")),
+            f"checks[{i}].name",
+            without_secrets(message, secrets),
+        )
+        for i, message in duplicate_names(names)
+    ]
 
 
 # ${VAR}, ${VAR:-default}, $$ (a literal $); a lone $ stays as written.

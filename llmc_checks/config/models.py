@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -719,6 +719,24 @@ def _check_unit(amount: _Amount, metric: MetricInfo) -> None:
         raise _fail(f"must not be negative ({metric.name} is {metric.unit_phrase})")
 
 
+def duplicate_names(names: Sequence[object]) -> list[tuple[int, str]]:
+    """(index, message) for each check whose name an earlier check has (None: no name).
+
+    Also read from the raw file when validation fails: the `checks` validator runs only
+    once every check is valid, and a file's problems are reported all at once.
+    """
+    first: dict[str, int] = {}
+    found = []
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            found.append((i, f"duplicate check name '{name}' (also checks[{first[name]}])"))
+        else:
+            first[name] = i
+    return found
+
+
 class Config(_Model):
     """An llmc-checks config: which clustering run to read and what must hold for it."""
 
@@ -765,17 +783,8 @@ class Config(_Model):
     def _some_checks(cls, checks: tuple[Check, ...]) -> tuple[Check, ...]:
         if not checks:
             raise _fail("needs at least one check")
-        first: dict[str, int] = {}
-        for i, check in enumerate(checks):
-            if check.name is None:
-                continue
-            if check.name in first:
-                raise _fail(
-                    f"duplicate check name '{check.name}' (also checks[{first[check.name]}])",
-                    i,
-                    "name",
-                )
-            first[check.name] = i
+        for i, message in duplicate_names([check.name for check in checks])[:1]:
+            raise _fail(message, i, "name")
         return checks
 
     @model_validator(mode="after")
