@@ -140,6 +140,35 @@ def test_non_object_line(tmp_path: Path) -> None:
     assert error_of(path) == f"{path}:2: not a JSON object (truncated or corrupted line)"
 
 
+@pytest.mark.parametrize("name", ["bom.jsonl", "bom.jsonl.gz"])
+@pytest.mark.parametrize("stats", [ALL_STATS, frozenset()], ids=["events", "no-events"])
+def test_a_byte_order_mark_is_named_not_called_corruption(
+    tmp_path: Path, name: str, stats: frozenset[str]
+) -> None:
+    """A file saved "UTF-8 with BOM" is not damaged: the message says what it is."""
+    path = tmp_path / name
+    data = b"\xef\xbb\xbf" + jsonl_bytes(good_rows())
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    assert error_of(path, stats) == (
+        f"{path}:1: the file starts with a UTF-8 byte order mark (BOM); save it without one"
+    )
+    # Files saved with one and joined: the mark is inside, where a line starts.
+    joined = jsonl_bytes(good_rows()[:2]) + data
+    path.write_bytes(gzip.compress(joined) if name.endswith(".gz") else joined)
+    assert error_of(path, stats) == (
+        f"{path}:3: the line starts with a UTF-8 byte order mark (BOM), as where files saved "
+        "with one are joined; save them without one"
+    )
+
+
+def test_a_json_array_with_a_byte_order_mark_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + orjson.dumps(good_rows()))
+    assert error_of(path) == (
+        f"{path}: the file starts with a UTF-8 byte order mark (BOM); save it without one"
+    )
+
+
 def test_blank_lines_are_ignored_but_counted(tmp_path: Path) -> None:
     path = tmp_path / "blank.jsonl"
     path.write_bytes(b"\n" + jsonl_bytes(good_rows()[:2]) + b"  \n" + b'{"x": \n')

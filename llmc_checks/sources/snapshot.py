@@ -17,6 +17,7 @@ window (`_stretches`).
 
 from __future__ import annotations
 
+import codecs
 import gzip
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -366,10 +367,13 @@ class SnapshotSource:
     def _array_rows(self) -> Iterator[tuple[int, bytes]]:
         try:
             data = self.path.read_bytes()
-            rows = orjson.loads(gzip.decompress(data) if self._gzipped() else data)
+            text = gzip.decompress(data) if self._gzipped() else data
+            rows = orjson.loads(text)
         except (OSError, EOFError) as exc:
             raise DataError(f"{self.path}: cannot read snapshot ({_reason(exc)})") from None
         except orjson.JSONDecodeError as exc:
+            if text.startswith(codecs.BOM_UTF8):
+                raise DataError(f"{self.path}: {_BOM_FILE}") from None
             raise DataError(f"{self.path}: not valid JSON ({exc})") from None
         if not isinstance(rows, list):
             raise DataError(f"{self.path}: a .json snapshot must hold an array of event rows")
@@ -674,5 +678,20 @@ def _checked(line: bytes, path: Path, lineno: int) -> bytes:
     """The stripped line ("" when blank); an error unless it looks like a JSON object."""
     line = line.strip()
     if line and not (line.startswith(b"{") and line.endswith(b"}")):
-        raise DataError(f"{path}:{lineno}: not a JSON object (truncated or corrupted line)")
+        raise DataError(f"{path}:{lineno}: {_not_an_object(line, lineno)}")
     return line
+
+
+def _not_an_object(line: bytes, lineno: int) -> str:
+    # A file saved "UTF-8 with BOM" is not damaged: say what it is.
+    if not line.startswith(codecs.BOM_UTF8):
+        return "not a JSON object (truncated or corrupted line)"
+    if lineno == 1:
+        return _BOM_FILE
+    return (
+        "the line starts with a UTF-8 byte order mark (BOM), as where files saved with one "
+        "are joined; save them without one"
+    )
+
+
+_BOM_FILE = "the file starts with a UTF-8 byte order mark (BOM); save it without one"
