@@ -414,6 +414,13 @@ def _missing(spec: BaselineSpec, latest: Run) -> str:
         return f"baseline run {spec.run_id} not found"
     if isinstance(spec, FileBaseline):
         return f"no baseline yet: {spec.file} does not exist (write it with --llmc-update-baseline)"
-    job_name = latest.job_name or latest.job_id
-    job = f" of job {job_name}" if job_name else ""
-    return f"no baseline yet: {latest.run_id} is the first {latest.level}-level run{job}"
+    first = f"no baseline yet: {latest.run_id} is the first {latest.level}-level run"
+    if not latest.job_id:
+        return first
+    # Runs in PostHog's shape from before clustering jobs carry no job id, and nothing
+    # ties them to the job that replaced them (README Baselines): never counted.
+    return (
+        f"{first} of job {latest.job_name or latest.job_id}; runs without a job id (emitted "
+        "before PostHog had clustering jobs) belong to no job and are never its baseline: "
+        "name one with baseline: {run_id: '...'} to compare with it"
+    )

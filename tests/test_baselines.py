@@ -139,6 +139,27 @@ def test_first_run_skips_relative_checks_or_errors_when_required(tmp_path: Path)
     assert _status(required) == ["error", "pass"]
 
 
+def test_runs_from_before_clustering_jobs_are_no_jobs_baseline_and_the_skip_says_why(
+    tmp_path: Path,
+) -> None:
+    synth = generate(_scenario(seed=9, days=4, legacy_runs=3))
+    *earlier, latest = synth.runs
+    assert [r.job_id for r in earlier] == ["", "", ""] and latest.job_id
+    checks = "  - metric: avg_cost_usd\n    max_increase: 50%\n"
+    for baseline in ("previous", "{median_of: 3}"):
+        (result,) = _gate(tmp_path, synth, checks, baseline=baseline).results
+        assert result.status == "skip"
+        assert result.message == (
+            f"no baseline yet: {latest.run_id} is the first trace-level run of job "
+            f"{latest.job_name}; runs without a job id (emitted before PostHog had clustering "
+            "jobs) belong to no job and are never its baseline: name one with baseline: "
+            "{run_id: '...'} to compare with it"
+        )
+    # Named, a legacy run is a baseline like any other.
+    named = _gate(tmp_path, synth, checks, baseline=f"{{run_id: '{earlier[-1].run_id}'}}")
+    assert _status(named) == ["pass"]
+
+
 def test_update_baseline_then_rerun_passes_and_a_regression_fails(tmp_path: Path) -> None:
     stable = generate(_scenario(seed=8, days=2))
     checks = (

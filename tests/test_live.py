@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,7 +38,8 @@ from llmc_checks.model import (
 )
 from llmc_checks.sources import _hogql
 from llmc_checks.sources.posthog import MAX_RETRY_AFTER_S, PostHogSource
-from llmc_checks.synth import DEFAULT_JOB_ID, Job, Scenario, generate
+from llmc_checks.sources.snapshot import SnapshotSource
+from llmc_checks.synth import DEFAULT_JOB_ID, Job, Scenario, generate, write_rows
 
 KEY = "phx_live_SECRET_k3y_0123456789"
 PID = 1
@@ -983,3 +985,23 @@ def test_an_answer_of_other_columns_names_every_missing_one() -> None:
         "answering in another shape?"
     )
     assert not _leaks(str(info.value))
+
+
+def test_runs_from_before_clustering_jobs_are_no_jobs_earlier_run(tmp_path: Path) -> None:
+    """Legacy runs (no job id) before a job's first run: no `previous`, no `median_of`
+    runs, as from a snapshot, and the trend holds the latest only."""
+    synth = generate(Scenario(seed=9, days=3, traces_per_day=30, legacy_runs=2))
+    *earlier, latest = synth.runs
+    assert [r.job_id for r in earlier] == ["", ""] and latest.job_id
+    request = replace(GATE, baselines=(PREVIOUS, MEDIAN_3), history=3)
+    now = latest.window_end + timedelta(hours=1)
+    with StandIn(synth.rows, api_key=KEY, project_id=PID) as s:
+        source, _ = make_source(s, now=now)
+        loaded = source.load(request)
+    path = tmp_path / "legacy.jsonl.gz"
+    write_rows(synth.rows, path)
+    offline = SnapshotSource(path).load(request)
+    for got in (loaded, offline):
+        assert got.latest.run_id == latest.run_id
+        assert got.baselines == {PREVIOUS: (), MEDIAN_3: ()}
+        assert [r.run_id for r in got.history] == [latest.run_id]
