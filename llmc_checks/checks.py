@@ -24,6 +24,7 @@ from llmc_checks.model import (
     under,
 )
 from llmc_checks.results import NEAR_MISS_MARGIN, CheckResult, ClusterRow, RowStatus, Status
+from llmc_checks.safe_text import quoted
 from llmc_checks.stats import difference_bounds, median, wilson_bounds
 from llmc_checks.units import counted, format_number
 
@@ -623,7 +624,7 @@ def _cluster_check(
     skipped = len(rows) - evaluated
     extra = f", {skipped:,} not evaluated" if skipped else ""
     msg = (
-        f"{counted(evaluated, 'cluster')} evaluated{extra}; worst: {worst.title!r} "
+        f"{counted(evaluated, 'cluster')} evaluated{extra}; worst: {quoted(worst.title)} "
         f"{formatting.value(metric, worst.value, worst.bound, limits)}"
     )
     return _result(
@@ -670,7 +671,7 @@ def _row_line_fmt(row: ClusterRow, fmt: Callable[[float], str]) -> str:
     note = f" ({row.note})" if row.note else ""
     link = f" {row.url}" if row.url else ""
     where = f"cluster {row.cluster_id}, {counted(row.size, 'item')}"
-    return f"  - {row.title!r} ({where}): {value}{note}{link}"
+    return f"  - {quoted(row.title)} ({where}): {value}{note}{link}"
 
 
 def _unstable_clusters(pairing: Pairing, baseline: Run, ctx: Context) -> tuple[ClusterRow, ...]:
@@ -688,7 +689,7 @@ def _unstable_clusters(pairing: Pairing, baseline: Run, ctx: Context) -> tuple[C
     unstable: list[tuple[Cluster, str]] = [
         (
             p.baseline,
-            f"changed: paired with {p.latest.title!r} (cluster {p.latest.cluster_id}) at "
+            f"changed: paired with {quoted(p.latest.title)} (cluster {p.latest.cluster_id}) at "
             f"similarity {formatting.similarity(p.similarity, threshold)} < "
             f"{format_number(threshold)}",
         )
@@ -781,7 +782,7 @@ def _baseline_values(
     if base is None or title is None or picked is None:
         if paired_title is None:
             return "new cluster: no baseline to compare"
-        return f"its baseline cluster {paired_title!r} has no {metric} value"
+        return f"its baseline cluster {quoted(paired_title)} has no {metric} value"
     if confidence is not None and counts[picked] is not None:
         return known_value(values, picked), titles[picked], counts[picked]
     return base, title, counts[picked]

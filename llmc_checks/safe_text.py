@@ -7,6 +7,7 @@ or HTML (images that fetch a URL, links, raw tags, mentions, math) in a CI page.
 
 plain(text)     one line for a terminal: control characters gone, whitespace collapsed
 lines(text)     the same, but our own line breaks kept (multi-line messages)
+quoted(text)    plain, in quotes: a title inside one of our messages
 markdown(text)  plain, then every character that can open Markdown, HTML, autolink,
                 mention or math syntax backslash-escaped (CommonMark lets any ASCII
                 punctuation be escaped); inert ones (a_b, 5%, (x)) stay readable
@@ -23,7 +24,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["code", "html", "json_text", "lines", "markdown", "plain", "redact"]
+__all__ = ["code", "html", "json_text", "lines", "markdown", "plain", "quoted", "redact"]
 
 # Whole terminal escape sequences first (CSI, OSC, DCS/PM/APC, two-byte ESC forms), so
 # no "[31m" residue is left behind; 8-bit CSI/OSC introducers too.
@@ -65,6 +66,15 @@ def plain(text: str) -> str:
 def lines(text: str) -> str:
     """Like `plain`, line by line: the line breaks of a message we built are kept."""
     return "\n".join(plain(line) for line in text.split("\n"))
+
+
+def quoted(text: str) -> str:
+    """`plain(text)` in quotes, for a title inside a message. Not repr(): its escapes
+    (`\\x1b`, `\\n`) would survive every later cleaning as visible noise. Double quotes
+    when the text holds a single quote and no double one, as repr chooses."""
+    text = plain(text)
+    mark = '"' if "'" in text and '"' not in text else "'"
+    return f"{mark}{text}{mark}"
 
 
 def markdown(text: str) -> str:

@@ -144,3 +144,21 @@ def test_the_warn_check_warning_ends_with_its_message_not_a_yaml_line(
     # it: "- name: share warning" would read like one more failing cluster.
     assert re.search(r"checks\.yaml:\d+: LlmcCheckWarning: share warning: ", summary)
     assert "- name: share warning" not in summary
+
+
+def test_failure_messages_show_a_title_cleaned_not_escaped(
+    pytester: pytest.Pytester, snapshot: Path
+) -> None:
+    out, _, js = _run(pytester, snapshot)
+    # By hand: the escape sequences (7-bit and the 8-bit CSI) and NUL gone, the bidi
+    # override and its pop gone, the line break one space; quoted as the text it is.
+    cleaned = "all checks PASS fake | row gnp.exe ![x](http://evil.example/x.png) <b>bold</b>"
+    line = f"  - '{cleaned}' (cluster 0, 60 items): 60.0%"
+    failures = out[out.index("FAILURES") : out.index("warnings summary")]
+    assert line in failures.splitlines(), failures
+    assert "\\x1b" not in out and "\\n" not in out and "\\u202e" not in out
+    warning = out[out.index("warnings summary") :]
+    assert f"'{cleaned}' (cluster 0, 60 items)" in warning
+    # The JSON report's message is the same text (its titles stay exactly as held).
+    doc = json.loads(js.read_text(encoding="utf-8"))
+    assert line in doc["checks"][0]["message"].splitlines()

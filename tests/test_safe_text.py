@@ -22,6 +22,15 @@ def test_lines_keeps_our_line_breaks_only() -> None:
     assert safe_text.lines("one\x1b[1m\n  - two\r\n") == "one\n  - two \n"
 
 
+def test_quoted_is_the_plain_text_in_quotes_never_escaped() -> None:
+    assert (
+        safe_text.quoted("Evil\x1b[31m RED\nnext\tTab \u202eesrever")
+        == "'Evil RED next Tab esrever'"
+    )
+    assert safe_text.quoted("Bob's refunds") == '"Bob\'s refunds"'
+    assert safe_text.quoted('say "hi" it\'s') == "'say \"hi\" it's'"
+
+
 def test_code_span_outlasts_backticks_inside() -> None:
     assert safe_text.code("run`1") == "``run`1``"
     assert safe_text.code("`x`") == "`` `x` ``"
