@@ -29,6 +29,7 @@ from llmc_checks.model import (
     NoRunFound,
     Run,
     RunRequest,
+    Semantics,
 )
 from llmc_checks.results import BaselineView, Outcome
 from llmc_checks.sources.base import Source
@@ -143,7 +144,7 @@ class Gate:
             results,
             error=message,
             link=link,
-            semantics=self.config.run.semantics,
+            semantics=_reported_semantics(self.config),
         )
 
     def _load(self, source: Source, request: RunRequest) -> Loaded:
@@ -371,8 +372,14 @@ def evaluate_gate(
         trends=trends,
         history=tuple(r.run_id for r in loaded.history),
         notes=notes,
-        semantics=config.run.semantics,
+        semantics=_reported_semantics(config),
     )
+
+
+def _reported_semantics(config: Config) -> Semantics:
+    """Whose numbers the reports say they are. An evaluation run has no AI events, so its
+    numbers are its baked metrics, the clustering job's, whatever run.semantics says."""
+    return "workflow" if config.run.level == "evaluation" else config.run.semantics
 
 
 def _resolve_baseline(

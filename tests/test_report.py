@@ -320,3 +320,37 @@ def test_every_report_names_the_semantics(semantics: str) -> None:
     errored = Outcome(Path("c.yaml"), "snapshot x", results(), error="boom", semantics=semantics)
     assert f"{semantics} semantics" in report.terminal(errored, ALL).splitlines()[0]
     assert report.gate_json(errored, ALL)["semantics"] == semantics
+
+
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+def test_an_evaluation_run_is_reported_in_the_jobs_numbers_under_either_semantics(
+    tmp_path: Path, semantics: str
+) -> None:
+    """An evaluation run has no AI events: its numbers are its baked metrics, the
+    clustering job's (workflow), whatever run.semantics says; the reports say so."""
+    from helpers import llmc_cluster, llmc_run_event, llmc_write_jsonl
+
+    from llmc_checks.config import parse_config
+    from llmc_checks.gate import Gate, Options
+
+    baked = {"avg_cost": 0.01, "avg_latency": 1.0, "avg_tokens": 10.0, "error_rate": 0.0}
+    cluster = llmc_cluster(0, ["e1", "e2"], metrics=baked)
+    row = llmc_run_event("1_evaluation_x", [cluster], level="evaluation")
+    path = llmc_write_jsonl(tmp_path / "eval.jsonl", [row])
+    text = (
+        f"version: 1\nsource: {{snapshot: {path}}}\n"
+        f"run: {{level: evaluation, semantics: {semantics}}}\n"
+        "checks:\n  - {metric: avg_cost_usd, max: 0.05}\n"
+    )
+    outcome = Gate(parse_config(text, filename="c.yaml"), tmp_path / "c.yaml", Options()).outcome()
+    assert outcome.error is None and outcome.results[0].status == "pass"
+    said = (
+        "workflow semantics (the clustering job's stored metrics: "
+        "an evaluation run has no AI events to read, so under either semantics)"
+    )
+    assert report.terminal(outcome, [0]).splitlines()[0].endswith(f"; {said}")
+    assert "ui semantics" not in report.terminal(outcome, [0])
+    assert "Metrics: workflow semantics (the clustering job" in report.markdown.render(
+        [(outcome, [0])]
+    )
+    assert report.gate_json(outcome, [0])["semantics"] == "workflow"

@@ -49,8 +49,13 @@ _SEMANTICS_TEXT = {
 }
 
 
-def semantics_text(semantics: str) -> str:
+def semantics_text(semantics: str, level: str | None = None) -> str:
     """How the report names the per-item numbers it used (DESIGN §1)."""
+    if level == "evaluation" and semantics == "workflow":
+        return (
+            "workflow semantics (the clustering job's stored metrics: "
+            "an evaluation run has no AI events to read, so under either semantics)"
+        )
     return _SEMANTICS_TEXT.get(semantics, f"{semantics} semantics")
 
 

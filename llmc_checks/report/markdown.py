@@ -77,7 +77,8 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
         lines.append(
             f"Run {safe_text.code(run.run_id)} ({cell(summary)}) from {cell(outcome.source)}."
         )
-    lines.append(f"Metrics: {cell(semantics_text(outcome.semantics))}.")
+    level = run.level if run else None
+    lines.append(f"Metrics: {cell(semantics_text(outcome.semantics, level))}.")
     if outcome.baseline is not None and outcome.baseline.runs:
         ids = ", ".join(safe_text.code(r.run_id) for r in outcome.baseline.runs)
         lines.append(f"Baseline ({cell(outcome.baseline.label)}): {ids}.")

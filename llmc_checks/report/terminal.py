@@ -114,7 +114,7 @@ def terminal(
 def _header(outcome: Outcome) -> list[str]:
     """The run, its source and semantics, and the baseline runs."""
     run = outcome.latest
-    semantics = semantics_text(outcome.semantics)
+    semantics = semantics_text(outcome.semantics, run.level if run else None)
     if run is not None:
         head = f"run {run.run_id} ({run_summary(run)}) from {outcome.source}; {semantics}"
     else:
