@@ -167,13 +167,22 @@ def parse_timestamp(text: str) -> datetime:
     Python 3.10's fromisoformat accepts only 3 or 6 fraction digits and no "Z",
     so normalise before trying it.
     """
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        dt = datetime.fromisoformat(_normalise_iso(text))
+    dt = _read_iso(text)
     if dt.tzinfo is _UTC:  # the common case ("Z", "+00:00"): astimezone would change nothing
         return dt
     return dt.replace(tzinfo=_UTC) if dt.tzinfo is None else dt.astimezone(_UTC)
+
+
+def has_offset(text: str) -> bool:
+    """Whether an ISO-8601 text `parse_timestamp` reads names its UTC offset (or Z)."""
+    return _read_iso(text).tzinfo is not None
+
+
+def _read_iso(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.fromisoformat(_normalise_iso(text))
 
 
 def _normalise_iso(text: str) -> str:

@@ -193,14 +193,20 @@ def _flag(config: pytest.Config, option: str, env: str) -> bool:
 
 
 def _timestamp(text: str) -> Any:
-    from llmc_checks._values import parse_timestamp
+    from llmc_checks._values import has_offset, parse_timestamp
 
     try:
-        return parse_timestamp(text)
+        moment = parse_timestamp(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"not an ISO-8601 timestamp: {text!r} (e.g. 2026-11-22T09:30:00Z)"
         ) from None
+    if not has_offset(text):
+        # A deploy time is an instant; read as UTC, a local one would move by hours.
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no UTC offset: add Z (UTC) or +HH:MM (e.g. 2026-11-22T09:30:00Z)"
+        )
+    return moment
 
 
 def _duration(text: str) -> Any:

@@ -369,3 +369,41 @@ def test_a_bad_flag_does_not_break_pytest_without_the_plugin(
     pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
     result = run(pytester)
     assert result.ret == OK
+
+
+# -- --llmc-after needs an offset ---------------------------------------------------------
+
+
+@pytest.mark.usefixtures("_clean_env")
+@pytest.mark.parametrize("naive", ["2026-11-22T09:30:00", "2026-11-22 09:30", "2026-11-22"])
+@pytest.mark.parametrize("by_env", [False, True])
+def test_a_deploy_time_without_an_offset_is_refused_not_read_as_utc(
+    pytester: pytest.Pytester,
+    snaps: Snapshots,
+    monkeypatch: pytest.MonkeyPatch,
+    naive: str,
+    by_env: bool,
+) -> None:
+    config = write_config(pytester, "- {metric: noise_share, max: 50%}\n", snapshot=snaps.events)
+    if by_env:
+        monkeypatch.setenv("LLMC_AFTER", naive)
+        result = run(pytester, "--llmc-config", config)
+    else:
+        result = run(pytester, "--llmc-config", config, "--llmc-after", naive)
+    assert result.ret == USAGE_ERROR
+    said = [line for line in output(result).splitlines() if "--llmc-after" in line]
+    assert len(said) == 1, output(result)
+    assert said[0].endswith(
+        f"error: argument --llmc-after: {naive!r} has no UTC offset: "
+        "add Z (UTC) or +HH:MM (e.g. 2026-11-22T09:30:00Z)"
+    )
+
+
+@pytest.mark.usefixtures("_clean_env")
+@pytest.mark.parametrize("after", ["2000-01-01T00:00:00Z", "2000-01-01T09:30:00+09:30"])
+def test_a_deploy_time_with_an_offset_is_read(
+    pytester: pytest.Pytester, snaps: Snapshots, after: str
+) -> None:
+    config = write_config(pytester, "- {metric: noise_share, max: 50%}\n", snapshot=snaps.events)
+    result = run(pytester, "--llmc-config", config, "--llmc-after", after)
+    assert result.ret == OK, output(result)
