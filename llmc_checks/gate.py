@@ -398,15 +398,14 @@ def _resolve_baseline(
             missing_reason=_missing(spec, loaded.latest),
             missing_is_error=isinstance(spec, RunIdBaseline),
         )
-    shortfall = ""
+    label, shortfall = spec.label, ""
     if isinstance(spec, MedianBaseline) and len(runs) < spec.median_of:
         # Fewer earlier runs exist (in the lookback) than asked for: say what was used.
         n = len(runs)
-        shortfall = (
-            f"baseline: median of {n} run{'s' if n != 1 else ''}, not {spec.median_of}: only "
-            f"{n} earlier run{'s' if n != 1 else ''} of the job were found"
-        )
-    return BaselineView(spec.label, runs, _pair(loaded.latest, runs, config), shortfall=shortfall)
+        label = f"median of {counted(n, 'run')}, not {spec.median_of}"
+        found = f"{counted(n, 'earlier run')} of the job {'was' if n == 1 else 'were'} found"
+        shortfall = f"baseline: {label}: only {found}"
+    return BaselineView(label, runs, _pair(loaded.latest, runs, config), shortfall=shortfall)
 
 
 def _pair(latest: Run, runs: Sequence[Run], config: Config) -> tuple[Pairing, ...]:

@@ -11,6 +11,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 from plugin_helpers import OK, TESTS_FAILED, USAGE_ERROR, Snapshots, output, run, write_config
 
+from llmc_checks import report
 from llmc_checks.config import ConfigError, load_config, parse_config
 from llmc_checks.config import cli as config_cli
 from llmc_checks.config.errors import MAX_REPORTED
@@ -258,6 +259,30 @@ def test_a_median_baseline_with_fewer_runs_says_how_many_it_used(tmp_path: Path)
     assert result.message.endswith(f"\n({note})")
     assert outcome.notes == (note,)
     assert len(outcome.baseline.runs) == 3 if outcome.baseline else False
+    # The header names as many runs as it lists, not the 7 asked for.
+    header = report.terminal(outcome, [0]).splitlines()[1]
+    assert header.startswith("baseline median of 3 runs, not 7: ")
+    assert header.count("_trace_") == 3
+    assert report.gate_json(outcome, [0])["baseline"]["kind"] == "median of 3 runs, not 7"
+
+
+def test_a_median_baseline_of_one_run_says_so_in_the_singular(tmp_path: Path) -> None:
+    synth = generate(Scenario(days=2, traces_per_day=40, max_samples=60))
+    write_rows(synth.rows, tmp_path / "events.jsonl")
+    text = (
+        HEAD
+        + "baseline: {median_of: 3}\nchecks:\n  - {metric: items_analyzed, max_increase: 90%}\n"
+    )
+    path = tmp_path / "checks.yaml"
+    path.write_text(text, encoding="utf-8")
+    outcome = Gate(load_config(path), path, Options()).outcome()
+    note = "baseline: median of 1 run, not 3: only 1 earlier run of the job was found"
+    assert outcome.notes == (note,)
+    assert (
+        report.terminal(outcome, [0])
+        .splitlines()[1]
+        .startswith("baseline median of 1 run, not 3: ")
+    )
 
 
 def test_a_full_median_baseline_says_nothing_more(tmp_path: Path) -> None:
