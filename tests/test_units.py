@@ -103,6 +103,15 @@ def _check(body: str) -> object:
             "error_rate max 2.5% (confidence 0.975)",
             "≤ 2.5% @97.5%",
         ),
+        # A ratio's limit reads in percent however it was written (as the values read);
+        # the generated name keeps it as written.
+        ("metric: size_drift\nmax: 0.2", "size_drift max 0.2", "≤ 20%"),
+        ("metric: size_drift\nmax: 0.001", "size_drift max 0.001", "≤ 0.1%"),
+        (
+            "metric: error_rate\nmax_increase: 0.025",
+            "error_rate max_increase 0.025",
+            "increase ≤ 2.5 pp",
+        ),
         (
             "metric: p95_latency_s\nmin: 0.25\nmax: 12.5",
             "p95_latency_s min 0.25 max 12.5",
