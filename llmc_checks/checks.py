@@ -607,7 +607,9 @@ def _cluster_check(
         ]
         for r in failing[:MESSAGE_CLUSTERS]:
             lines.append(_row_line(r, metric, limits))
-            lines += [f"      {formatting.evidence_line(metric, ev)}" for ev in r.evidence]
+            lines += [
+                f"      {formatting.evidence_line(metric, ev, run.level)}" for ev in r.evidence
+            ]
         if len(failing) > MESSAGE_CLUSTERS:
             lines.append(f"  … and {len(failing) - MESSAGE_CLUSTERS:,} more")
         return _result(

@@ -291,12 +291,19 @@ _MEASURE_FORMATS: dict[str, Callable[[float], str]] = {
 }
 
 
-def item_value(metric: str, v: float | None) -> str:
-    """An item's own number for `metric` ("$0.41", "12.3s", "2 error events"); "" if none."""
+# An item with no AI event in the window (under the gate's semantics) has no number: it
+# counts towards no average, and a bare id would read as a value left out.
+NO_ITEM_VALUE = "(no AI event in the window)"
+
+
+def item_value(metric: str, v: float | None, level: str | None = None) -> str:
+    """An item's own number for `metric` ("$0.41", "12.3s", "2 error events"); NO_ITEM_VALUE
+    when it has none; "" where items have no numbers: size checks, and evaluation-level
+    runs (no AI events at all, only baked metrics)."""
     measure = metric_info(metric).item_measure
-    if v is None or measure is None:
+    if measure is None or level == "evaluation":
         return ""
-    return _MEASURE_FORMATS[measure](v)
+    return NO_ITEM_VALUE if v is None else _MEASURE_FORMATS[measure](v)
 
 
 def printable(text: str) -> str:
@@ -322,9 +329,9 @@ def item_time(timestamp: str) -> str:
         return ""
 
 
-def evidence_line(metric: str, ev: Evidence) -> str:
+def evidence_line(metric: str, ev: Evidence, level: str | None = None) -> str:
     """ "most expensive $0.41 · 3f2a9c1e… · 2026-11-14 09:12Z · <url>"."""
-    shown = item_value(metric, ev.value)
+    shown = item_value(metric, ev.value, level)
     parts = [f"{ev.why} {shown}" if shown else ev.why, short_id(ev.item_id, linked=bool(ev.url))]
     when = item_time(ev.timestamp)
     if when:

@@ -352,6 +352,24 @@ def test_size_and_floors_show_representatives_only(tmp_path: Path) -> None:
     assert [e.value for e in _row(floor, 0).evidence] == pytest.approx([0.01, 0.20, 0.20])
 
 
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+def test_an_item_without_an_event_in_the_window_says_so(tmp_path: Path, semantics: str) -> None:
+    # a4 is in cluster 0 but has no AI event: no number under either semantics.
+    extra = f"report: {{evidence: 5}}\nrun: {{lookback: 3650d, semantics: {semantics}}}\n"
+    checks = "  - {metric: avg_cost_usd, min: 0.5}\n"
+    snapshot = llmc_write_jsonl(tmp_path / "events.jsonl", rows())
+    text = f"version: 1\nsource: {{snapshot: {snapshot}}}\n{extra}checks:\n{checks}"
+    config = parse_config(text, filename="checks.yaml", base_dir=tmp_path)
+    outcome = Gate(config, tmp_path / "checks.yaml", Options()).outcome()
+    result = outcome.results[0]
+    assert [(e.item_id, e.value) for e in _row(result, 0).evidence][-1] == ("a4", None)
+    shown = [line for line in result.message.splitlines() if " · a4 · " in line]
+    assert shown == ["      representative (no AI event in the window) · a4 · 2026-11-14 08:04Z"]
+    assert shown[0].replace("a4", "a0") not in result.message  # the others show their cost
+    md = markdown_report.render([(outcome, [0])])
+    assert "`a4` representative (no AI event in the window), 2026-11-14 08\\:04Z" in md
+
+
 def test_near_misses_carry_evidence_too(tmp_path: Path) -> None:
     # Cluster 0 averages (0.01 + 0.20 + 0.20 + 0.02) / 4 = 0.1075: 4% under 0.112.
     result = gate(tmp_path, "  - {metric: avg_cost_usd, max: 0.112}\n").results[0]

@@ -332,6 +332,7 @@ def test_an_evaluation_run_is_reported_in_the_jobs_numbers_under_either_semantic
 
     from llmc_checks.config import parse_config
     from llmc_checks.gate import Gate, Options
+    from llmc_checks.report import markdown as markdown_report
 
     baked = {"avg_cost": 0.01, "avg_latency": 1.0, "avg_tokens": 10.0, "error_rate": 0.0}
     cluster = llmc_cluster(0, ["e1", "e2"], metrics=baked)
@@ -340,17 +341,23 @@ def test_an_evaluation_run_is_reported_in_the_jobs_numbers_under_either_semantic
     text = (
         f"version: 1\nsource: {{snapshot: {path}}}\n"
         f"run: {{level: evaluation, semantics: {semantics}}}\n"
-        "checks:\n  - {metric: avg_cost_usd, max: 0.05}\n"
+        "checks:\n  - {metric: avg_cost_usd, max: 0.05}\n  - {metric: avg_cost_usd, max: 0.001}\n"
     )
     outcome = Gate(parse_config(text, filename="c.yaml"), tmp_path / "c.yaml", Options()).outcome()
     assert outcome.error is None and outcome.results[0].status == "pass"
+    # Its items have no numbers of their own: evidence names them, with no value to show.
+    assert outcome.results[1].status == "fail"
+    assert outcome.results[1].message.splitlines()[2:] == [
+        "      representative · e1",
+        "      representative · e2",
+    ]
     said = (
         "workflow semantics (the clustering job's stored metrics: "
         "an evaluation run has no AI events to read, so under either semantics)"
     )
     assert report.terminal(outcome, [0]).splitlines()[0].endswith(f"; {said}")
     assert "ui semantics" not in report.terminal(outcome, [0])
-    assert "Metrics: workflow semantics (the clustering job" in report.markdown.render(
-        [(outcome, [0])]
-    )
+    md = markdown_report.render([(outcome, [0, 1])])
+    assert "Metrics: workflow semantics (the clustering job" in md
+    assert "`e1` representative" in md and "no AI event in the window" not in md
     assert report.gate_json(outcome, [0])["semantics"] == "workflow"

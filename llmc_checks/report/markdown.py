@@ -107,7 +107,7 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
             shown = [c for c in r.clusters if c.evidence]
             for c in shown[:REPORT_CLUSTERS]:
                 lines.append(f"  - {_link(c.title, c.url)}")
-                lines += [f"  {line}" for line in _evidence_items(r.metric, c)]
+                lines += [f"  {line}" for line in _evidence_items(r.metric, c, level)]
             lines += _more(len(shown), "  - ")
     failing = [r for r in results if r.status in ("fail", "warn", "error")]
     for r in failing:
@@ -125,7 +125,7 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
         ]
         lines += [_cluster_line(r, c) for c in rows[:REPORT_CLUSTERS]]
         lines += ["", *_more(len(rows), "")] if len(rows) > REPORT_CLUSTERS else []
-        lines += _evidence_lists(r.metric, rows[:REPORT_CLUSTERS])
+        lines += _evidence_lists(r.metric, rows[:REPORT_CLUSTERS], level)
     pairing = latest_pairing(outcome)
     if pairing is not None:
         lines += [
@@ -154,7 +154,7 @@ def _more(count: int, prefix: str) -> list[str]:
     return [f"{prefix}… and {count - REPORT_CLUSTERS:,} more (the JSON report lists them all)"]
 
 
-def _evidence_lists(metric: str, rows: Sequence[ClusterRow]) -> list[str]:
+def _evidence_lists(metric: str, rows: Sequence[ClusterRow], level: str | None) -> list[str]:
     """Under a failing check's table: per cluster, its evidence as a compact list."""
     shown = [c for c in rows if c.evidence]
     if not shown:
@@ -162,17 +162,17 @@ def _evidence_lists(metric: str, rows: Sequence[ClusterRow]) -> list[str]:
     lines = ["", "Evidence:", ""]
     for c in shown:
         lines.append(f"- {_link(c.title, c.url)}")
-        lines += _evidence_items(metric, c)
+        lines += _evidence_items(metric, c, level)
     return lines
 
 
-def _evidence_items(metric: str, c: ClusterRow) -> list[str]:
+def _evidence_items(metric: str, c: ClusterRow, level: str | None) -> list[str]:
     """ "  - [`34cf7c69…`](url) most expensive $0.125, 2026-11-14 19:01Z"."""
     lines = []
     for e in c.evidence:
         label = safe_text.code(short_id(e.item_id, linked=bool(e.url)))
         ref = f"[{label}]({e.url})" if e.url else label
-        shown = item_value(metric, e.value)
+        shown = item_value(metric, e.value, level)
         when = item_time(e.timestamp)
         text = f"{e.why}" + (f" {shown}" if shown else "") + (f", {when}" if when else "")
         lines.append(f"  - {ref} {cell(text)}")
