@@ -213,6 +213,45 @@ def test_recording_pages_through_large_answers(
     assert_same(loaded, SnapshotSource(path).load(req))
 
 
+@pytest.mark.parametrize(("run_page", "event_page"), [(3, 400), (2, 250)])
+def test_a_recording_costs_one_request_per_page_and_one_more(
+    live: PostHogSource,
+    standin: StandIn,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_page: int,
+    event_page: int,
+) -> None:
+    """The README's count: floor(R / 10) + 1 run pages and floor(E / 10,000) + 1 event
+    pages (R clustering events, E AI events), here with small pages."""
+    req = request()
+    loaded = live.load(req)
+    monkeypatch.setattr(_hogql, "EXPORT_CLUSTER_PAGE", run_page)
+    monkeypatch.setattr(_hogql, "EXPORT_EVENT_PAGE", event_page)
+    standin.clear_log()
+    rows = read_rows(record_to(live, req, loaded, tmp_path / "paged.jsonl"))
+    names = [r.name for r in standin.requests]
+    # R counted from the generator: every emission of the gate's runs, trend runs included.
+    runs = {loaded.latest.run_id, *(r.run_id for v in loaded.baselines.values() for r in v)}
+    runs |= {r.run_id for r in loaded.history}
+    emissions = sum(
+        1
+        for row in SYNTH.rows
+        if row["event"] in CLUSTER_EVENTS and row["properties"]["$ai_clustering_run_id"] in runs
+    )
+    assert emissions == sum(1 for r in rows if r["event"] in CLUSTER_EVENTS)
+    ai_events = sum(1 for r in rows if r["event"] not in (*CLUSTER_EVENTS, SNAPSHOT_MARKER))
+    assert ai_events > 2 * event_page
+    assert names.count("llmc-export-runs") == emissions // run_page + 1
+    assert names.count("llmc-export-events") == ai_events // event_page + 1
+    assert len(names) == emissions // run_page + ai_events // event_page + 2
+
+
+def record_to(live: PostHogSource, req: RunRequest, loaded: Loaded, path: Path) -> Path:
+    record(live, req, loaded, path)
+    return path
+
+
 @pytest.mark.parametrize("history", [0, 3, 8])
 def test_a_snapshot_recording_replays_exactly(tmp_path: Path, history: int) -> None:
     source_path = tmp_path / "all.jsonl"
