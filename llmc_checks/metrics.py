@@ -151,6 +151,9 @@ def _add_page_event(totals: Totals, event: str, props: Mapping[str, Any]) -> Non
     """ "ui": every AI event's cost, tokens and errors; latency the max over them."""
     get = props.get
     _add_cost_and_tokens(totals, get)
+    # The latency reading is written out here and in _add_job_event, not shared: a call
+    # per AI event cost ~6% of this function (40-50 ns an event, measured), and pass 2
+    # folds every AI event of a snapshot through it.
     latency = get(_LATENCY)
     if latency is not None and latency.__class__ is not float:
         latency = number(latency)

@@ -599,7 +599,9 @@ def test_a_wrong_project_is_404(shared: StandIn) -> None:
 def test_a_refused_query_shows_the_hogql_message(
     standin: StandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_hogql, "latest_query", lambda *a, **k: "SELECT nope() FROM events")
+    monkeypatch.setattr(
+        _hogql, "latest_query", lambda *a, **k: _hogql.Query("SELECT nope() FROM events", ())
+    )
     source, sleeps = make_source(standin)
     with pytest.raises(SourceError, match=r"\(400\): Unsupported function call 'nope\(...\)'"):
         source.load(PLAIN)
@@ -791,7 +793,9 @@ def test_baselines_and_trends_look_back_one_lookback_from_the_latest(shared: Sta
 
 def _shapes() -> list[str]:
     texts = [
-        _hogql.latest_query(level, pinned=pinned, has_after=True, metrics=metrics, need_items=items)
+        _hogql.latest_query(
+            level, pinned=pinned, has_after=True, metrics=metrics, need_items=items
+        ).text
         for level in ("trace", "generation")
         for pinned in (False, True)
         for metrics in ("none", "events")
@@ -800,7 +804,7 @@ def _shapes() -> list[str]:
     texts += [
         _hogql.baselines_query(
             "trace", earlier=True, run_ids=2, metrics=metrics, need_items=True, trend=trend
-        )
+        ).text
         for metrics in ("none", "events")
         for trend in (False, True)
     ]
@@ -809,7 +813,7 @@ def _shapes() -> list[str]:
     texts += [
         _hogql.latest_query(
             level, pinned=False, has_after=False, metrics=metrics, need_items=True, evidence=kinds
-        )
+        ).text
         for level in ("trace", "generation", "evaluation")
         for metrics in ("none", "baked", "events")
         for kinds in ((), ("cost", "errors"), MEASURES)

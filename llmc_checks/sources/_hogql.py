@@ -48,7 +48,7 @@ PostHog reads itself"):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from llmc_checks._values import LARGEST_EXACT_WHOLE
 from llmc_checks.model import MEASURES, Level, Measure, Semantics
@@ -62,6 +62,15 @@ EXPORT_EVENT_PAGE = 10_000  # AI events reduced to six properties
 # "none": no per-cluster stats; "baked": baked metrics only (evaluation level has
 # no AI events); "events": aggregate the AI events too.
 Metrics = Literal["none", "baked", "events"]
+
+
+class Query(NamedTuple):
+    """A HogQL text and the columns its answer has, named from the one select list (what
+    the live source checks every answer for before reading a row)."""
+
+    text: str
+    columns: tuple[str, ...]
+
 
 _CLUSTER_EVENTS = "('$ai_trace_clusters', '$ai_generation_clusters', '$ai_evaluation_clusters')"
 _AI_EVENTS = "('$ai_generation', '$ai_embedding', '$ai_span')"
@@ -677,30 +686,23 @@ def _answer_select(metrics: Metrics, need_items: bool, trend: bool, evidence: bo
     return columns
 
 
-def answer_columns(
-    metrics: Metrics, *, need_items: bool, trend: bool = False, evidence: bool = False
-) -> tuple[str, ...]:
-    """The columns `latest_query` / `baselines_query` answer with the same arguments
-    (`evidence`: whether evidence was asked): what the source reads from each row."""
-    select = _answer_select(metrics, need_items, trend, evidence)
-    return tuple(column.rsplit(" AS ", 1)[-1] for column in select)
-
-
-def _answer(metrics: Metrics, need_items: bool, trend: bool, evidence: bool) -> str:
-    """One row per cluster; run headers only on each run's first cluster row.
+def _answer(metrics: Metrics, need_items: bool, trend: bool, evidence: bool) -> Query:
+    """The answer part: one row per cluster; run headers only on each run's first cluster row.
 
     With `trend`, a `full` column: 0 for trend-only runs, whose item ids are left out.
     With `evidence`, the cluster's candidates (`EVIDENCE_FIELDS`, then `EVIDENCE_VALUES`
-    when AI events were read).
+    when AI events were read). Its columns are named from the same select list.
     """
     grouped = metrics == "events" or evidence
-    body = ",\n    ".join(_answer_select(metrics, need_items, trend, evidence))
-    return f"""
+    select = _answer_select(metrics, need_items, trend, evidence)
+    body = ",\n    ".join(select)
+    text = f"""
 SELECT
     {body}
 FROM {"per_cluster" if grouped else "clusters"}
 ORDER BY run_id ASC, cluster_index ASC
 LIMIT {CLUSTER_ROWS_LIMIT}"""
+    return Query(text, tuple(column.rsplit(" AS ", 1)[-1] for column in select))
 
 
 def _assemble(
@@ -712,7 +714,7 @@ def _assemble(
     trend: bool = False,
     semantics: Semantics = "ui",
     evidence: tuple[Measure, ...] | None = None,
-) -> str:
+) -> Query:
     """`evidence`: None, no evidence; else the measures ranked besides rank. Below
     evaluation level only AI events give measures; at evaluation level, none."""
     events = metrics == "events"
@@ -721,8 +723,9 @@ def _assemble(
     parts = [ctes, _chosen(trend, scan), _clusters(trend, evidence is not None)]
     if events or evidence is not None:
         parts.append(_grouped_part(level, trend, semantics, events, evidence))
+    answer = _answer(metrics, need_items, trend, evidence is not None)
     text = "WITH" + "".join(parts)
-    return text.rstrip(",") + _answer(metrics, need_items, trend, evidence is not None) + "\n"
+    return Query(text.rstrip(",") + answer.text + "\n", answer.columns)
 
 
 def metrics_mode(level: Level, wants_stats: bool) -> Metrics:
@@ -740,7 +743,7 @@ def latest_query(
     need_items: bool,
     semantics: Semantics = "ui",
     evidence: tuple[Measure, ...] | None = None,
-) -> str:
+) -> Query:
     """Query 1: the latest run (or the pinned one) with its per-cluster numbers.
 
     Values: level, job ("" = any), scan_from, since, now, [after],
@@ -794,7 +797,7 @@ def baselines_query(
     need_items: bool,
     trend: bool = False,
     semantics: Semantics = "ui",
-) -> str:
+) -> Query:
     """Query 2: every baseline run with its numbers, and the trend runs' headers.
 
     `earlier`: the runs before the latest with its level and job id, newest first,

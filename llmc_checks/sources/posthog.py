@@ -291,7 +291,7 @@ class PostHogSource:
         if request.evidence > 0:
             values["evidence"] = request.evidence
             evidence = tuple(request.evidence_measures)
-        text = _hogql.latest_query(
+        query = _hogql.latest_query(
             request.level,
             pinned=request.run_id is not None,
             has_after=request.after is not None,
@@ -300,10 +300,9 @@ class PostHogSource:
             semantics=request.semantics,
             evidence=evidence,
         )
-        columns = _hogql.answer_columns(
-            mode, need_items=request.need_items, evidence=evidence is not None
+        rows = self._api.query(
+            "latest", query.text, values, _hogql.CLUSTER_ROWS_LIMIT, columns=query.columns
         )
-        rows = self._api.query("latest", text, values, _hogql.CLUSTER_ROWS_LIMIT, columns=columns)
         fetched = self._rebuild(rows, mode, request)
         if not fetched:
             self._no_run(request, since)
@@ -422,7 +421,7 @@ class PostHogSource:
         for i, run_id in enumerate(ids):
             values[f"baseline_{i}"] = run_id
             values[f"baseline_{i}_from"], values[f"baseline_{i}_to"] = _run_scan(run_id, lookback)
-        text = _hogql.baselines_query(
+        query = _hogql.baselines_query(
             latest.level,
             earlier=earlier > 0,
             run_ids=len(ids),
@@ -431,9 +430,8 @@ class PostHogSource:
             trend=trend,
             semantics=request.semantics,
         )
-        columns = _hogql.answer_columns(mode, need_items=need_items, trend=trend)
         rows = self._api.query(
-            "baselines", text, values, _hogql.CLUSTER_ROWS_LIMIT, columns=columns
+            "baselines", query.text, values, _hogql.CLUSTER_ROWS_LIMIT, columns=query.columns
         )
         answered = self._rebuild(rows, mode, request, need_items)
         fetched = [f for f in answered if f.full]
