@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Container, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -56,8 +56,32 @@ _BAD_COST, _BAD_LATENCY = 4, 5
 def item_key(
     level: Level, event: str, row: Mapping[str, Any], props: Mapping[str, Any]
 ) -> str | None:
-    """Which clustered item an AI event belongs to, or None if it belongs to none."""
+    """The id an AI event names its item by, as PostHog's materialized column reads it
+    (`item_key_reader`), or None if it names none."""
     return item_key_reader(level)(event, row, props)
+
+
+def owned_key(
+    level: Level,
+    owners: Container[str],
+    event: str,
+    row: Mapping[str, Any],
+    props: Mapping[str, Any],
+) -> str | None:
+    """The item among `owners` (a run's item ids) an AI event belongs to, or None.
+
+    PostHog reads `$ai_trace_id` from its materialized column (JSONExtract as a string:
+    `a"b` reads `a"b`) where it has one, else from the JSON properties with ClickHouse's
+    escapes kept (`a"b` reads `a\\"b`); the clustering job wrote its items' ids in the
+    spelling its project reads. So either spelling names the item. When both are items
+    of the run, the materialized spelling wins, as PostHog (which materializes the
+    column) reads it. The snapshot's pass 2 inlines this rule (`_fold_visitor`).
+    """
+    key = item_key_reader(level)(event, row, props)
+    if key is None or key in owners:
+        return key
+    escaped = escaped_key_reader(level)(props)
+    return escaped if escaped is not None and escaped in owners else None
 
 
 ItemKeyReader = Callable[[str, Mapping[str, Any], Mapping[str, Any]], str | None]
@@ -76,9 +100,34 @@ def _generation_key(event: str, row: Mapping[str, Any], props: Mapping[str, Any]
 
 
 def _trace_key(event: str, row: Mapping[str, Any], props: Mapping[str, Any]) -> str | None:
-    # As the live query reads it (`properties.$ai_trace_id`): a number or bool counts by
-    # its text, which is how the clustering job wrote it into the run's items.
-    return text(props.get("$ai_trace_id")) or None
+    # As PostHog's materialized column reads it (`owned_key`): a string as itself, a
+    # number or bool by ClickHouse's text of it (as the clustering job wrote its items).
+    value = props.get("$ai_trace_id")
+    if value.__class__ is str:  # the common case, first
+        return value or None
+    return text(value) or None
+
+
+EscapedKeyReader = Callable[[Mapping[str, Any]], str | None]
+
+
+def escaped_key_reader(level: Level) -> EscapedKeyReader:
+    """`props -> id`: the id an AI event names its item by as plain JSON properties read
+    it (JSONExtractRaw, ClickHouse's escapes kept), when that differs from `item_key`'s;
+    else None (`owned_key`)."""
+    return _no_other_key if level == "generation" else _escaped_trace_key
+
+
+def _no_other_key(props: Mapping[str, Any]) -> None:
+    return None  # a generation is named by its event's uuid, which has no escapes
+
+
+def _escaped_trace_key(props: Mapping[str, Any]) -> str | None:
+    value = props.get("$ai_trace_id")
+    if not isinstance(value, str):
+        return None  # a number, bool, object or array reads the same both ways
+    escaped = text(value)
+    return escaped if escaped != value else None
 
 
 def in_window(semantics: Semantics, at: datetime, start: datetime, end: datetime) -> bool:

@@ -1,9 +1,11 @@
 """An AI event belongs to the item its `$ai_trace_id` names as HogQL reads it.
 
-The live query reads `properties.$ai_trace_id` as ClickHouse renders the JSON value
-(`JSONExtractRaw`, quotes taken off): a number or bool by its text, a string with the
-escapes ClickHouse writes. The clustering job wrote its items' ids from that same text,
-so a snapshot must read ids the same way, or it silently drops the item's events.
+The live query reads `properties.$ai_trace_id` from PostHog's materialized column where
+the project has one (JSONExtract as a string: a string as itself), else as ClickHouse
+renders the JSON value (`JSONExtractRaw`, quotes taken off: a string with the escapes
+ClickHouse writes); a number or bool by its text either way. The clustering job wrote its
+items' ids from that same text, so a snapshot must match either spelling, or it silently
+drops the item's events.
 """
 
 from __future__ import annotations
@@ -106,33 +108,36 @@ def test_text_matches_clickhouse_on_any_number_or_string(values: list[Any]) -> N
         assert text(value) == want, value
 
 
-# Ids of every kind PostHog may hold, with the text the job wrote into the run's items.
-_IDS: list[tuple[Any, str]] = [
-    ("t-plain", "t-plain"),
-    (12345, "12345"),
-    (1500.0, "1500"),
-    (True, "true"),
-    ('q"id', 'q\\"id'),
+# Ids of every kind PostHog may hold: (the event's value, the id as plain JSON properties
+# read it, as PostHog's materialized column reads it). The clustering job wrote its
+# items' ids in the spelling its project reads.
+_IDS: list[tuple[Any, str, str]] = [
+    ("t-plain", "t-plain", "t-plain"),
+    (12345, "12345", "12345"),
+    (1500.0, "1500", "1500"),
+    (True, "true", "true"),
+    ('q"id', 'q\\"id', 'q"id'),
+    ("back\\slash", "back\\\\slash", "back\\slash"),
 ]
-_COSTS = [0.01, 0.02, 0.04, 0.08, 0.16]  # item k's only generation costs _COSTS[k]
+_COSTS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32]  # item k's only generation costs _COSTS[k]
+_PLAIN, _MATERIALIZED = 1, 2  # which spelling of _IDS
 
 
-def _rows() -> list[dict[str, Any]]:
-    events = [
-        llmc_event(
-            "$ai_generation",
-            MID,
-            {"$ai_trace_id": raw, "$ai_total_cost_usd": cost, "$ai_latency": 1.0},
-            uuid=next(_uuids),
-        )
-        for (raw, _), cost in zip(_IDS, _COSTS, strict=True)
-    ]
-    cluster = llmc_cluster(0, [item for _, item in _IDS])
+def _rows(spelling: int) -> list[dict[str, Any]]:
+    events = [_generation(ids[0], cost) for ids, cost in zip(_IDS, _COSTS, strict=True)]
+    cluster = llmc_cluster(0, [ids[spelling] for ids in _IDS])
     run = llmc_run_event("1_trace_20261115_001503", [cluster], uuid=next(_uuids))
     return [*events, run]
 
 
-def _stats(source: SnapshotSource | PostHogSource, semantics: Semantics) -> ClusterStats:
+def _generation(trace_id: Any, cost: float) -> dict[str, Any]:
+    props = {"$ai_trace_id": trace_id, "$ai_total_cost_usd": cost, "$ai_latency": 1.0}
+    return llmc_event("$ai_generation", MID, props, uuid=next(_uuids))
+
+
+def _clusters(
+    source: SnapshotSource | PostHogSource, semantics: Semantics
+) -> dict[int, ClusterStats | None]:
     request = RunRequest(
         level="trace",
         job=None,
@@ -140,28 +145,82 @@ def _stats(source: SnapshotSource | PostHogSource, semantics: Semantics) -> Clus
         stats=frozenset(STAT_FIELDS),
         semantics=semantics,
     )
-    (cluster,) = source.load(request).latest.clusters
-    assert cluster.stats is not None
-    return cluster.stats
+    return {c.cluster_id: c.stats for c in source.load(request).latest.clusters}
 
 
-@pytest.mark.parametrize("semantics", ["ui", "workflow"])
-def test_numbers_bools_and_escaped_strings_as_ids_count_in_both_sources(
-    tmp_path: Path, semantics: Semantics
-) -> None:
-    rows = _rows()
+def _both_sources(
+    tmp_path: Path, rows: list[dict[str, Any]], semantics: Semantics, materialized: bool
+) -> dict[str, dict[int, ClusterStats | None]]:
+    """Each cluster's stats from a snapshot of `rows` and from the stand-in holding them
+    (with PostHog's materialized `$ai_trace_id` column, or the JSON properties alone)."""
     snapshot = SnapshotSource(llmc_write_jsonl(tmp_path / "ids.jsonl", rows))
     now = parse_timestamp(LLMC_EMITTED) + timedelta(hours=1)
-    with StandIn(rows, api_key=KEY, project_id=1) as standin:
+    columns = ["$ai_trace_id"] if materialized else []
+    with StandIn(rows, api_key=KEY, project_id=1, materialized=columns) as standin:
         live = PostHogSource(
             PostHogConfig(host=standin.url, project_id=1, api_key=KEY), clock=lambda: now
         )
         try:
-            got = {"snapshot": _stats(snapshot, semantics), "live": _stats(live, semantics)}
+            return {"snapshot": _clusters(snapshot, semantics), "live": _clusters(live, semantics)}
         finally:
             live.close()
-    for name, stats in got.items():
-        # By hand: every item has its one generation, so all five count.
-        assert stats.item_count == 5, name
+
+
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+@pytest.mark.parametrize("materialized", [False, True], ids=["plain-json", "materialized"])
+def test_ids_of_every_kind_count_in_both_sources_in_either_spelling(
+    tmp_path: Path, semantics: Semantics, materialized: bool
+) -> None:
+    rows = _rows(_MATERIALIZED if materialized else _PLAIN)
+    for name, clusters in _both_sources(tmp_path, rows, semantics, materialized).items():
+        stats = clusters[0]
+        assert stats is not None, name
+        # By hand: every item has its one generation, so all six count.
+        assert stats.item_count == len(_IDS), name
         assert stats.total_cost_usd == pytest.approx(sum(_COSTS), rel=1e-12), name
-        assert stats.avg_cost_usd == pytest.approx(sum(_COSTS) / 5, rel=1e-12), name
+        assert stats.avg_cost_usd == pytest.approx(sum(_COSTS) / len(_IDS), rel=1e-12), name
+
+
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+def test_when_both_spellings_are_items_the_materialized_one_wins(
+    tmp_path: Path, semantics: Semantics
+) -> None:
+    # Item `q"id` (cluster 0) and item `q\"id` (cluster 1); an event names each, as the
+    # materialized column reads them. Read from the JSON, event `q"id` would name item
+    # `q\"id` and the other (`q\\\"id`) none: the snapshot reads as PostHog does.
+    rows = [
+        _generation('q"id', 0.01),
+        _generation('q\\"id', 0.02),
+        llmc_run_event(
+            "1_trace_20261115_001503",
+            [llmc_cluster(0, ['q"id']), llmc_cluster(1, ['q\\"id'])],
+            uuid=next(_uuids),
+        ),
+    ]
+    got = _both_sources(tmp_path, rows, semantics, materialized=True)
+    plain = _both_sources(tmp_path, rows, semantics, materialized=False)["live"]
+    for name, clusters in [*got.items(), ("live from JSON", plain)]:
+        costs = {i: None if c is None else c.total_cost_usd for i, c in clusters.items()}
+        if name == "live from JSON":
+            assert costs[1] == pytest.approx(0.01, rel=1e-12), costs
+        else:
+            assert costs == {0: pytest.approx(0.01), 1: pytest.approx(0.02)}, name
+
+
+@pytest.mark.parametrize("spelling", [_PLAIN, _MATERIALIZED])
+def test_a_recording_keeps_the_events_of_items_in_either_spelling(
+    tmp_path: Path, spelling: int
+) -> None:
+    rows = _rows(spelling)
+    snapshot = SnapshotSource(llmc_write_jsonl(tmp_path / "ids.jsonl", rows))
+    request = RunRequest(
+        level="trace",
+        job=None,
+        lookback=timedelta(days=30),
+        stats=frozenset(STAT_FIELDS),
+        semantics="ui",
+    )
+    exported = list(snapshot.export_rows(snapshot.load(request)))
+    assert [r["uuid"] for r in exported if r["event"] == "$ai_generation"] == [
+        r["uuid"] for r in rows[: len(_IDS)]
+    ]

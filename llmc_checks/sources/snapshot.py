@@ -148,7 +148,7 @@ class SnapshotSource:
             if event not in metrics.AI_EVENTS:
                 continue
             props = lenient_properties(row.get("properties"))
-            key = metrics.item_key(level, str(event), row, props)
+            key = metrics.owned_key(level, owners, str(event), row, props)
             windows = owners.get(key) if key is not None else None
             if not windows:
                 continue
@@ -555,6 +555,7 @@ def _fold_visitor(
     """`visit(lineno, raw)`: fold the line (stripped, past the shape check) into `totals`
     if it is an AI event of an item in `owners` inside one of its runs' `windows`."""
     key_of = metrics.item_key_reader(level)
+    escaped_key_of = metrics.escaped_key_reader(level)
     in_window = metrics.window_test(semantics)
     add_event = metrics.event_adder(semantics)
     new_totals = metrics.new_totals
@@ -594,7 +595,14 @@ def _fold_visitor(
             return
         runs_of_item = owners.get(key)
         if runs_of_item is None:
-            return
+            # `metrics.owned_key`, inline: the id as plain JSON properties read it, which
+            # counts only when the materialized column's reading is no item of the runs.
+            key = escaped_key_of(props)
+            if key is None:
+                return
+            runs_of_item = owners.get(key)
+            if runs_of_item is None:
+                return
         # `_row_time`, inline. Aware datetimes compare exactly (to the microsecond), as
         # epoch_us values would.
         stamp = row.get("timestamp")
