@@ -115,23 +115,49 @@ def text(value: object) -> str | None:
     return None if value is None else _json_text(value)
 
 
+class _Token(str):
+    """JSON punctuation (or a member's `"key":`) on `_json_text`'s stack, written as is."""
+
+    __slots__ = ()
+
+
+_OPEN_ARRAY, _CLOSE_ARRAY = _Token("["), _Token("]")
+_OPEN_OBJECT, _CLOSE_OBJECT, _COMMA = _Token("{"), _Token("}"), _Token(",")
+
+
 def _json_text(value: object) -> str:
-    if isinstance(value, str):
-        return '"' + _ESCAPED.sub(_escape, value) + '"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _double_text(value)
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        members = (_json_text(str(key)) + ":" + _json_text(item) for key, item in value.items())
-        return "{" + ",".join(members) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(map(_json_text, value)) + "]"
-    raise TypeError(f"not a JSON value: {type(value).__name__}")
+    # With a stack, not recursion: an id may nest as deep as the JSON parser allows
+    # (orjson: 1,024 levels, past Python's recursion limit), and ClickHouse renders it.
+    parts: list[str] = []
+    stack: list[object] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Token):
+            parts.append(item)
+        elif isinstance(item, str):
+            parts.append('"' + _ESCAPED.sub(_escape, item) + '"')
+        elif isinstance(item, bool):
+            parts.append("true" if item else "false")
+        elif isinstance(item, int):
+            parts.append(str(item))
+        elif isinstance(item, float):
+            parts.append(_double_text(item))
+        elif item is None:
+            parts.append("null")
+        elif isinstance(item, (dict, list)):
+            # Pushed last first: "{", '"k1":', v1, ",", '"k2":', v2, "}" pop in order.
+            members = list(item.items()) if isinstance(item, dict) else list(enumerate(item))
+            stack.append(_CLOSE_OBJECT if isinstance(item, dict) else _CLOSE_ARRAY)
+            for n, (key, member) in enumerate(reversed(members)):
+                if n:
+                    stack.append(_COMMA)
+                stack.append(member)
+                if isinstance(item, dict):
+                    stack.append(_Token('"' + _ESCAPED.sub(_escape, str(key)) + '":'))
+            stack.append(_OPEN_OBJECT if isinstance(item, dict) else _OPEN_ARRAY)
+        else:
+            raise TypeError(f"not a JSON value: {type(item).__name__}")
+    return "".join(parts)
 
 
 def _double_text(value: float) -> str:

@@ -234,3 +234,61 @@ def test_a_recording_keeps_the_events_of_items_in_either_spelling(
     assert [r["uuid"] for r in exported if r["event"] == "$ai_generation"] == [
         r["uuid"] for r in rows[: len(_IDS)]
     ]
+
+
+_DEEP_ARRAY = "[" * 1000 + "]" * 1000
+_DEEP_IDS = [_DEEP_ARRAY, '{"a":' * 1000 + "1" + "}" * 1000, '[{"k":' * 500 + '"q\\""' + "}]" * 500]
+
+
+def test_text_reads_ids_nested_as_deep_as_json_allows() -> None:
+    # orjson reads up to 1,024 levels, past Python's recursion limit
+    docs = ['{"v": ' + raw + "}" for raw in _DEEP_IDS]
+    expected = _clickhouse_texts(docs)
+    assert expected[0] == _DEEP_ARRAY  # not vacuous
+    for doc, want in zip(docs, expected, strict=True):
+        assert text(orjson.loads(doc)["v"]) == want
+
+
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+def test_an_id_nested_1000_deep_names_its_item(tmp_path: Path, semantics: Semantics) -> None:
+    # The properties as JSON text (orjson writes at most 254 levels): the stand-in
+    # takes them so, the snapshot's file holds them as an object.
+    rows = [
+        _deep_generation(_DEEP_ARRAY, 0.01),
+        _deep_generation('"t-plain"', 0.02),
+        _deep_generation(_DEEP_IDS[1], 0.04),  # an item of no run: passed over
+        llmc_run_event(
+            "1_trace_20261115_001503",
+            [llmc_cluster(0, [_DEEP_ARRAY, "t-plain"])],
+            uuid=next(_uuids),
+        ),
+    ]
+    lines = [
+        orjson.dumps({**row, "properties": "@"}).replace(b'"@"', row["properties"].encode())
+        if isinstance(row["properties"], str)
+        else orjson.dumps(row)
+        for row in rows
+    ]
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    snapshot = SnapshotSource(path)
+    now = parse_timestamp(LLMC_EMITTED) + timedelta(hours=1)
+    with StandIn(rows, api_key=KEY, project_id=1) as standin:
+        live = PostHogSource(
+            PostHogConfig(host=standin.url, project_id=1, api_key=KEY), clock=lambda: now
+        )
+        try:
+            got = {"snapshot": _clusters(snapshot, semantics), "live": _clusters(live, semantics)}
+        finally:
+            live.close()
+    for name, clusters in got.items():
+        stats = clusters[0]
+        assert stats is not None, name
+        # By hand: the two items' generations count, the third id's does not.
+        assert stats.item_count == 2, name
+        assert stats.total_cost_usd == pytest.approx(0.03, rel=1e-12), name
+
+
+def _deep_generation(trace_id_json: str, cost: float) -> dict[str, Any]:
+    props = f'{{"$ai_trace_id": {trace_id_json}, "$ai_total_cost_usd": {cost}, "$ai_latency": 1.0}}'
+    return llmc_event("$ai_generation", MID, {}, uuid=next(_uuids)) | {"properties": props}
