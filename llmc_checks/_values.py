@@ -6,9 +6,11 @@ These helpers give both the meaning PostHog's own queries give them.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import datetime, timezone
+from typing import Any
 
 _UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
@@ -104,15 +106,59 @@ def text(value: object) -> str | None:
 
     A string keeps the escapes ClickHouse writes (`a"b` reads `a\\"b`); a number reads
     as ClickHouse writes an integer or a double (`1500.0` reads `1500`, `1e-7` reads
-    `1e-7`); a bool reads `true`/`false`; an object or array as compact JSON. (An integer
-    past 64 bits reaches here as a float, orjson's reading, so its digits are a double's,
-    where ClickHouse keeps them all.)
+    `1e-7`); a bool reads `true`/`false`; an object or array as compact JSON. An integer
+    past 64 bits ClickHouse keeps digit for digit, as a string (`18446744073709551617`;
+    in an array `["18446744073709551617"]`), but orjson reads it as a double: a rendering
+    holding a double that may have been one is `Inexact`, and `exact_loads` reads the
+    JSON again to settle it.
     """
     if isinstance(value, str):  # the common case, first
         if value.isprintable() and '"' not in value and "\\" not in value:
             return value  # nothing to escape (quicker to rule out than the regex)
         return _ESCAPED.sub(_escape, value)
-    return None if value is None else _json_text(value)
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return _json_text(value)
+    return _scalar_text(value)
+
+
+class Inexact(str):
+    """`text` of a value holding a double at or past the 64-bit integers' ends (below
+    -2**63 + 1 or from 2**64): orjson's reading of an integer past 64 bits, whose digits
+    ClickHouse keeps and the double lost (or of a number written as a double)."""
+
+    __slots__ = ()
+
+
+# orjson reads an integer in [-2**63, 2**64 - 1] as an int, any other as a double; a
+# double strictly between these ends cannot have been such an integer.
+_INEXACT_ENDS = (-(2.0**63), 2.0**64)
+_UINT64_MAX = 2**64 - 1
+
+
+def exact_loads(json_text: bytes | str) -> Any:
+    """The JSON value, an integer past 64 bits kept as the string of its digits, as
+    ClickHouse reads it (`text` renders it so). RecursionError past ~1,000 levels."""
+    return json.loads(json_text, parse_int=_int_or_digits)
+
+
+def _int_or_digits(digits: str) -> int | str:
+    whole = int(digits)
+    return whole if _INT64[0] <= whole <= _UINT64_MAX else digits
+
+
+def _scalar_text(value: object) -> str:
+    """ClickHouse's rendering of a JSON bool or number."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        rendered = _double_text(value)
+        low, high = _INEXACT_ENDS
+        return rendered if low < value < high else Inexact(rendered)
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
 class _Token(str):
@@ -136,14 +182,6 @@ def _json_text(value: object) -> str:
             parts.append(item)
         elif isinstance(item, str):
             parts.append('"' + _ESCAPED.sub(_escape, item) + '"')
-        elif isinstance(item, bool):
-            parts.append("true" if item else "false")
-        elif isinstance(item, int):
-            parts.append(str(item))
-        elif isinstance(item, float):
-            parts.append(_double_text(item))
-        elif item is None:
-            parts.append("null")
         elif isinstance(item, (dict, list)):
             # Pushed last first: "{", '"k1":', v1, ",", '"k2":', v2, "}" pop in order.
             members = list(item.items()) if isinstance(item, dict) else list(enumerate(item))
@@ -156,8 +194,9 @@ def _json_text(value: object) -> str:
                     stack.append(_Token('"' + _ESCAPED.sub(_escape, str(key)) + '":'))
             stack.append(_OPEN_OBJECT if isinstance(item, dict) else _OPEN_ARRAY)
         else:
-            raise TypeError(f"not a JSON value: {type(item).__name__}")
-    return "".join(parts)
+            parts.append("null" if item is None else _scalar_text(item))
+    rendered = "".join(parts)
+    return Inexact(rendered) if any(part.__class__ is Inexact for part in parts) else rendered
 
 
 def _double_text(value: float) -> str:

@@ -23,7 +23,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from llmc_checks._values import integer, is_true, number, text
+from llmc_checks._values import Inexact, exact_loads, integer, is_true, number, text
 from llmc_checks.model import (
     REPRESENTATIVE,
     WHY,
@@ -67,6 +67,7 @@ def owned_key(
     event: str,
     row: Mapping[str, Any],
     props: Mapping[str, Any],
+    line: bytes,
 ) -> str | None:
     """The item among `owners` (a run's item ids) an AI event belongs to, or None.
 
@@ -75,9 +76,12 @@ def owned_key(
     escapes kept (`a"b` reads `a\\"b`); the clustering job wrote its items' ids in the
     spelling its project reads. So either spelling names the item. When both are items
     of the run, the materialized spelling wins, as PostHog (which materializes the
-    column) reads it. The snapshot's pass 2 inlines this rule (`_fold_visitor`).
+    column) reads it. An id orjson read inexactly is read again from the event's JSON
+    `line` (`exact_trace_key`). The snapshot's pass 2 inlines this rule (`_fold_visitor`).
     """
     key = item_key_reader(level)(event, row, props)
+    if key.__class__ is Inexact:
+        key = exact_trace_key(line, key)
     if key is None or key in owners:
         return key
     escaped = escaped_key_reader(level)(props)
@@ -106,6 +110,21 @@ def _trace_key(event: str, row: Mapping[str, Any], props: Mapping[str, Any]) -> 
     if value.__class__ is str:  # the common case, first
         return value or None
     return text(value) or None
+
+
+def exact_trace_key(line: bytes, inexact: str | None) -> str | None:
+    """`_trace_key` read from the event's JSON `line` itself, for an id `_trace_key` read
+    `Inexact`ly (an integer past 64 bits, which ClickHouse keeps digit for digit); the
+    `inexact` reading when the line nests too deep for Python's reader."""
+    try:
+        props = exact_loads(line).get("properties")
+        if isinstance(props, str):
+            props = exact_loads(props)
+    except RecursionError:
+        return inexact
+    if not isinstance(props, dict):
+        return inexact
+    return text(props.get("$ai_trace_id")) or None
 
 
 EscapedKeyReader = Callable[[Mapping[str, Any]], str | None]

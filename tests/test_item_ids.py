@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from standin import StandIn
 
-from llmc_checks._values import parse_timestamp, text
+from llmc_checks._values import Inexact, exact_loads, parse_timestamp, text
 from llmc_checks.config import PostHogSource as PostHogConfig
 from llmc_checks.model import STAT_FIELDS, ClusterStats, RunRequest, Semantics
 from llmc_checks.sources import _blocks
@@ -156,7 +156,7 @@ def _both_sources(
 ) -> dict[str, dict[int, ClusterStats | None]]:
     """Each cluster's stats from a snapshot of `rows` and from the stand-in holding them
     (with PostHog's materialized `$ai_trace_id` column, or the JSON properties alone)."""
-    snapshot = SnapshotSource(llmc_write_jsonl(tmp_path / "ids.jsonl", rows))
+    snapshot = SnapshotSource(_write_jsonl(tmp_path / "ids.jsonl", rows))
     now = parse_timestamp(LLMC_EMITTED) + timedelta(hours=1)
     columns = ["$ai_trace_id"] if materialized else []
     with StandIn(rows, api_key=KEY, project_id=1, materialized=columns) as standin:
@@ -167,6 +167,26 @@ def _both_sources(
             return {"snapshot": _clusters(snapshot, semantics), "live": _clusters(live, semantics)}
         finally:
             live.close()
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """`rows` one a line; properties given as JSON text (what orjson cannot write: 255
+    levels or more, integers past 64 bits) written as the object they hold."""
+    lines = [
+        orjson.dumps({**row, "properties": "@"}).replace(b'"@"', row["properties"].encode())
+        if isinstance(row["properties"], str)
+        else orjson.dumps(row)
+        for row in rows
+    ]
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+def _generation_json(trace_id_json: str, cost: float) -> dict[str, Any]:
+    """A generation whose properties are JSON text, its id `trace_id_json` as written
+    (the stand-in takes properties so)."""
+    props = f'{{"$ai_trace_id": {trace_id_json}, "$ai_total_cost_usd": {cost}, "$ai_latency": 1.0}}'
+    return llmc_event("$ai_generation", MID, {}, uuid=next(_uuids)) | {"properties": props}
 
 
 @pytest.mark.parametrize("semantics", ["ui", "workflow"])
@@ -251,37 +271,17 @@ def test_text_reads_ids_nested_as_deep_as_json_allows() -> None:
 
 @pytest.mark.parametrize("semantics", ["ui", "workflow"])
 def test_an_id_nested_1000_deep_names_its_item(tmp_path: Path, semantics: Semantics) -> None:
-    # The properties as JSON text (orjson writes at most 254 levels): the stand-in
-    # takes them so, the snapshot's file holds them as an object.
     rows = [
-        _deep_generation(_DEEP_ARRAY, 0.01),
-        _deep_generation('"t-plain"', 0.02),
-        _deep_generation(_DEEP_IDS[1], 0.04),  # an item of no run: passed over
+        _generation_json(_DEEP_ARRAY, 0.01),
+        _generation_json('"t-plain"', 0.02),
+        _generation_json(_DEEP_IDS[1], 0.04),  # an item of no run: passed over
         llmc_run_event(
             "1_trace_20261115_001503",
             [llmc_cluster(0, [_DEEP_ARRAY, "t-plain"])],
             uuid=next(_uuids),
         ),
     ]
-    lines = [
-        orjson.dumps({**row, "properties": "@"}).replace(b'"@"', row["properties"].encode())
-        if isinstance(row["properties"], str)
-        else orjson.dumps(row)
-        for row in rows
-    ]
-    path = tmp_path / "deep.jsonl"
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    snapshot = SnapshotSource(path)
-    now = parse_timestamp(LLMC_EMITTED) + timedelta(hours=1)
-    with StandIn(rows, api_key=KEY, project_id=1) as standin:
-        live = PostHogSource(
-            PostHogConfig(host=standin.url, project_id=1, api_key=KEY), clock=lambda: now
-        )
-        try:
-            got = {"snapshot": _clusters(snapshot, semantics), "live": _clusters(live, semantics)}
-        finally:
-            live.close()
-    for name, clusters in got.items():
+    for name, clusters in _both_sources(tmp_path, rows, semantics, materialized=False).items():
         stats = clusters[0]
         assert stats is not None, name
         # By hand: the two items' generations count, the third id's does not.
@@ -289,6 +289,68 @@ def test_an_id_nested_1000_deep_names_its_item(tmp_path: Path, semantics: Semant
         assert stats.total_cost_usd == pytest.approx(0.03, rel=1e-12), name
 
 
-def _deep_generation(trace_id_json: str, cost: float) -> dict[str, Any]:
-    props = f'{{"$ai_trace_id": {trace_id_json}, "$ai_total_cost_usd": {cost}, "$ai_latency": 1.0}}'
-    return llmc_event("$ai_generation", MID, {}, uuid=next(_uuids)) | {"properties": props}
+# Integers past 64 bits (orjson reads them as doubles; ClickHouse keeps their digits, as
+# a string), beside doubles as large (which both read as doubles).
+_WIDE_NUMBERS = [
+    "18446744073709551617",
+    "-9223372036854775809",
+    "123456789012345678901234567890",
+    "[18446744073709551617, 1.5]",
+    "1.8446744073709552e19",
+    "-9.223372036854776e18",
+    "1e19",
+]
+
+
+def test_text_of_an_exact_reading_keeps_the_digits_of_integers_past_64_bits() -> None:
+    docs = ['{"v": ' + raw + "}" for raw in _WIDE_NUMBERS]
+    expected = _clickhouse_texts(docs)
+    assert expected[:2] == ["18446744073709551617", "-9223372036854775809"]  # not vacuous
+    for raw, doc, want in zip(_WIDE_NUMBERS, docs, expected, strict=True):
+        assert text(exact_loads(doc)["v"]) == want, raw
+        # orjson's reading is marked whenever it may have lost digits
+        assert isinstance(text(orjson.loads(doc)["v"]), Inexact) == (raw != "1e19"), raw
+
+
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+@pytest.mark.parametrize("materialized", [False, True], ids=["plain-json", "materialized"])
+def test_integers_past_64_bits_name_items_by_all_their_digits(
+    tmp_path: Path, semantics: Semantics, materialized: bool
+) -> None:
+    # Each item's one generation costs _COSTS[k]; the two wide integers' doubles read
+    # 18446744073709552000 and -9223372036854776000, which the last two ids are.
+    ids = [*_WIDE_NUMBERS[:2], "1.8446744073709552e19", "-9.223372036854776e18"]
+    items = [*_WIDE_NUMBERS[:2], "18446744073709552000", "-9223372036854776000"]
+    rows = [
+        *(_generation_json(i, cost) for i, cost in zip(ids, _COSTS, strict=False)),
+        llmc_run_event("1_trace_20261115_001503", [llmc_cluster(0, items)], uuid=next(_uuids)),
+    ]
+    for name, clusters in _both_sources(tmp_path, rows, semantics, materialized).items():
+        stats = clusters[0]
+        assert stats is not None, name
+        assert stats.item_count == 4, name
+        assert stats.total_cost_usd == pytest.approx(sum(_COSTS[:4]), rel=1e-12), name
+
+
+def test_a_recording_keeps_the_events_of_integers_past_64_bits(tmp_path: Path) -> None:
+    rows = [
+        _generation_json(_WIDE_NUMBERS[0], 0.01),
+        _generation_json(_WIDE_NUMBERS[1], 0.02),
+        llmc_run_event(
+            "1_trace_20261115_001503",
+            [llmc_cluster(0, _WIDE_NUMBERS[:2])],
+            uuid=next(_uuids),
+        ),
+    ]
+    snapshot = SnapshotSource(_write_jsonl(tmp_path / "wide.jsonl", rows))
+    request = RunRequest(
+        level="trace",
+        job=None,
+        lookback=timedelta(days=30),
+        stats=frozenset(STAT_FIELDS),
+        semantics="ui",
+    )
+    exported = list(snapshot.export_rows(snapshot.load(request)))
+    assert [r["uuid"] for r in exported if r["event"] == "$ai_generation"] == [
+        r["uuid"] for r in rows[:2]
+    ]

@@ -143,12 +143,13 @@ class SnapshotSource:
             return
         # AI events only for the selected runs: trend runs draw on baked stats alone.
         owners = _owners([row for row in cluster_rows if _run_id(row) in selected], self.path)
-        for row in self._rows():
+        for lineno, raw in self._lines():
+            row = _parse(raw, self.path, lineno)
             event = row.get("event")
             if event not in metrics.AI_EVENTS:
                 continue
             props = lenient_properties(row.get("properties"))
-            key = metrics.owned_key(level, owners, str(event), row, props)
+            key = metrics.owned_key(level, owners, str(event), row, props, raw)
             windows = owners.get(key) if key is not None else None
             if not windows:
                 continue
@@ -557,6 +558,7 @@ def _fold_visitor(
     if it is an AI event of an item in `owners` inside one of its runs' `windows`."""
     key_of = metrics.item_key_reader(level)
     escaped_key_of = metrics.escaped_key_reader(level)
+    exact_key_of = metrics.exact_trace_key
     in_window = metrics.window_test(semantics)
     add_event = metrics.event_adder(semantics)
     new_totals = metrics.new_totals
@@ -594,6 +596,10 @@ def _fold_visitor(
         key = key_of(event, row, props)
         if key is None:
             return
+        if key.__class__ is not str:  # `_values.Inexact`: read from the line itself
+            key = exact_key_of(raw, key)
+            if key is None:
+                return
         runs_of_item = owners.get(key)
         if runs_of_item is None:
             # `metrics.owned_key`, inline: the id as plain JSON properties read it, which
