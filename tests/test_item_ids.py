@@ -26,7 +26,7 @@ from standin import StandIn
 
 from llmc_checks._values import Inexact, exact_loads, parse_timestamp, text
 from llmc_checks.config import PostHogSource as PostHogConfig
-from llmc_checks.model import STAT_FIELDS, ClusterStats, RunRequest, Semantics
+from llmc_checks.model import STAT_FIELDS, ClusterStats, DataError, RunRequest, Semantics
 from llmc_checks.sources import _blocks
 from llmc_checks.sources.posthog import PostHogSource
 from llmc_checks.sources.snapshot import SnapshotSource
@@ -354,3 +354,21 @@ def test_a_recording_keeps_the_events_of_integers_past_64_bits(tmp_path: Path) -
     assert [r["uuid"] for r in exported if r["event"] == "$ai_generation"] == [
         r["uuid"] for r in rows[:2]
     ]
+
+
+def test_a_json_array_row_nested_past_what_it_can_read_is_named(tmp_path: Path) -> None:
+    # A .json array is re-written row by row (orjson: 254 levels); a 1,000-deep id is
+    # a data error naming the row, not an internal one.
+    event = _generation_json(_DEEP_ARRAY, 0.01)
+    row = orjson.dumps({**event, "properties": "@"}).replace(b'"@"', event["properties"].encode())
+    run = llmc_run_event(
+        "1_trace_20261115_001503", [llmc_cluster(0, [_DEEP_ARRAY])], uuid=next(_uuids)
+    )
+    path = tmp_path / "deep.json"
+    path.write_bytes(b"[" + orjson.dumps(run) + b"," + row + b"]")
+    with pytest.raises(DataError) as caught:
+        _clusters(SnapshotSource(path), "ui")
+    assert str(caught.value) == (
+        f"{path}:2: an event row nested too deep for a .json snapshot (more than 254 levels; "
+        "a .jsonl snapshot reads up to 1,024)"
+    )

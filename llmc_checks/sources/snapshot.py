@@ -383,7 +383,14 @@ class SnapshotSource:
         for index, row in enumerate(rows, start=1):
             if not isinstance(row, dict):
                 raise DataError(f"{self.path}:{index}: an event row must be a JSON object")
-            yield index, orjson.dumps(row)
+            try:
+                line = orjson.dumps(row)
+            except orjson.JSONEncodeError:  # orjson writes 254 levels; it reads 1,024
+                raise DataError(
+                    f"{self.path}:{index}: an event row nested too deep for a .json "
+                    "snapshot (more than 254 levels; a .jsonl snapshot reads up to 1,024)"
+                ) from None
+            yield index, line
 
 
 def _run_id(row: Mapping[str, Any]) -> object:
