@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 _UTC = timezone.utc
@@ -243,11 +243,35 @@ def has_offset(text: str) -> bool:
     return _read_iso(text).tzinfo is not None
 
 
+def date_only(text: str) -> date | None:
+    """The date of a text that is an ISO-8601 date and nothing more, an offset aside
+    ("2026-11-22", "2026-11-22Z", "2026-11-22+01:00"): no time of day. Else None."""
+    s = text.strip()
+    for candidate in (s, _TRAILING_OFFSET.sub("", s)):
+        try:
+            return date.fromisoformat(candidate)
+        except ValueError:
+            pass
+    return None
+
+
+_TRAILING_OFFSET = re.compile(r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$")
+
+# What a text read without an offset may hold: a date (calendar or week, basic or
+# extended), then perhaps "T" or a space and a time. Python's fromisoformat takes any
+# character between date and time, so it reads "2026-11-22+01:00" as 01:00 (the offset
+# taken for a time) and "2026-11-22-05:00" as 05:00; neither is a time of day.
+_NAIVE_FORM = re.compile(r"[0-9W-]+(?:[Tt ][0-9:.,]+)?")
+
+
 def _read_iso(text: str) -> datetime:
     try:
-        return datetime.fromisoformat(text)
+        dt = datetime.fromisoformat(text)
     except ValueError:
-        return datetime.fromisoformat(_normalise_iso(text))
+        dt = datetime.fromisoformat(_normalise_iso(text))
+    if dt.tzinfo is None and not _NAIVE_FORM.fullmatch(text.strip()):
+        raise ValueError(f"not an ISO-8601 timestamp: {text!r}")
+    return dt
 
 
 def _normalise_iso(text: str) -> str:
@@ -255,7 +279,7 @@ def _normalise_iso(text: str) -> str:
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
     date_part, sep, rest = s[:10], s[10:11], s[11:]
-    if not sep:
+    if sep not in ("T", "t", " "):  # no time of day ("" too): none is made up from an offset
         return s
     # Split off the offset, then pad or trim the fraction to 6 digits.
     offset = ""

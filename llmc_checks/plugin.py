@@ -193,19 +193,29 @@ def _flag(config: pytest.Config, option: str, env: str) -> bool:
 
 
 def _timestamp(text: str) -> Any:
-    from llmc_checks._values import has_offset, parse_timestamp
+    try:
+        return _deploy_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} {exc}") from None
 
+
+def _deploy_time(text: str) -> Any:
+    """--llmc-after's instant; ValueError's text follows the value ("... has no UTC offset")."""
+    from llmc_checks._values import date_only, has_offset, parse_timestamp
+
+    day = date_only(text)
+    if day is not None:
+        raise ValueError(
+            f"has no time of day: write {day.isoformat()}T00:00:00Z for midnight UTC, or the "
+            f"time with its offset (e.g. {day.isoformat()}T09:30:00+01:00)"
+        )
     try:
         moment = parse_timestamp(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not an ISO-8601 timestamp: {text!r} (e.g. 2026-11-22T09:30:00Z)"
-        ) from None
+        raise ValueError("is not an ISO-8601 timestamp (e.g. 2026-11-22T09:30:00Z)") from None
     if not has_offset(text):
         # A deploy time is an instant; read as UTC, a local one would move by hours.
-        raise argparse.ArgumentTypeError(
-            f"{text!r} has no UTC offset: add Z (UTC) or +HH:MM (e.g. 2026-11-22T09:30:00Z)"
-        )
+        raise ValueError("has no UTC offset: add Z (UTC) or +HH:MM (e.g. 2026-11-22T09:30:00Z)")
     return moment
 
 
@@ -216,6 +226,33 @@ def _duration(text: str) -> Any:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _from_env(config: pytest.Config, option: str, env: str, read: Callable[[str], Any]) -> Any:
+    """An option's value, else its environment variable's read by `read` (None when unset).
+
+    The environment is read here, when the plugin runs, not as the option's default: a
+    default is converted at every pytest start, so a bad LLMC_* value would break runs
+    that never use the plugin, and argparse would name the option, not the variable.
+    """
+    value = config.getoption(option)
+    if value is not None:
+        return value
+    raw = os.environ.get(env)
+    if raw is None:
+        return None
+    try:
+        return read(raw)
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise pytest.UsageError(f"{env}={raw!r}{_joined(str(exc), raw)}") from None
+
+
+def _joined(reason: str, raw: str) -> str:
+    # "LLMC_AFTER='x' has no UTC offset" reads on; other reasons stand after a colon,
+    # without the value they may start with ("x.txt: a recording is ...").
+    if reason.startswith(("has ", "is ")):
+        return f" {reason}"
+    return f": {reason.removeprefix(f'{raw}: ')}"
 
 
 def _report_path(text: str) -> str:
@@ -265,7 +302,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--llmc-record",
         type=_record_path,
-        default=os.environ.get("LLMC_RECORD"),
+        default=None,  # LLMC_RECORD: read by _from_env, only when a gate runs
         metavar="PATH",
         help="save the event rows the gate used as a snapshot (.jsonl[.gz]).",
     )
@@ -290,14 +327,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--llmc-after",
         type=_timestamp,
-        default=os.environ.get("LLMC_AFTER"),
+        default=None,  # LLMC_AFTER: read by _from_env, only when a gate runs
         metavar="TIMESTAMP",
         help="only a run whose window ends after this counts.",
     )
     group.addoption(
         "--llmc-wait",
         type=_duration,
-        default=os.environ.get("LLMC_WAIT"),
+        default=None,  # LLMC_WAIT: read by _from_env, only when a gate runs
         metavar="DURATION",
         help="with --llmc-after: wait this long for such a run.",
     )
@@ -335,7 +372,7 @@ def _add_init_options(group: Any) -> None:
     group.addoption(
         "--llmc-init-runs",
         type=_runs,
-        default=os.environ.get("LLMC_INIT_RUNS"),  # None: converted (imported) only when set
+        default=None,  # LLMC_INIT_RUNS: read by _from_env, only with --llmc-init
         metavar="N",
         help="with --llmc-init: how many recent runs to learn from (default 14).",
     )
@@ -361,7 +398,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         out=Path(out),
         level=level,
         job=config.getoption("llmc_init_job"),
-        runs=config.getoption("llmc_init_runs") or DEFAULT_RUNS,
+        runs=_from_env(config, "llmc_init_runs", "LLMC_INIT_RUNS", _runs) or DEFAULT_RUNS,
         snapshot=_optional_path(config.getoption("llmc_snapshot")),
     )
     try:
@@ -419,9 +456,9 @@ def _configure(config: pytest.Config, paths: list[str]) -> None:
         strict=_flag(config, "llmc_strict", "LLMC_STRICT"),
         require_baseline=_flag(config, "llmc_require_baseline", "LLMC_REQUIRE_BASELINE"),
         update_baseline=_flag(config, "llmc_update_baseline", "LLMC_UPDATE_BASELINE"),
-        after=config.getoption("llmc_after"),
-        wait=config.getoption("llmc_wait"),
-        record=_optional_path(config.getoption("llmc_record")),
+        after=_from_env(config, "llmc_after", "LLMC_AFTER", _deploy_time),
+        wait=_from_env(config, "llmc_wait", "LLMC_WAIT", _duration),
+        record=_optional_path(_from_env(config, "llmc_record", "LLMC_RECORD", _record_path)),
     )
     if options.wait is not None and options.after is None:
         raise pytest.UsageError("--llmc-wait needs --llmc-after (the deploy time to wait past)")

@@ -399,8 +399,30 @@ def test_a_bad_flag_does_not_break_pytest_without_the_plugin(
 # -- --llmc-after needs an offset ---------------------------------------------------------
 
 
+def refusal(result: pytest.RunResult, by_env: bool) -> str:
+    """The one line refusing --llmc-after's value (or LLMC_AFTER's), from its name on."""
+    name = "LLMC_AFTER=" if by_env else "error: argument --llmc-after: "
+    said = [line for line in output(result).splitlines() if name in line]
+    assert result.ret == USAGE_ERROR, output(result)
+    assert len(said) == 1, output(result)
+    return said[0][said[0].index(name) + len(name) :]
+
+
+def run_after(
+    pytester: pytest.Pytester,
+    config: Path,
+    value: str,
+    monkeypatch: pytest.MonkeyPatch,
+    by_env: bool,
+) -> pytest.RunResult:
+    if by_env:
+        monkeypatch.setenv("LLMC_AFTER", value)
+        return run(pytester, "--llmc-config", config)
+    return run(pytester, "--llmc-config", config, "--llmc-after", value)
+
+
 @pytest.mark.usefixtures("_clean_env")
-@pytest.mark.parametrize("naive", ["2026-11-22T09:30:00", "2026-11-22 09:30", "2026-11-22"])
+@pytest.mark.parametrize("naive", ["2026-11-22T09:30:00", "2026-11-22 09:30"])
 @pytest.mark.parametrize("by_env", [False, True])
 def test_a_deploy_time_without_an_offset_is_refused_not_read_as_utc(
     pytester: pytest.Pytester,
@@ -410,18 +432,82 @@ def test_a_deploy_time_without_an_offset_is_refused_not_read_as_utc(
     by_env: bool,
 ) -> None:
     config = write_config(pytester, "- {metric: noise_share, max: 50%}\n", snapshot=snaps.events)
-    if by_env:
-        monkeypatch.setenv("LLMC_AFTER", naive)
-        result = run(pytester, "--llmc-config", config)
-    else:
-        result = run(pytester, "--llmc-config", config, "--llmc-after", naive)
-    assert result.ret == USAGE_ERROR
-    said = [line for line in output(result).splitlines() if "--llmc-after" in line]
-    assert len(said) == 1, output(result)
-    assert said[0].endswith(
-        f"error: argument --llmc-after: {naive!r} has no UTC offset: "
-        "add Z (UTC) or +HH:MM (e.g. 2026-11-22T09:30:00Z)"
+    result = run_after(pytester, config, naive, monkeypatch, by_env)
+    assert refusal(result, by_env) == (
+        f"{naive!r} has no UTC offset: add Z (UTC) or +HH:MM (e.g. 2026-11-22T09:30:00Z)"
     )
+
+
+@pytest.mark.usefixtures("_clean_env")
+@pytest.mark.parametrize("day", ["2026-11-22", "2026-11-22Z", "2026-11-22+01:00", "2026-11-22-05"])
+@pytest.mark.parametrize("by_env", [False, True])
+def test_a_deploy_date_without_a_time_of_day_is_refused_as_such(
+    pytester: pytest.Pytester,
+    snaps: Snapshots,
+    monkeypatch: pytest.MonkeyPatch,
+    day: str,
+    by_env: bool,
+) -> None:
+    # Told to add an offset, "2026-11-22Z" must not be refused again (nor read as 01:00
+    # for "+01:00", Python's reading of a date then an offset).
+    config = write_config(pytester, "- {metric: noise_share, max: 50%}\n", snapshot=snaps.events)
+    result = run_after(pytester, config, day, monkeypatch, by_env)
+    assert refusal(result, by_env) == (
+        f"{day!r} has no time of day: write 2026-11-22T00:00:00Z for midnight UTC, or the "
+        "time with its offset (e.g. 2026-11-22T09:30:00+01:00)"
+    )
+
+
+@pytest.mark.usefixtures("_clean_env")
+def test_a_bad_value_in_the_environment_names_the_variable_it_came_from(
+    pytester: pytest.Pytester, snaps: Snapshots, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(pytester, "- {metric: noise_share, max: 50%}\n", snapshot=snaps.events)
+    for by_env in (False, True):
+        result = run_after(pytester, config, "soon", monkeypatch, by_env)
+        assert refusal(result, by_env) == (
+            "'soon' is not an ISO-8601 timestamp (e.g. 2026-11-22T09:30:00Z)"
+        )
+    monkeypatch.delenv("LLMC_AFTER")
+    monkeypatch.setenv("LLMC_WAIT", "banana")
+    result = run(pytester, "--llmc-config", config, "--llmc-after", "2000-01-01T00:00:00Z")
+    assert result.ret == USAGE_ERROR
+    assert "ERROR: LLMC_WAIT='banana': invalid duration 'banana'" in output(result)
+    monkeypatch.delenv("LLMC_WAIT")
+    monkeypatch.setenv("LLMC_RECORD", "rows.txt")
+    result = run(pytester, "--llmc-config", config)
+    assert result.ret == USAGE_ERROR
+    assert "ERROR: LLMC_RECORD='rows.txt': a recording is .jsonl or .jsonl.gz" in output(result)
+
+
+@pytest.mark.usefixtures("_clean_env")
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LLMC_AFTER", "2026-11-22T09:30:00"),
+        ("LLMC_AFTER", "soon"),
+        ("LLMC_WAIT", "banana"),
+        ("LLMC_INIT_RUNS", "many"),
+        ("LLMC_RECORD", "rows.txt"),
+    ],
+)
+def test_a_bad_value_does_not_break_pytest_without_the_plugin(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    result = run(pytester)
+    assert result.ret == OK, output(result)
+
+
+@pytest.mark.usefixtures("_clean_env")
+def test_a_bad_llmc_init_runs_is_refused_naming_the_variable(
+    pytester: pytest.Pytester, snaps: Snapshots, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMC_INIT_RUNS", "many")
+    result = run(pytester, "--llmc-init", "checks.yaml", "--llmc-snapshot", str(snaps.events))
+    assert result.ret == USAGE_ERROR
+    assert "ERROR: LLMC_INIT_RUNS='many': not a whole number: 'many'" in output(result)
 
 
 @pytest.mark.usefixtures("_clean_env")

@@ -606,3 +606,20 @@ def test_a_damaged_line_of_a_selected_item_is_reported_only_when_it_holds_an_ai_
     assert load(path).latest.clusters[0].stats is not None
     path.write_bytes(b"\n".join([quiet, loud, *tail]) + b"\n")
     assert error_of(path) == f"{path}:2: not valid JSON (truncated or corrupted line)"
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2026-11-22+01:00",  # a date then an offset: Python's fromisoformat reads 01:00
+        "2026-11-22Z",
+        "2026-11-22-05:00",
+    ],
+)
+def test_an_unreadable_timestamp_is_named_at_its_line(tmp_path: Path, stamp: str) -> None:
+    with pytest.raises(ValueError, match="not an ISO-8601 timestamp"):
+        parse_timestamp(stamp)
+    row = gen("t1", 0.01, 1.0)
+    row["timestamp"] = stamp
+    path = llmc_write_jsonl(tmp_path / "bad.jsonl", [row, run_event()])
+    assert error_of(path) == f"{path}:1: unreadable timestamp {stamp!r}"
