@@ -235,7 +235,12 @@ def parse_timestamp(text: str) -> datetime:
     dt = _read_iso(text)
     if dt.tzinfo is _UTC:  # the common case ("Z", "+00:00"): astimezone would change nothing
         return dt
-    return dt.replace(tzinfo=_UTC) if dt.tzinfo is None else dt.astimezone(_UTC)
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=_UTC)
+    try:
+        return dt.astimezone(_UTC)
+    except OverflowError:  # in UTC before year 1 or after 9999: no time Python holds
+        raise ValueError(f"not an ISO-8601 timestamp in range: {text!r}") from None
 
 
 def has_offset(text: str) -> bool:

@@ -241,9 +241,10 @@ def test_missing_window(tmp_path: Path, name: str) -> None:
     assert message == f"bad.jsonl:4: run {RUN} has no {name}"
 
 
-def test_unreadable_window(tmp_path: Path) -> None:
-    _, message = one_bad(tmp_path, run_event(window_end="yesterday"))
-    assert message == f"bad.jsonl:4: run {RUN} has an unreadable $ai_window_end 'yesterday'"
+@pytest.mark.parametrize("end", ["yesterday", "0001-01-01T00:30:00+01:00"])
+def test_unreadable_window(tmp_path: Path, end: str) -> None:
+    _, message = one_bad(tmp_path, run_event(window_end=end))
+    assert message == f"bad.jsonl:4: run {RUN} has an unreadable $ai_window_end {end!r}"
 
 
 @pytest.mark.parametrize("cluster_id", ["missing", "3", True, 1.5, None])
@@ -614,6 +615,8 @@ def test_a_damaged_line_of_a_selected_item_is_reported_only_when_it_holds_an_ai_
         "2026-11-22+01:00",  # a date then an offset: Python's fromisoformat reads 01:00
         "2026-11-22Z",
         "2026-11-22-05:00",
+        "0001-01-01T00:30:00+01:00",  # before year 1 in UTC: OverflowError, not ValueError
+        "9999-12-31T23:30:00-01:00",  # past year 9999 in UTC
     ],
 )
 def test_an_unreadable_timestamp_is_named_at_its_line(tmp_path: Path, stamp: str) -> None:
