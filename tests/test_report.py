@@ -13,6 +13,7 @@ import pytest
 
 from llmc_checks import report
 from llmc_checks.model import Cluster, Run
+from llmc_checks.report import markdown as markdown_report
 from llmc_checks.results import BaselineView, CheckResult, ClusterRow, Outcome
 
 UTC = timezone.utc
@@ -315,7 +316,7 @@ def test_every_report_names_the_semantics(semantics: str) -> None:
     assert first.endswith(report.cells.semantics_text(semantics))
     assert first.split("; ")[-1].startswith(f"{semantics} semantics")
     assert report.gate_json(outcome, ALL)["semantics"] == semantics
-    assert f"Metrics: {semantics} semantics" in report.markdown.render([(outcome, ALL)])
+    assert f"Metrics: {semantics} semantics" in markdown_report.render([(outcome, ALL)])
     # A gate that failed before reading a run still says which numbers it meant.
     errored = Outcome(Path("c.yaml"), "snapshot x", results(), error="boom", semantics=semantics)
     assert f"{semantics} semantics" in report.terminal(errored, ALL).splitlines()[0]
@@ -332,7 +333,6 @@ def test_an_evaluation_run_is_reported_in_the_jobs_numbers_under_either_semantic
 
     from llmc_checks.config import parse_config
     from llmc_checks.gate import Gate, Options
-    from llmc_checks.report import markdown as markdown_report
 
     baked = {"avg_cost": 0.01, "avg_latency": 1.0, "avg_tokens": 10.0, "error_rate": 0.0}
     cluster = llmc_cluster(0, ["e1", "e2"], metrics=baked)
