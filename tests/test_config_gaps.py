@@ -95,6 +95,23 @@ def test_a_duplicate_name_alone_is_reported_once() -> None:
     )
 
 
+@pytest.mark.parametrize("beside_an_invalid_check", [False, True])
+def test_a_duplicate_name_is_shown_cleaned(beside_an_invalid_check: bool) -> None:
+    # YAML's "\\e" is ESC: a raw name would colour the terminal (and break the line).
+    name = '"it\'s \\e[31mred\\nhere"'
+    text = HEAD + (
+        f"checks:\n  - {{metric: size, max: 1, name: {name}}}\n"
+        f"  - {{metric: size, max: 2, name: {name}}}\n"
+    )
+    if beside_an_invalid_check:
+        text += "  - {metric: bogus, max: 1}\n"
+    lines = str(error_of(text)).splitlines()
+    assert lines[0] == (
+        'checks.yaml:6:34: checks[1].name: duplicate check name "it\'s red here" (also checks[0])'
+    )
+    assert len(lines) == 1 + beside_an_invalid_check
+
+
 def test_many_problems_are_cut_with_a_count() -> None:
     n = MAX_REPORTED + 7
     checks = "".join(f"  - {{metric: nope{i}, max: 1}}\n" for i in range(n))

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from llmc_checks import safe_text
 from llmc_checks._net import is_loopback
 from llmc_checks._yaml import Pos
 from llmc_checks.config.errors import _describe, _fail, _suggest
@@ -731,7 +732,9 @@ def duplicate_names(names: Sequence[object]) -> list[tuple[int, str]]:
         if not isinstance(name, str):
             continue
         if name in first:
-            found.append((i, f"duplicate check name '{name}' (also checks[{first[name]}])"))
+            # Cleaned as failure messages show titles: a name may hold escape sequences.
+            shown = safe_text.quoted(name)
+            found.append((i, f"duplicate check name {shown} (also checks[{first[name]}])"))
         else:
             first[name] = i
     return found
