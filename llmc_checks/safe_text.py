@@ -14,7 +14,8 @@ markdown(text)  plain, then every character that can open Markdown, HTML, autoli
 code(text)      plain inside a Markdown code span whose fence outlasts any backtick run
 html(text)      plain, HTML-escaped (inside the report's own <details> block)
 json_text(doc)  a JSON text whose strings keep the raw value but carry no raw control
-                character: C1, DEL and bidi controls are written as \\uXXXX escapes
+                character: C1, DEL, bidi and invisible format characters are written
+                as \\uXXXX escapes
 redact(text, secret)  the secret, in any letter case, and any long fragment of it, gone
 """
 
@@ -34,9 +35,16 @@ _ESCAPES = re.compile(
     r"|\x1b[ -/]*[0-~]?",  # any other ESC sequence
     re.DOTALL,
 )
+# Invisible format characters: zero-width space and non-joiner, word joiner, the
+# invisible operators, the deprecated shaping controls, the byte order mark. They let
+# two titles that read alike differ ("all\u200bchecks"), or hide text in a name. Not
+# the zero-width joiner (U+200D): it holds emoji sequences together (👩‍💻).
+_INVISIBLE_CLASS = "\u200b\u200c\u2060-\u2064\u206a-\u206f\ufeff"
 # C0, DEL, C1, the line/paragraph separators, and the bidi controls (embeddings,
 # overrides, isolates, marks) that can make a line read other than it is stored.
-_CONTROL_CLASS = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_CONTROL_CLASS = (
+    "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069" + _INVISIBLE_CLASS
+)
 _CONTROL = re.compile(f"[{_CONTROL_CLASS}]")
 _BREAKS = re.compile("[\t\n\r\f\v\x85\u2028\u2029]")
 # Always escaped: emphasis, code, strikethrough, links/images, HTML and autolinks,
@@ -52,7 +60,9 @@ _MD_SPECIAL = re.compile(
     re.IGNORECASE,
 )
 _ORDERED_START = re.compile(r"^(\d{1,9})([.)])")
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_JSON_UNSAFE = re.compile(
+    f"[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069{_INVISIBLE_CLASS}]"
+)
 
 
 def plain(text: str) -> str:

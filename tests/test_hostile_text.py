@@ -23,13 +23,21 @@ pytestmark = pytest.mark.usefixtures("_clean_env")
 
 ANSI = "\x1b[2J\x1b[1;1H\x1b[32mall checks PASS\x1b[0m"
 BIDI = "\u202egnp.exe\u202c"
-HOSTILE = f"{ANSI}\nfake | row\x00\x9b31m {BIDI} ![x](http://evil.example/x.png) <b>bold</b>"
+# Invisible format characters (zero-width space and non-joiner, word joiner, invisible
+# operator, deprecated shaping control, byte order mark) beside the zero-width joiner of
+# an emoji sequence, which must stay.
+INVISIBLE = "zero\u200bwidth\u200c\u2060\u2062\u206a\ufeff \U0001f469\u200d\U0001f4bb"
+HOSTILE = (
+    f"{ANSI}\nfake | row\x00\x9b31m {BIDI} ![x](http://evil.example/x.png) <b>bold</b> {INVISIBLE}"
+)
 LINKS = "<http://evil.example/a> www.evil.example @everyone $x^2$ [y](http://evil.example/b)"
 JOB_NAME = "nightly\x1b]0;pwned\x07\nINJECTED LINE"
 RUN_ID = "1_trace_20261115_001503_job"
-# Anything a terminal or a renderer could act on: C0 (bar the line feed), DEL, C1, bidi.
+# Anything a terminal or a renderer could act on: C0 (bar the line feed), DEL, C1, bidi;
+# and what hides in a line: the invisible format characters.
 UNSAFE = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+    "\u200b\u200c\u2060-\u2064\u206a-\u206f\ufeff]"
 )
 
 
@@ -152,7 +160,11 @@ def test_failure_messages_show_a_title_cleaned_not_escaped(
     out, _, js = _run(pytester, snapshot)
     # By hand: the escape sequences (7-bit and the 8-bit CSI) and NUL gone, the bidi
     # override and its pop gone, the line break one space; quoted as the text it is.
-    cleaned = "all checks PASS fake | row gnp.exe ![x](http://evil.example/x.png) <b>bold</b>"
+    # The invisible format characters gone too, the emoji's joiner kept.
+    cleaned = (
+        "all checks PASS fake | row gnp.exe ![x](http://evil.example/x.png) <b>bold</b> "
+        "zerowidth \U0001f469\u200d\U0001f4bb"
+    )
     line = f"  - '{cleaned}' (cluster 0, 60 items): 60.0%"
     failures = out[out.index("FAILURES") : out.index("warnings summary")]
     assert line in failures.splitlines(), failures
