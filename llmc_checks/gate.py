@@ -395,7 +395,7 @@ def _resolve_baseline(
         return BaselineView(
             spec.label,
             (),
-            missing_reason=_missing(spec, loaded.latest),
+            missing_reason=_missing(spec, loaded.latest, loaded.legacy_runs),
             missing_is_error=isinstance(spec, RunIdBaseline),
         )
     label, shortfall = spec.label, ""
@@ -415,7 +415,7 @@ def _pair(latest: Run, runs: Sequence[Run], config: Config) -> tuple[Pairing, ..
     return tuple(matching.pair_runs(latest, run, title_threshold=threshold) for run in runs)
 
 
-def _missing(spec: BaselineSpec, latest: Run) -> str:
+def _missing(spec: BaselineSpec, latest: Run, legacy_runs: int | None) -> str:
     if isinstance(spec, RunIdBaseline):
         return f"baseline run {spec.run_id} not found"
     if isinstance(spec, FileBaseline):
@@ -423,10 +423,13 @@ def _missing(spec: BaselineSpec, latest: Run) -> str:
     first = f"no baseline yet: {latest.run_id} is the first {latest.level}-level run"
     if not latest.job_id:
         return first
+    first += f" of job {latest.job_name or latest.job_id}"
+    if not legacy_runs:  # none seen (or not looked for): nothing to explain
+        return first
     # Runs in PostHog's shape from before clustering jobs carry no job id, and nothing
     # ties them to the job that replaced them (README Baselines): never counted.
     return (
-        f"{first} of job {latest.job_name or latest.job_id}; runs without a job id (emitted "
+        f"{first}; runs without a job id (emitted "
         "before PostHog had clustering jobs) belong to no job and are never its baseline: "
         "name one with baseline: {run_id: '...'} to compare with it"
     )

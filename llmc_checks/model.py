@@ -339,3 +339,6 @@ class Loaded:
     baselines: Mapping[BaselineRequest, tuple[Run, ...]] = field(default_factory=dict)
     # The last `RunRequest.history` runs of the latest run's level and job, oldest first.
     history: tuple[Run, ...] = ()
+    # Runs without a job id that would otherwise be the latest's earlier runs
+    # (runs.count_legacy_runs); None: the source did not look (the live queries).
+    legacy_runs: int | None = None

@@ -128,6 +128,7 @@ class Selection:
     latest: RunEvent
     baselines: dict[BaselineRequest, tuple[RunEvent, ...]]
     history: tuple[RunEvent, ...] = ()
+    legacy_runs: int = 0  # count_legacy_runs
 
     def events(self) -> list[RunEvent]:
         """Every selected run once, the latest last."""
@@ -160,7 +161,7 @@ def select_runs(events: list[RunEvent], request: RunRequest, now: datetime) -> S
         spec: pick_baselines(events, latest, spec, since=since) for spec in request.baselines
     }
     history = pick_history(events, latest, request.history, since=since)
-    return Selection(latest, baselines, history)
+    return Selection(latest, baselines, history, count_legacy_runs(events, latest, since=since))
 
 
 class RunLike(Protocol):
@@ -247,6 +248,19 @@ def pick_baselines(
     ]
     count = 1 if spec.kind == "previous" else spec.count
     return tuple(earlier[-count:])
+
+
+def count_legacy_runs(runs: Sequence[RunLike], latest: RunLike, *, since: datetime) -> int:
+    """How many runs without a job id (PostHog's shape before clustering jobs) would be
+    the latest's earlier runs if they had its job: its level, a window ending before its
+    and at `since` or later. They never count (README Baselines); the skip says so then."""
+    if not latest.job_id:
+        return 0
+    return sum(
+        1
+        for r in runs
+        if r.level == latest.level and not r.job_id and since <= r.window_end < latest.window_end
+    )
 
 
 def no_run_text(request: RunRequest, since: datetime) -> str:

@@ -338,3 +338,29 @@ def test_legacy_runs_have_their_own_previous(tmp_path: Path) -> None:
     loaded = load(path, baselines=(prev,))
     assert loaded.latest.run_id == "1_trace_20261115_001503"
     assert [r.run_id for r in loaded.baselines[prev]] == ["1_trace_20261114_001503"]
+
+
+def test_legacy_runs_counted_are_those_that_would_be_earlier_runs(tmp_path: Path) -> None:
+    """Loaded.legacy_runs: runs without a job id of the latest's level, window ending
+    before its and within the lookback; none when the latest has no job either."""
+
+    def legacy(run_id: str, end: datetime, event: str = "$ai_trace_clusters") -> Row:
+        return legacy_row(event, run_id, **{"$ai_window_end": iso(end)})
+
+    rows = [
+        run_row(A15, END),
+        legacy("1_trace_20261114_001503", END - timedelta(days=1)),  # counted
+        legacy("1_trace_20261113_001503", END - timedelta(days=2)),  # counted
+        legacy("1_trace_20261001_001503", END - timedelta(days=45)),  # before the lookback
+        legacy("1_trace_20261116_001503", END + timedelta(days=1)),  # ends after the latest
+        legacy("1_generation_20261114_001503", END - timedelta(1), "$ai_generation_clusters"),
+    ]
+    path = llmc_write_jsonl(tmp_path / "mixed.jsonl", rows)
+    assert load(path, job="job-a").legacy_runs == 2
+    assert load(path, job="job-a", lookback=timedelta(hours=36)).legacy_runs == 1
+    # A legacy latest run has legacy earlier runs of its own (test above): none to explain.
+    only_legacy = llmc_write_jsonl(tmp_path / "legacy.jsonl", rows[1:3])
+    assert load(only_legacy).latest.job_id == ""
+    assert load(only_legacy).legacy_runs == 0
+    no_legacy = llmc_write_jsonl(tmp_path / "jobs.jsonl", SELECTION_ROWS)
+    assert load(no_legacy, job="job-a").legacy_runs == 0

@@ -118,7 +118,13 @@ class SnapshotSource:
             for e in selection.history
         )
         latest = by_id[selection.latest.run_id]
-        return Loaded(now=now, latest=latest, baselines=baselines, history=history)
+        return Loaded(
+            now=now,
+            latest=latest,
+            baselines=baselines,
+            history=history,
+            legacy_runs=selection.legacy_runs,
+        )
 
     def export_rows(self, loaded: Loaded) -> Iterator[dict[str, Any]]:
         """The file's rows behind `loaded`, for --llmc-record (two passes, as `load` reads).
