@@ -12,7 +12,7 @@ or runs read without item ids) are matched by titles and descriptions alone.
 The file names the semantics its numbers are in (DESIGN §1). Comparing them with a run
 read under the other semantics is an error, not a silent mix: without the events they
 came from, they cannot be recomputed. Files written before semantics existed hold the
-clustering job's numbers ("workflow").
+clustering job's numbers ("workflow"), as do evaluation-level files, whatever they name.
 """
 
 from __future__ import annotations
@@ -65,10 +65,11 @@ def write(path: Path, run: Run, semantics: Semantics) -> None:
     write_text(path, dumps(run, semantics))
 
 
-def read(path: Path, semantics: Semantics) -> tuple[Run, ...]:
+def read(path: Path, semantics: Semantics, *, either: bool = False) -> tuple[Run, ...]:
     """The baseline run in `path`; () when the file does not exist yet (first run).
 
-    A file whose numbers are in another semantics than `semantics` is a DataError.
+    A file whose numbers are in another semantics than `semantics` is a DataError, unless
+    `either`: the numbers are the same under both (an evaluation run's, the job's).
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -88,7 +89,7 @@ def read(path: Path, semantics: Semantics) -> tuple[Run, ...]:
         raise DataError(
             f"{path}: not a baseline written by --llmc-update-baseline ({_why(exc)})"
         ) from None
-    if written != semantics:
+    if written != semantics and not either:
         raise OtherSemantics(
             f"{path}: its numbers are in {written} semantics but run.semantics is "
             f"{semantics}; rewrite it with --llmc-update-baseline or set "

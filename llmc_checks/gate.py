@@ -178,7 +178,7 @@ class Gate:
         notes = []
         for path in baseline_files(self.config):
             try:
-                baseline_file.write(path, latest, self.config.run.semantics)
+                baseline_file.write(path, latest, _reported_semantics(self.config))
             except OSError as exc:
                 raise LlmcError(f"cannot write baseline {path}: {exc.strerror or exc}") from None
             notes.append(f"baseline {path} updated to run {latest.run_id}")
@@ -215,7 +215,11 @@ def read_baseline_files(config: Config, rewriting: bool = False) -> dict[Path, t
 
     for path in dict.fromkeys(paths):
         try:
-            files[path] = baseline_file.read(path, config.run.semantics)
+            # An evaluation run's numbers are the job's under either run.semantics: a
+            # file naming either holds them (earlier versions wrote run.semantics).
+            files[path] = baseline_file.read(
+                path, _reported_semantics(config), either=config.run.level == "evaluation"
+            )
         except baseline_file.OtherSemantics:
             if not rewriting:
                 raise

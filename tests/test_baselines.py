@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import llmc_cluster, llmc_run_event, llmc_write_jsonl
 
 from llmc_checks import baseline_file
 from llmc_checks.config import parse_config
@@ -317,6 +318,43 @@ def test_a_baseline_in_the_other_semantics_is_an_error_until_rewritten(tmp_path:
     assert [r.status for r in rewritten.results] == ["skip"]
     assert json.loads((tmp_path / "b.json").read_text())["semantics"] == "workflow"
     assert [r.status for r in _semantics_gate(tmp_path, "workflow").results] == ["pass"]
+
+
+def _evaluation_gate(tmp_path: Path, semantics: str, update: bool = False) -> Outcome:
+    text = (
+        "version: 1\nsource: {snapshot: eval.jsonl}\n"
+        f"run: {{level: evaluation, lookback: 30d, semantics: {semantics}}}\n"
+        "baseline: {file: b.json}\n"
+        "checks:\n  - metric: avg_cost_usd\n    max_increase: 50%\n"
+    )
+    config = parse_config(text, filename="checks.yaml", base_dir=tmp_path)
+    return Gate(config, tmp_path / "checks.yaml", Options(update_baseline=update)).outcome()
+
+
+@pytest.mark.parametrize("semantics", ["ui", "workflow"])
+def test_an_evaluation_baseline_file_says_workflow_and_reads_under_either(
+    tmp_path: Path, semantics: str
+) -> None:
+    """An evaluation run's numbers are the job's under either run.semantics (the reports
+    say workflow): the file says so too, and is read whichever the config then sets."""
+    baked = {"avg_cost": 0.01, "avg_latency": 1.0, "avg_tokens": 10.0, "error_rate": 0.0}
+    row = llmc_run_event(
+        "1_evaluation_x", [llmc_cluster(0, ["e1", "e2"], metrics=baked)], level="evaluation"
+    )
+    llmc_write_jsonl(tmp_path / "eval.jsonl", [row])
+    written = _evaluation_gate(tmp_path, semantics, update=True)
+    assert written.error is None and written.semantics == "workflow"
+    assert [r.status for r in written.results] == ["skip"]
+    path = tmp_path / "b.json"
+    assert json.loads(path.read_text())["semantics"] == "workflow"
+    # Following the report (run.semantics: workflow), or not, the file still reads.
+    for later in ("ui", "workflow"):
+        assert [r.status for r in _evaluation_gate(tmp_path, later).results] == ["pass"]
+    # So does a file an earlier version wrote naming ui: its numbers were the job's too.
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps({**doc, "semantics": "ui"}))
+    for later in ("ui", "workflow"):
+        assert [r.status for r in _evaluation_gate(tmp_path, later).results] == ["pass"]
 
 
 def test_a_baseline_written_before_semantics_existed_holds_the_jobs_numbers(
