@@ -265,8 +265,9 @@ _TRAILING_OFFSET = re.compile(r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$")
 # What a text read without an offset may hold: a date (calendar or week, basic or
 # extended), then perhaps "T" or a space and a time. Python's fromisoformat takes any
 # character between date and time, so it reads "2026-11-22+01:00" as 01:00 (the offset
-# taken for a time) and "2026-11-22-05:00" as 05:00; neither is a time of day.
-_NAIVE_FORM = re.compile(r"[0-9W-]+(?:[Tt ][0-9:.,]+)?")
+# taken for a time) and "2026-11-22-05:00" or "2026-11-22-0500" as 05:00; neither is a
+# time of day, so the date's part is spelt out exactly.
+_NAIVE_FORM = re.compile(r"\d{4}(?:-\d{2}-\d{2}|\d{4}|-?W\d{2}(?:-?\d)?)(?:[Tt ][0-9:.,]+)?")
 
 
 def _read_iso(text: str) -> datetime:

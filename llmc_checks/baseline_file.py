@@ -65,11 +65,12 @@ def write(path: Path, run: Run, semantics: Semantics) -> None:
     write_text(path, dumps(run, semantics))
 
 
-def read(path: Path, semantics: Semantics, *, either: bool = False) -> tuple[Run, ...]:
+def read(path: Path, semantics: Semantics) -> tuple[Run, ...]:
     """The baseline run in `path`; () when the file does not exist yet (first run).
 
     A file whose numbers are in another semantics than `semantics` is a DataError, unless
-    `either`: the numbers are the same under both (an evaluation run's, the job's).
+    it holds an evaluation run: its numbers are the job's under both (earlier versions
+    named run.semantics in such files, later ones workflow).
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -89,7 +90,7 @@ def read(path: Path, semantics: Semantics, *, either: bool = False) -> tuple[Run
         raise DataError(
             f"{path}: not a baseline written by --llmc-update-baseline ({_why(exc)})"
         ) from None
-    if written != semantics and not either:
+    if written != semantics and run.level != "evaluation":
         raise OtherSemantics(
             f"{path}: its numbers are in {written} semantics but run.semantics is "
             f"{semantics}; rewrite it with --llmc-update-baseline or set "

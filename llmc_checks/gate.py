@@ -215,11 +215,7 @@ def read_baseline_files(config: Config, rewriting: bool = False) -> dict[Path, t
 
     for path in dict.fromkeys(paths):
         try:
-            # An evaluation run's numbers are the job's under either run.semantics: a
-            # file naming either holds them (earlier versions wrote run.semantics).
-            files[path] = baseline_file.read(
-                path, _reported_semantics(config), either=config.run.level == "evaluation"
-            )
+            files[path] = baseline_file.read(path, _reported_semantics(config))
         except baseline_file.OtherSemantics:
             if not rewriting:
                 raise

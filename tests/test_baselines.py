@@ -387,3 +387,18 @@ def test_a_binary_baseline_file_is_a_baseline_file_error(tmp_path: Path) -> None
         f"{tmp_path / 'baseline.json'}: not a baseline written by --llmc-update-baseline "
         "(not UTF-8 text)"
     )
+
+
+def test_a_trace_baseline_file_in_other_semantics_is_refused_at_any_level(
+    tmp_path: Path,
+) -> None:
+    """Only an evaluation run's file reads under either semantics: a trace run's numbers
+    differ between them, whatever level the gate that reads it is at."""
+    synth = generate(_scenario(seed=9, days=1))
+    latest = _gate(tmp_path, synth, "  - metric: avg_cost_usd\n    max: 1\n").latest
+    assert latest is not None and latest.level == "trace"
+    path = tmp_path / "trace.json"
+    path.write_text(baseline_file.dumps(latest, "ui"))
+    assert baseline_file.read(path, "ui")[0].run_id == latest.run_id
+    with pytest.raises(baseline_file.OtherSemantics, match="in ui semantics"):
+        baseline_file.read(path, "workflow")

@@ -615,6 +615,10 @@ def test_a_damaged_line_of_a_selected_item_is_reported_only_when_it_holds_an_ai_
         "2026-11-22+01:00",  # a date then an offset: Python's fromisoformat reads 01:00
         "2026-11-22Z",
         "2026-11-22-05:00",
+        "2026-11-22-0500",  # an offset without its colon, read as 05:00 too
+        "2026-11-22-05",
+        "20261122-05",
+        "2026-W47-7-0500",
         "0001-01-01T00:30:00+01:00",  # before year 1 in UTC: OverflowError, not ValueError
         "9999-12-31T23:30:00-01:00",  # past year 9999 in UTC
     ],
@@ -626,3 +630,20 @@ def test_an_unreadable_timestamp_is_named_at_its_line(tmp_path: Path, stamp: str
     row["timestamp"] = stamp
     path = llmc_write_jsonl(tmp_path / "bad.jsonl", [row, run_event()])
     assert error_of(path) == f"{path}:1: unreadable timestamp {stamp!r}"
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2026-11-22T09:30:00",
+        "2026-11-22 09:30:00,5",
+        "20261122T093000",
+        "2026-11-22T09",
+        "2026-W47-7T09:30",
+        "2026W477T09:30",
+    ],
+)
+def test_a_timestamp_without_an_offset_reads_as_utc(stamp: str) -> None:
+    read = parse_timestamp(stamp)
+    assert read.utcoffset() is not None and read.utcoffset().total_seconds() == 0
+    assert (read.hour, read.day) == (9, 22)
