@@ -25,7 +25,17 @@ import json
 import re
 from typing import Any
 
-__all__ = ["code", "html", "json_text", "lines", "markdown", "plain", "quoted", "redact"]
+__all__ = [
+    "code",
+    "html",
+    "json_text",
+    "lines",
+    "markdown",
+    "plain",
+    "quoted",
+    "redact",
+    "unsafe_character",
+]
 
 # Whole terminal escape sequences first (CSI, OSC, DCS/PM/APC, two-byte ESC forms), so
 # no "[31m" residue is left behind; 8-bit CSI/OSC introducers too.
@@ -71,6 +81,13 @@ def plain(text: str) -> str:
     text = _ESCAPES.sub("", text)
     text = _BREAKS.sub(" ", text)
     return _CONTROL.sub("", text)
+
+
+def unsafe_character(text: str) -> str | None:
+    """The first character `plain` would remove or replace (a control, bidi or invisible
+    format character, a line break or tab), or None when `text` is shown as written."""
+    m = _CONTROL.search(text)
+    return m.group() if m else None
 
 
 def lines(text: str) -> str:

@@ -542,6 +542,14 @@ class Check(_Model):
     def _name_not_blank(cls, name: str | None) -> str | None:
         if name is not None and not name.strip():
             raise _fail("must not be empty")
+        unsafe = None if name is None else safe_text.unsafe_character(name)
+        if unsafe is not None:
+            # pytest prints item names raw (failure headers, the summary): an escape
+            # sequence would drive the terminal, a line break split the line.
+            raise _fail(
+                f"must not hold control or invisible characters (found U+{ord(unsafe):04X}); "
+                "a check name is one line of plain text"
+            )
         if name is not None and NODE_ID_SEPARATOR in name:
             # pytest splits node ids at '::': such an item could never be selected by id.
             raise _fail(
