@@ -46,3 +46,47 @@ def test_a_check_name_with_markdown_and_html_is_kept_as_written() -> None:
         HEAD + f"checks:\n  - metric: size\n    max: 3\n    name: '{name}'\n", env={}
     )
     assert config.checks[0].display_name == name
+
+
+# -- an empty value: YAML reads `job:` with nothing after it as null -------------------
+
+CHECK = "checks:\n  - metric: error_rate\n    max: 5%\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        # Read as "any job": the gate would judge whichever job ran last.
+        (HEAD + "run:\n  job:\n" + CHECK, "5:7: run.job"),
+        (HEAD + CHECK + "    confidence:\n", "7:16: checks[0].confidence"),
+        (HEAD + CHECK + "    min:\n", "7:9: checks[0].min"),
+        (HEAD + CHECK + "    max_increase:\n", "7:18: checks[0].max_increase"),
+        (HEAD + CHECK + "    name:\n", "7:10: checks[0].name"),
+        (HEAD + CHECK + "    baseline:\n", "7:14: checks[0].baseline"),
+        (HEAD + "checks:\n  - metric: size\n    max: 3\n    where:\n", "7:11: checks[0].where"),
+        (
+            HEAD + "checks:\n  - {metric: size, max: 3, where: {title: }}\n",
+            "5:42: checks[0].where.title",
+        ),
+        (HEAD + "  posthog:\n" + CHECK, "4:11: source.posthog"),
+        (
+            "version: 1\nsource:\n  snapshot:\n  posthog: {project_id: 1, api_key: k}\n" + CHECK,
+            "3:12: source.snapshot",
+        ),
+    ],
+)
+def test_a_key_left_empty_is_refused_not_read_as_absent(text: str, where: str) -> None:
+    assert error_of(text) == (
+        f"checks.yaml:{where}: has no value (YAML reads an empty value as null); "
+        "write one, or leave the key out"
+    )
+
+
+def test_a_key_left_empty_is_reported_beside_the_file_s_other_problems() -> None:
+    text = HEAD + "run:\n  job:\nchecks:\n  - {metric: nope, max: 1}\n"
+    assert error_of(text).splitlines() == [
+        "checks.yaml:5:7: run.job: has no value (YAML reads an empty value as null); "
+        "write one, or leave the key out",
+        "checks.yaml:7:14: checks[0].metric: unknown metric 'nope'; expected one of: "
+        + ", ".join(__import__("llmc_checks.metrics_catalog").metrics_catalog.METRICS),
+    ]

@@ -142,6 +142,23 @@ def _fmt_bound(v: float, info: MetricInfo) -> str:
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_empty_values(cls, data: object) -> object:
+        # YAML reads `job:` with nothing after it as null, and null is how an optional
+        # key says "absent": the key written would be dropped without a word (`job:` read
+        # as any job). Keys without a None default already refuse null with their type.
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                field = cls.model_fields.get(key) if isinstance(key, str) else None
+                if value is None and field is not None and field.default is None:
+                    raise _fail(
+                        "has no value (YAML reads an empty value as null); "
+                        "write one, or leave the key out",
+                        key,
+                    )
+        return data
+
 
 class PostHogSource(_Model):
     """Read clustering runs live from PostHog's query API."""
