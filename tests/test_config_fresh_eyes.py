@@ -90,3 +90,32 @@ def test_a_key_left_empty_is_reported_beside_the_file_s_other_problems() -> None
         "checks.yaml:7:14: checks[0].metric: unknown metric 'nope'; expected one of: "
         + ", ".join(__import__("llmc_checks.metrics_catalog").metrics_catalog.METRICS),
     ]
+
+
+# -- an absolute change on a ratio: a bare number is in the ratio's unit ---------------
+
+
+@pytest.mark.parametrize(
+    ("metric", "bound", "written"),
+    [
+        ("error_rate", "max_increase", "5"),  # meant 5 points: 500 points can never happen
+        ("noise_share", "max_increase", "1.5"),
+        ("size_share", "max_decrease", "2"),
+    ],
+)
+def test_an_absolute_change_past_a_whole_ratio_is_refused(
+    metric: str, bound: str, written: str
+) -> None:
+    text = HEAD + f"checks:\n  - metric: {metric}\n    {bound}: {written}\n"
+    col = 7 + len(bound)
+    assert error_of(text) == (
+        f"checks.yaml:6:{col}: checks[0].{bound}: a change in {metric} (a ratio, 0 to 1) is at "
+        f"most 1, so {written} can never be exceeded; write 0.05 for five points, or a "
+        "percent like '20%' for a change relative to the baseline value"
+    )
+
+
+@pytest.mark.parametrize("written", ["1", "0.02", "500%", "0"])
+def test_a_possible_change_on_a_ratio_is_accepted(written: str) -> None:
+    text = HEAD + f"checks:\n  - metric: error_rate\n    max_increase: {written}\n"
+    assert parse_config(text, env={}).checks[0].max_increase is not None

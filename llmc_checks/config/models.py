@@ -612,6 +612,13 @@ class Check(_Model):
             raise _fail(f"must not be negative ({info.field_name} bounds the size of the change)")
         if info.field_name == "max_decrease" and amount.percent and amount.value > 1:
             raise _fail("a decrease of more than 100% is impossible")
+        if metric is not None and metric.is_ratio and not amount.percent and amount.value > 1:
+            # A check that can never fail; `max_increase: 5` most likely meant 5 points.
+            raise _fail(
+                f"a change in {metric.name} (a ratio, 0 to 1) is at most 1, so "
+                f"{format_number(amount.value)} can never be exceeded; write 0.05 for five "
+                "points, or a percent like '20%' for a change relative to the baseline value"
+            )
         return Change(value=amount.value, relative=amount.percent)
 
     @field_validator("where")
