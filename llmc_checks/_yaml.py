@@ -4,11 +4,14 @@ PyYAML's `safe_load` forgets positions and silently keeps the last of two
 duplicate keys. Composing the node graph ourselves gives both: a position for
 every path (so a validation error can point at `checks.yaml:14:5`) and a chance
 to reject duplicates. Everything is converted with PyYAML's safe constructors,
-so scalars resolve exactly as `safe_load` would (`25%` is a string, `36` an int).
+so scalars resolve exactly as `safe_load` would (`25%` is a string, `36` an int),
+except that a YAML 1.1 number that reads as another than it shows (`010` is octal 8,
+`1:30` base-60 90) is an error rather than a surprise.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +85,24 @@ def _syntax_error(exc: yaml.MarkedYAMLError) -> YamlError:
     return YamlError(f"invalid YAML: {problem}", pos)
 
 
+_OCTAL = re.compile(r"[-+]?0[0-7_]*[0-7][0-7_]*")
+
+
+def _yaml11_number(node: Node, value: Any) -> str | None:
+    """Why a plain number reads as another than it shows, by YAML 1.1's rules (PyYAML's):
+    `010` is octal 8, `1:30` base-60 90. A limit would be shown as that other number."""
+    if not isinstance(node, ScalarNode) or node.style is not None:
+        return None
+    text = node.value
+    if node.tag == "tag:yaml.org,2002:int" and _OCTAL.fullmatch(text):
+        return f"'{text}' starts with 0, which YAML reads as an octal number ({value}); " + (
+            "write it without the leading zero"
+        )
+    if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and ":" in text:
+        return f"'{text}' is a base-60 number in YAML ({value:g}); write the number itself"
+    return None
+
+
 def _pos_at(text: str, offset: int) -> Pos:
     before = text[:offset]
     line = before.count("\n") + 1
@@ -112,13 +133,17 @@ class _Converter:
 
     def _scalar(self, node: Node, path: DocPath) -> Any:
         try:
-            return self._constructor.construct_object(node, deep=True)
+            value = self._constructor.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:  # e.g. an unknown tag such as !!python/name
             raise YamlError(
                 f"invalid YAML: {exc.problem or 'cannot construct value'}",
                 Pos.of(node.start_mark),
                 path,
             ) from None
+        surprise = _yaml11_number(node, value)
+        if surprise:
+            raise YamlError(f"invalid YAML: {surprise}", Pos.of(node.start_mark), path)
+        return value
 
     def _mapping(self, node: MappingNode, path: DocPath) -> dict[str, Any]:
         out: dict[str, Any] = {}

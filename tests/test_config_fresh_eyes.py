@@ -119,3 +119,37 @@ def test_an_absolute_change_past_a_whole_ratio_is_refused(
 def test_a_possible_change_on_a_ratio_is_accepted(written: str) -> None:
     text = HEAD + f"checks:\n  - metric: error_rate\n    max_increase: {written}\n"
     assert parse_config(text, env={}).checks[0].max_increase is not None
+
+
+# -- YAML 1.1 numbers that are not what they look like -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        (
+            "010",
+            "'010' starts with 0, which YAML reads as an octal number (8); "
+            "write it without the leading zero",
+        ),
+        (
+            "-0_12",
+            "'-0_12' starts with 0, which YAML reads as an octal number (-10); "
+            "write it without the leading zero",
+        ),
+        ("1:30", "'1:30' is a base-60 number in YAML (90); write the number itself"),
+        ("1:30.5", "'1:30.5' is a base-60 number in YAML (90.5); write the number itself"),
+    ],
+)
+def test_a_number_yaml_would_read_as_another_is_refused(written: str, message: str) -> None:
+    # `max: 010` was read as 8, and the check's id said "size max 8".
+    text = HEAD + f"checks:\n  - metric: size\n    max: {written}\n"
+    assert error_of(text) == f"checks.yaml:6:10: checks[0].max: invalid YAML: {message}"
+
+
+@pytest.mark.parametrize(
+    ("written", "value"), [("10", 10), ("0", 0), ("0.5", 0.5), ("1_000", 1000), ("'010'", 10)]
+)
+def test_plain_numbers_read_as_written(written: str, value: float) -> None:
+    text = HEAD + f"checks:\n  - metric: size\n    max: {written}\n"
+    assert parse_config(text, env={}).checks[0].max == value
