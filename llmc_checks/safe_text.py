@@ -27,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "code",
+    "escaped",
     "html",
     "json_text",
     "lines",
@@ -88,6 +89,12 @@ def unsafe_character(text: str) -> str | None:
     format character, a line break or tab), or None when `text` is shown as written."""
     m = _CONTROL.search(text)
     return m.group() if m else None
+
+
+def escaped(text: str) -> str:
+    """`text` with each character `plain` would remove written as a visible \\uXXXX
+    escape: for echoing what a user wrote, where the hidden character is the problem."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def lines(text: str) -> str:

@@ -153,3 +153,16 @@ def test_a_number_yaml_would_read_as_another_is_refused(written: str, message: s
 def test_plain_numbers_read_as_written(written: str, value: float) -> None:
     text = HEAD + f"checks:\n  - metric: size\n    max: {written}\n"
     assert parse_config(text, env={}).checks[0].max == value
+
+
+# -- what an error echoes from the file -------------------------------------------------
+
+
+def test_an_error_shows_a_control_character_it_echoes_instead_of_sending_it() -> None:
+    # "\e[2J" clears the terminal: the key the error names must be seen, not obeyed.
+    text = HEAD + 'run:\n  "lev\\e[2Jel": trace\nchecks:\n  - {metric: "a\\u202Eb", max: 1}\n'
+    lines = error_of(text).splitlines()
+    assert lines[0] == (
+        "checks.yaml:5:3: run: unknown key 'lev\\u001b[2Jel'; did you mean 'level'?"
+    )
+    assert lines[1].startswith("checks.yaml:7:14: checks[0].metric: unknown metric 'a\\u202eb';")

@@ -10,6 +10,7 @@ from typing import NamedTuple
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from llmc_checks import safe_text
 from llmc_checks._yaml import DocPath, Document, Pos
 from llmc_checks.model import LlmcError
 
@@ -40,7 +41,9 @@ class ConfigError(LlmcError):
         self.line = pos.line if pos else None
         self.col = pos.col if pos else None
         self.path = path  # "checks[2].max"; "" for the document itself
-        self.message = " ".join(message.split())  # one line, whatever went in
+        # One line, whatever went in; a control character echoed from the file (a key,
+        # a metric name) is shown as an escape, not sent to the terminal.
+        self.message = safe_text.escaped(" ".join(message.split()))
         self._pos = pos
         self._others = tuple(others)
         where = f"{file}:{pos.line}:{pos.col}" if pos else file
