@@ -166,3 +166,16 @@ def test_an_error_shows_a_control_character_it_echoes_instead_of_sending_it() ->
         "checks.yaml:5:3: run: unknown key 'lev\\u001b[2Jel'; did you mean 'level'?"
     )
     assert lines[1].startswith("checks.yaml:7:14: checks[0].metric: unknown metric 'a\\u202eb';")
+
+
+@pytest.mark.parametrize("bound", ["max_increase: 10%", "max_decrease: 1"])
+def test_run_age_against_a_baseline_is_refused(bound: str) -> None:
+    # The baseline run is always the older: its age now exceeds the latest's by the time
+    # between them, so max_increase could never fail and max_decrease judged the schedule.
+    text = HEAD + f"checks:\n  - metric: run_age_hours\n    {bound}\n"
+    key = bound.split(":")[0]
+    assert error_of(text) == (
+        f"checks.yaml:6:{7 + len(key)}: checks[0].{key}: run_age_hours is counted from now, "
+        "so against a baseline it measures only the time between the two runs; "
+        "bound it with max"
+    )

@@ -607,6 +607,13 @@ class Check(_Model):
                 f"{metric.name} is already measured against the baseline; "
                 f"bound it with min/max, not {info.field_name}"
             )
+        if metric is not None and metric.name == "run_age_hours":
+            # The baseline run is the older one, so its age is always the larger: the
+            # change is minus the time between the runs, never a property of the latest.
+            raise _fail(
+                "run_age_hours is counted from now, so against a baseline it measures only "
+                "the time between the two runs; bound it with max"
+            )
         amount = _amount(raw, "a number or a percent like '20%'")
         if amount.value < 0:
             raise _fail(f"must not be negative ({info.field_name} bounds the size of the change)")
