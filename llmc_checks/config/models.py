@@ -235,7 +235,7 @@ class SourceConfig(_Model):
     posthog: PostHogSource | None = Field(None, description="Live: PostHog's query API.")
     snapshot: Annotated[str, Field(min_length=1)] | None = Field(
         None,
-        description="Offline: a file of PostHog event rows (.jsonl / .jsonl.gz), "
+        description="Offline: a file of PostHog event rows (.jsonl / .jsonl.gz / .json), "
         "relative to this config file.",
     )
 
