@@ -179,3 +179,23 @@ def test_run_age_against_a_baseline_is_refused(bound: str) -> None:
         "so against a baseline it measures only the time between the two runs; "
         "bound it with max"
     )
+
+
+def test_the_schema_refuses_an_empty_value_as_the_models_do() -> None:
+    import json
+
+    import jsonschema  # type: ignore[import-untyped]
+    import yaml
+
+    from llmc_checks.config.schema import schema_text
+
+    validator = jsonschema.Draft202012Validator(json.loads(schema_text()))
+    ok = HEAD + "run:\n  job: nightly\n" + CHECK + "    confidence: 0.95\n"
+    assert list(validator.iter_errors(yaml.safe_load(ok))) == []
+    for text in (
+        HEAD + "run:\n  job:\n" + CHECK,
+        HEAD + CHECK + "    confidence:\n",
+        HEAD + CHECK + "    min:\n",
+        HEAD + "checks:\n  - {metric: size, max: 3, where: {title: }}\n",
+    ):
+        assert not validator.is_valid(yaml.safe_load(text)), text
