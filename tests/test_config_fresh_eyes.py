@@ -199,3 +199,21 @@ def test_the_schema_refuses_an_empty_value_as_the_models_do() -> None:
         HEAD + "checks:\n  - {metric: size, max: 3, where: {title: }}\n",
     ):
         assert not validator.is_valid(yaml.safe_load(text)), text
+
+
+def test_an_unquoted_run_id_says_to_quote_it() -> None:
+    # YAML reads 1_20261114_001503 as the number 120261114001503: the id is lost.
+    text = HEAD + "baseline: {run_id: 1_20261122_001503}\n" + CHECK
+    assert error_of(text) == (
+        "checks.yaml:4:20: baseline.run_id: a run id is text: quote it, like "
+        "run_id: '1_20261114_001503' (unquoted, YAML reads digits and underscores as a number)"
+    )
+
+
+def test_an_empty_title_regex_is_refused() -> None:
+    # It matches every title: the check would judge every cluster, not the pattern meant.
+    text = HEAD + "checks:\n  - {metric: size, max: 3, where: {title: ''}}\n"
+    assert error_of(text) == (
+        "checks.yaml:5:43: checks[0].where.title: must not be empty (an empty regular "
+        "expression matches every title); leave title out to check every cluster"
+    )

@@ -315,6 +315,18 @@ class RunIdBaseline(_Baseline):
     kind: ClassVar[Literal["run_id"]] = "run_id"
     run_id: Annotated[str, Field(min_length=1)] = Field(description="A clustering run id.")
 
+    @field_validator("run_id", mode="before")
+    @classmethod
+    def _quoted(cls, raw: object) -> object:
+        # A legacy run id (1_20261114_001503) unquoted is a YAML 1.1 number: its
+        # underscores are gone, so only an example can show how to write it.
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            raise _fail(
+                "a run id is text: quote it, like run_id: '1_20261114_001503' "
+                "(unquoted, YAML reads digits and underscores as a number)"
+            )
+        return raw
+
     def as_request(self) -> BaselineRequest:
         return BaselineRequest(kind="run_id", run_id=self.run_id)
 
@@ -434,12 +446,19 @@ class Where(_Model):
         0, description="Clusters smaller than this are listed as not evaluated."
     )
     title: str | None = Field(
-        None, description="A regular expression; only clusters whose title matches it (re.search)."
+        None,
+        description="A regular expression; only clusters whose title matches it (re.search).",
+        json_schema_extra={"minLength": 1},
     )
 
     @field_validator("title")
     @classmethod
     def _compiles(cls, title: str | None) -> str | None:
+        if title == "":  # e.g. ${TITLE} unset with a :- default of nothing
+            raise _fail(
+                "must not be empty (an empty regular expression matches every title); "
+                "leave title out to check every cluster"
+            )
         if title is not None:
             try:
                 re.compile(title)
