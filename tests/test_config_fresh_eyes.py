@@ -217,3 +217,27 @@ def test_an_empty_title_regex_is_refused() -> None:
         "checks.yaml:5:43: checks[0].where.title: must not be empty (an empty regular "
         "expression matches every title); leave title out to check every cluster"
     )
+
+
+# -- $NAME without braces: docker compose reads it, llmc-checks would have kept it ------
+
+
+@pytest.mark.parametrize(
+    ("value", "col"), [("$POSTHOG_PERSONAL_API_KEY", 14), ("'key-$K'", 14), ("${A}$B", 14)]
+)
+def test_a_variable_without_braces_is_refused_not_kept_as_text(value: str, col: int) -> None:
+    # The key would have been the literal text "$POSTHOG_PERSONAL_API_KEY", and the gate
+    # would have sent it to PostHog.
+    text = f"version: 1\nsource:\n  posthog:\n    project_id: 1\n    api_key: {value}\n" + CHECK
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, env={"A": "a", "B": "b", "K": "k"})
+    assert str(info.value) == (
+        f"checks.yaml:5:{col}: source.posthog.api_key: a $ before a name is not read from the "
+        "environment; write ${NAME} for a variable, or $$ for a literal $"
+    )
+
+
+@pytest.mark.parametrize(("written", "value"), [("'cost $5'", "cost $5"), ("'a $ b$'", "a $ b$")])
+def test_a_dollar_not_before_a_name_stays(written: str, value: str) -> None:
+    text = HEAD + f"run:\n  job: {written}\n" + CHECK
+    assert parse_config(text, env={}).run.job == value

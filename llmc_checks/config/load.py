@@ -104,8 +104,9 @@ def _duplicate_names(
     ]
 
 
-# ${VAR}, ${VAR:-default}, $$ (a literal $); a lone $ stays as written.
-_REF = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<body>[^}]*)\}|(?P<open>\{))?")
+# ${VAR}, ${VAR:-default}, $$ (a literal $); $NAME is refused (docker compose reads it as a
+# variable, so a user may expect it to be one); any other lone $ stays as written.
+_REF = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<body>[^}]*)\}|(?P<open>\{)|(?P<bare>[A-Za-z_]))?")
 _REF_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
 # Values of variables named like these are redacted from every message.
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
@@ -146,6 +147,13 @@ class _Interpolator:
             return "$"
         if m["open"]:
             self._error(path, "unterminated '${' (write $$ for a literal $)")
+        if m["bare"]:
+            # The name is not echoed: the value may be a literal API key.
+            self._error(
+                path,
+                "a $ before a name is not read from the environment; "
+                "write ${NAME} for a variable, or $$ for a literal $",
+            )
         body = m["body"]
         if body is None:
             return "$"
