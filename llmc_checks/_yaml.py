@@ -78,9 +78,13 @@ def _syntax_error(exc: yaml.MarkedYAMLError) -> YamlError:
     # PyYAML's own str() quotes a snippet of the line; use only the problem text
     # so nothing from the file (a secret on that line) is echoed.
     problem = exc.problem or exc.context or "syntax error"
-    if "'\\t'" in problem:
-        problem += " (indent with spaces, not tabs)"
     mark = exc.problem_mark or exc.context_mark
+    if "'\\t'" in problem:
+        problem += (
+            " (indent with spaces, not tabs)"
+            if mark is None or _in_indentation(mark)
+            else " (YAML separates with spaces, not tabs)"
+        )
     pos = Pos.of(mark) if mark is not None else Pos(1, 1)
     return YamlError(f"invalid YAML: {problem}", pos)
 
@@ -101,6 +105,15 @@ def _yaml11_number(node: Node, value: Any) -> str | None:
     if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and ":" in text:
         return f"'{text}' is a base-60 number in YAML ({value:g}); write the number itself"
     return None
+
+
+def _in_indentation(mark: yaml.Mark) -> bool:
+    """Whether only spaces and tabs precede `mark` on its line."""
+    buffer = mark.buffer
+    if not isinstance(buffer, str):
+        return True
+    start = buffer.rfind("\n", 0, mark.pointer) + 1
+    return not buffer[start : mark.pointer].strip(" \t")
 
 
 def _pos_at(text: str, offset: int) -> Pos:

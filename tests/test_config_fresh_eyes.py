@@ -241,3 +241,14 @@ def test_a_variable_without_braces_is_refused_not_kept_as_text(value: str, col: 
 def test_a_dollar_not_before_a_name_stays(written: str, value: str) -> None:
     text = HEAD + f"run:\n  job: {written}\n" + CHECK
     assert parse_config(text, env={}).run.job == value
+
+
+@pytest.mark.parametrize(
+    ("line", "col"), [("    max:\t5", 9), ("    max: 5\t# five", 11), ("    max: 5\t", 11)]
+)
+def test_a_tab_inside_a_line_is_not_called_indentation(line: str, col: int) -> None:
+    text = HEAD + "checks:\n  - metric: size\n" + line + "\n"
+    assert error_of(text) == (
+        f"checks.yaml:6:{col}: invalid YAML: found character '\\t' that cannot start any "
+        "token (YAML separates with spaces, not tabs)"
+    )
