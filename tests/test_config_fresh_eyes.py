@@ -252,3 +252,13 @@ def test_a_tab_inside_a_line_is_not_called_indentation(line: str, col: int) -> N
         f"checks.yaml:6:{col}: invalid YAML: found character '\\t' that cannot start any "
         "token (YAML separates with spaces, not tabs)"
     )
+
+
+def test_a_lookback_past_the_calendar_is_refused() -> None:
+    # 1000000d before now is before year 1: the gate stopped with "internal error:
+    # OverflowError: date value out of range" on every check.
+    text = HEAD + "run:\n  lookback: 1000000d\n" + CHECK
+    assert error_of(text) == (
+        "checks.yaml:5:13: run.lookback: must be at most 36500d (100 years), got 1000000d"
+    )
+    assert parse_config(HEAD + "run:\n  lookback: 36500d\n" + CHECK, env={}).run.lookback

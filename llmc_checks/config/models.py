@@ -252,6 +252,10 @@ class SourceConfig(_Model):
         return "posthog" if self.posthog is not None else "snapshot"
 
 
+# Far beyond any retention, and far from the calendar's start (datetime.min).
+MAX_LOOKBACK = timedelta(days=36_500)
+
+
 class RunConfig(_Model):
     """Which clustering run is checked."""
 
@@ -271,6 +275,18 @@ class RunConfig(_Model):
         description="How far back to look for runs, e.g. 14d, 36h, 2w.",
         json_schema_extra={"default": "14d"},  # pydantic would render the default as P14D
     )
+
+    @field_validator("lookback")
+    @classmethod
+    def _within_the_calendar(cls, lookback: timedelta) -> timedelta:
+        # Runs are looked for up to a lookback before now, and earlier runs a lookback
+        # before the latest: a date before year 1 cannot be computed at all.
+        if lookback > MAX_LOOKBACK:
+            raise _fail(
+                f"must be at most {format_duration(MAX_LOOKBACK)} (100 years), "
+                f"got {format_duration(lookback)}"
+            )
+        return lookback
 
 
 class _Baseline(_Model):
