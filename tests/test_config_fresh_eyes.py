@@ -262,3 +262,32 @@ def test_a_lookback_past_the_calendar_is_refused() -> None:
         "checks.yaml:5:13: run.lookback: must be at most 36500d (100 years), got 1000000d"
     )
     assert parse_config(HEAD + "run:\n  lookback: 36500d\n" + CHECK, env={}).run.lookback
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        (".inf", "must be a finite number of seconds"),
+        (".nan", "must be a finite number of seconds"),
+        ("'inf'", "must be a finite number of seconds"),
+        ("1e300", "must be at most 3600 (an hour), got 1e+300"),
+        ("3601", "must be at most 3600 (an hour), got 3601"),
+    ],
+)
+def test_a_timeout_past_an_hour_is_refused(written: str, message: str) -> None:
+    # .inf and 1e300 validated, then every check errored with "internal error:
+    # OverflowError: timestamp out of range for platform time_t".
+    text = (
+        "version: 1\nsource:\n  posthog:\n    project_id: 1\n    api_key: k\n"
+        f"    timeout_s: {written}\n" + CHECK
+    )
+    assert error_of(text) == f"checks.yaml:6:16: source.posthog.timeout_s: {message}"
+
+
+def test_a_timeout_of_an_hour_reads() -> None:
+    text = (
+        "version: 1\nsource:\n  posthog:\n    project_id: 1\n    api_key: k\n"
+        "    timeout_s: 3600\n" + CHECK
+    )
+    posthog = parse_config(text, env={}).source.posthog
+    assert posthog is not None and posthog.timeout_s == 3600

@@ -160,6 +160,9 @@ class _Model(BaseModel):
         return data
 
 
+MAX_TIMEOUT_S = 3600
+
+
 class PostHogSource(_Model):
     """Read clustering runs live from PostHog's query API."""
 
@@ -187,8 +190,26 @@ class PostHogSource(_Model):
     timeout_s: Float = Field(
         30.0,
         gt=0,
+        le=MAX_TIMEOUT_S,
         description="Deadline in seconds for each HTTP request as a whole (connect to last byte).",
     )
+
+    @field_validator("timeout_s", mode="before")
+    @classmethod
+    def _timeout_in_range(cls, raw: object) -> object:
+        # An endless deadline cannot be computed (the clock overflows time_t), and PostHog
+        # stops a query long before an hour.
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            return raw
+        try:
+            seconds = float(raw)
+        except (ValueError, OverflowError):
+            return raw  # pydantic names the problem
+        if not math.isfinite(seconds):
+            raise _fail("must be a finite number of seconds")
+        if seconds > MAX_TIMEOUT_S:
+            raise _fail(f"must be at most {MAX_TIMEOUT_S} (an hour), got {seconds:g}")
+        return raw
 
     @field_validator("host", mode="before")
     @classmethod
