@@ -291,3 +291,14 @@ def test_a_timeout_of_an_hour_reads() -> None:
     )
     posthog = parse_config(text, env={}).source.posthog
     assert posthog is not None and posthog.timeout_s == 3600
+
+
+@pytest.mark.parametrize("written", ["1001", "99999999999999999999999"])
+def test_a_median_of_more_runs_than_a_query_can_ask_is_refused(written: str) -> None:
+    # Past 64 bits the live gate stopped with "internal error: TypeError: Integer exceeds
+    # 64-bit range" (the count is the query's LIMIT); a snapshot said nothing.
+    text = HEAD + f"baseline: {{median_of: {written}}}\n" + CHECK
+    assert error_of(text) == (
+        "checks.yaml:4:23: baseline.median_of: must be less than or equal to 1000"
+    )
+    assert parse_config(HEAD + "baseline: {median_of: 1000}\n" + CHECK, env={}).baseline

@@ -387,12 +387,17 @@ class FileBaseline(_Baseline):
         return f"file {self.file}"
 
 
+MAX_MEDIAN_OF = 1000
+
+
 class MedianBaseline(_Baseline):
     """The median of the last N runs before the latest."""
 
     kind: ClassVar[Literal["median_of"]] = "median_of"
-    median_of: Annotated[int, Field(ge=2), BeforeValidator(_not_bool)] = Field(
-        description="How many earlier runs (at least 2)."
+    # At most MAX_MEDIAN_OF: the count is a live query's LIMIT (past 64 bits it cannot
+    # be sent at all), and each run is paired with the latest, far beyond any use.
+    median_of: Annotated[int, Field(ge=2, le=MAX_MEDIAN_OF), BeforeValidator(_not_bool)] = Field(
+        description=f"How many earlier runs (2 to {MAX_MEDIAN_OF})."
     )
 
     def as_request(self) -> BaselineRequest:
