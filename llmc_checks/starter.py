@@ -52,14 +52,21 @@ _SECTIONS: Mapping[str, str] = {
 }
 
 
+# The count is a live query's LIMIT (past 64 bits it cannot be sent at all); a
+# thousand daily runs is years of history.
+MAX_RUNS = 1000
+
+
 def runs_count(text: str) -> int:
-    """`--runs` / `--llmc-init-runs`: a whole number of at least MIN_RUNS."""
+    """`--runs` / `--llmc-init-runs`: a whole number from MIN_RUNS to MAX_RUNS."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < MIN_RUNS:
         raise argparse.ArgumentTypeError(f"at least {MIN_RUNS} runs are needed, got {value}")
+    if value > MAX_RUNS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_RUNS} runs, got {value}")
     return value
 
 
@@ -88,6 +95,8 @@ def run_init(
     """
     if options.runs < MIN_RUNS:
         raise LlmcError(f"--runs {options.runs}: at least {MIN_RUNS} runs are needed")
+    if options.runs > MAX_RUNS:
+        raise LlmcError(f"--runs {options.runs}: at most {MAX_RUNS} runs")
     if options.out.exists():
         raise LlmcError(f"{options.out} already exists; not overwriting it")
     src = source if source is not None else make_source(options, env)

@@ -3,9 +3,13 @@ each is refused with one line saying where and what, never accepted quietly."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from llmc_checks import cli
 from llmc_checks.config import ConfigError, parse_config
+from llmc_checks.starter import runs_count
 
 HEAD = "version: 1\nsource:\n  snapshot: events.jsonl\n"
 
@@ -302,3 +306,25 @@ def test_a_median_of_more_runs_than_a_query_can_ask_is_refused(written: str) -> 
         "checks.yaml:4:23: baseline.median_of: must be less than or equal to 1000"
     )
     assert parse_config(HEAD + "baseline: {median_of: 1000}\n" + CHECK, env={}).baseline
+
+
+# -- init: how many runs to learn from ---------------------------------------------------
+
+
+@pytest.mark.parametrize("written", ["1001", "99999999999999999999999"])
+def test_init_refuses_more_runs_than_a_query_can_ask(
+    written: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Past 64 bits a live init died with a traceback ("TypeError: Integer exceeds 64-bit
+    # range": the count is the query's LIMIT).
+    with pytest.raises(SystemExit) as info:
+        cli.main(["init", str(tmp_path / "checks.yaml"), "--runs", written])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"llmc-checks init: error: argument --runs: at most 1000 runs, got {written}"
+    )
+    assert not (tmp_path / "checks.yaml").exists()
+
+
+def test_init_reads_a_thousand_runs() -> None:
+    assert runs_count("1000") == 1000
