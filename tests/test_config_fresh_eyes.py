@@ -328,3 +328,20 @@ def test_init_refuses_more_runs_than_a_query_can_ask(
 
 def test_init_reads_a_thousand_runs() -> None:
     assert runs_count("1000") == 1000
+
+
+# -- a title regex in double quotes: YAML reads "\b" as a backspace ---------------------
+
+
+def test_a_title_regex_holding_a_control_character_is_refused() -> None:
+    # "(?i)\brefund" in double quotes is "(?i)<backspace>refund": it matched no title, and
+    # the check was skipped ("where matches no cluster") instead of judging the pattern.
+    text = HEAD + 'checks:\n  - {metric: size, max: 3, where: {title: "(?i)\\brefund"}}\n'
+    assert error_of(text) == (
+        "checks.yaml:5:43: checks[0].where.title: holds a control character (U+0008); "
+        "in double quotes YAML reads \\b as a backspace and \\t as a tab: write the regex "
+        "in single quotes, like '(?i)\\brefund'"
+    )
+    single = HEAD + "checks:\n  - {metric: size, max: 3, where: {title: '(?i)\\brefund'}}\n"
+    where = parse_config(single, env={}).checks[0].where
+    assert where is not None and where.title == "(?i)\\brefund"

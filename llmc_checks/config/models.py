@@ -501,6 +501,14 @@ class Where(_Model):
                 "must not be empty (an empty regular expression matches every title); "
                 "leave title out to check every cluster"
             )
+        unsafe = None if title is None else safe_text.unsafe_character(title)
+        if unsafe is not None:
+            # No cluster title holds one; it comes from YAML's double-quoted escapes.
+            raise _fail(
+                f"holds a control character (U+{ord(unsafe):04X}); in double quotes YAML "
+                "reads \\b as a backspace and \\t as a tab: write the regex in single "
+                "quotes, like '(?i)\\brefund'"
+            )
         if title is not None:
             try:
                 re.compile(title)
