@@ -354,8 +354,13 @@ def evaluate_gate(
             result = replace(result, status="fail", message=message)
         results.append(result)
     run_scope = [(i, c.metric) for i, c in enumerate(config.checks) if c.scope == "run"]
+    whole = (loaded.latest, *(r for runs in loaded.baselines.values() for r in runs))
     series = trends_mod.all_series(
-        (m for _, m in run_scope), loaded.history, loaded.now, config.match.title_similarity
+        (m for _, m in run_scope),
+        loaded.history,
+        loaded.now,
+        config.match.title_similarity,
+        whole,
     )
     trends = {index: series.get(metric, ()) for index, metric in run_scope}
     default = views.get(config.baseline.label)
