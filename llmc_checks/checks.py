@@ -782,6 +782,9 @@ def _baseline_values(
     base = median([v for v in values if v is not None])
     picked = median_index(values)
     if base is None or title is None or picked is None:
+        if paired_title is None and cluster.is_noise:
+            # Noise never pairs (DESIGN §2), though the baseline has its outliers too.
+            return "noise cluster: never paired across runs, no baseline to compare"
         if paired_title is None:
             return "new cluster: no baseline to compare"
         return f"its baseline cluster {quoted(paired_title)} has no {metric} value"

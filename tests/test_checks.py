@@ -504,6 +504,24 @@ def test_with_two_limits_the_worst_cluster_is_the_failing_one() -> None:
     assert r.worst is not None and r.worst.cluster_id == 0
 
 
+def test_the_noise_cluster_of_a_relative_check_is_not_called_new() -> None:
+    # Noise never pairs across runs (DESIGN §2): both runs have their outliers, so the
+    # latest run's are no "new cluster"; the note says why there is nothing to compare.
+    latest, baseline = relative_runs()
+    r = ev(
+        "- metric: avg_cost_usd\n  max_increase: 50%\n  where: {noise: include}",
+        latest,
+        baselines=(baseline,),
+        pairings=(pair_runs(latest, baseline),),
+    )
+    notes = {c.cluster_id: (c.status, c.note) for c in r.clusters}
+    assert notes[-1] == (
+        "not_evaluated",
+        "noise cluster: never paired across runs, no baseline to compare",
+    )
+    assert notes[13] == ("not_evaluated", "new cluster: no baseline to compare")
+
+
 def test_a_paired_baseline_cluster_without_a_value_is_named_not_called_new() -> None:
     latest, baseline = relative_runs()
     blank = tuple(
