@@ -154,6 +154,14 @@ def message_head(result: CheckResult) -> str:
     return "; ".join(head)
 
 
+def message_notes(result: CheckResult) -> list[str]:
+    """A failure message's notes after its list of clusters: the lines not indented
+    ("(baseline median of 3: ...)", the check's own baseline; a shortfall; strictness)."""
+    lines = result.message.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("  ")), len(lines))
+    return [line for line in lines[start:] if line.strip() and not line.startswith("  ")]
+
+
 def overall_status(results: Sequence[CheckResult]) -> str:
     for status in ("error", "fail", "warn"):
         if any(r.status == status for r in results):
