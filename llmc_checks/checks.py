@@ -319,7 +319,7 @@ def margin_and_bound(
     limit left, negative = past it. With `confidence`, measured on the score bound the
     verdict used, so a passing check never shows a negative margin; that bound is the
     second value (None when the raw value was judged)."""
-    room, bound, _ = nearest_limit(check, value, counts, base, base_counts)
+    room, bound, _, _ = nearest_limit(check, value, counts, base, base_counts)
     return room, bound
 
 
@@ -329,10 +329,11 @@ def nearest_limit(
     counts: tuple[int, int] | None,
     base: float | None,
     base_counts: tuple[int, int] | None = None,
-) -> tuple[float | None, Bound | None, bool]:
-    """`margin_and_bound`, and whether that nearest limit is a floor (`min`,
-    `max_decrease`), which small values break, not large ones."""
-    rooms: list[tuple[float, Bound | None, bool]] = []
+) -> tuple[float | None, Bound | None, bool, bool]:
+    """`margin_and_bound`, whether that nearest limit is a floor (`min`, `max_decrease`),
+    which small values break, not large ones, and whether it limits the change (not the
+    value itself)."""
+    rooms: list[tuple[float, Bound | None, bool, bool]] = []
     confidence = check.confidence
     low_b = high_b = value
     if confidence is not None and counts is not None:
@@ -345,10 +346,10 @@ def nearest_limit(
 
     if check.max is not None:
         room = _room(check.max - low_b, low_b, check.max)
-        rooms.append((room, bound("lower", low_b, check.max), False))
+        rooms.append((room, bound("lower", low_b, check.max), False, False))
     if check.min is not None:
         room = _room(high_b - check.min, high_b, check.min)
-        rooms.append((room, bound("upper", high_b, check.min), True))
+        rooms.append((room, bound("upper", high_b, check.min), True, False))
     if base is not None:
         counted = confidence is not None and counts is not None and base_counts is not None
         for limit, direction in _limits(check):
@@ -356,7 +357,7 @@ def nearest_limit(
                 if judge_change(check, value, base, counts, base_counts).note:
                     # Failed by a rise from 0, which no limit measures: no margin, no
                     # bound (another limit's would read as the reason); it sorts worst.
-                    return None, None, False
+                    return None, None, False, True
                 continue  # no headroom to measure: any change from 0 is infinitely relative
             allowed = limit.allowed(base)
             change = tested_change(check, value, base, direction, counts, base_counts)
@@ -377,11 +378,12 @@ def nearest_limit(
                 measured, scale = measure_change(value, base, limit.relative)
                 change = measured * direction
                 room = _room(limit.value - change, change, limit.value, scale)
-                rooms.append((room, None, direction == -1))
+                rooms.append((room, None, direction == -1, True))
             else:
-                rooms.append((_room(allowed - change, change, allowed), on_change, direction == -1))
+                room = _room(allowed - change, change, allowed)
+                rooms.append((room, on_change, direction == -1, True))
     if not rooms:
-        return None, None, False
+        return None, None, False, False
     return min(rooms, key=lambda room: room[0])
 
 
@@ -440,6 +442,7 @@ def _result(
     baseline_value: float | None = None,
     margin: float | None = None,
     bound: Bound | None = None,
+    value_decided: bool = False,
 ) -> CheckResult:
     if status == "fail" and check.severity == "warn":
         status = "warn"
@@ -459,6 +462,7 @@ def _result(
         margin=margin,
         bound=bound,
         limits=limits_of(check),
+        value_decided=value_decided,
     )
 
 
@@ -561,6 +565,7 @@ def _cluster_check(
     rows: list[ClusterRow] = []
     scored: list[ClusterRow] = []
     floors: set[int] = set()
+    on_value: set[int] = set()  # whose nearest limit is the value's own (min, max)
     for cluster in selected:
         url = ctx.link(run, cluster.cluster_id)
         value = cluster_value(metric, cluster, run)
@@ -586,9 +591,11 @@ def _cluster_check(
             verdicts.append(judge_change(check, value, base_value, counts, base_counts))
         failed = any(not v.ok for v in verdicts)
         note = "; ".join(v.note for v in verdicts if v.note)
-        room, bound, floor = nearest_limit(check, value, counts, base_value, base_counts)
+        room, bound, floor, on_change = nearest_limit(check, value, counts, base_value, base_counts)
         if floor:
             floors.add(cluster.cluster_id)
+        if not on_change:
+            on_value.add(cluster.cluster_id)
         if base_value is not None:
             change = formatting.change(metric, value, base_value, bound, limits)
             note = "; ".join(p for p in (f"baseline {fmt(base_value)}, {change}", note) if p)
@@ -647,6 +654,7 @@ def _cluster_check(
             baseline_value=worst.baseline_value,
             margin=room,
             bound=worst.bound,
+            value_decided=relative and worst.cluster_id in on_value,
         )
     skipped = len(rows) - evaluated
     extra = f", {skipped:,} not evaluated" if skipped else ""
@@ -664,6 +672,7 @@ def _cluster_check(
         baseline_value=worst.baseline_value,
         margin=room,
         bound=worst.bound,
+        value_decided=relative and worst.cluster_id in on_value,
     )
 
 

@@ -114,7 +114,8 @@ def observed_text(result: CheckResult) -> str:
     worst = result.worst
     if worst is not None and worst.value is not None:
         text = formatting.change(metric, worst.value, base, bound, limits)
-        if bound is not None and not bound.on_change:  # the value's own limit decided
+        if (bound is not None and not bound.on_change) or (bound is None and result.value_decided):
+            # The value's own limit decided (its margin is the value's): show the value.
             text += f", {formatting.value(metric, worst.value, bound, limits)}"
         return text
     value = formatting.value(metric, observed, bound, limits)
