@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
@@ -190,9 +190,12 @@ def evidence_measure(check: Check) -> Measure | None:
     return check.metric_info.item_measure
 
 
-def _evidence(check: Check, ctx: Context, cluster: Cluster) -> tuple[Evidence, ...]:
+def _evidence(check: Check, ctx: Context, cluster: Cluster, floor: bool) -> tuple[Evidence, ...]:
     shown = check.metric_info.item_measure
-    picked = metrics.pick_evidence(cluster.candidates, evidence_measure(check), ctx.evidence)
+    # A cluster judged against a floor (also in a check with a ceiling) was broken by
+    # small values: its largest items would point the wrong way.
+    measure = None if floor else evidence_measure(check)
+    picked = metrics.pick_evidence(cluster.candidates, measure, ctx.evidence)
     return tuple(
         Evidence(
             item_id=m.item_id,
@@ -205,8 +208,11 @@ def _evidence(check: Check, ctx: Context, cluster: Cluster) -> tuple[Evidence, .
     )
 
 
-def _with_evidence(check: Check, ctx: Context, rows: list[ClusterRow]) -> list[ClusterRow]:
-    """Evidence under the failing clusters, else under the near misses."""
+def _with_evidence(
+    check: Check, ctx: Context, rows: list[ClusterRow], floors: Collection[int] = ()
+) -> list[ClusterRow]:
+    """Evidence under the failing clusters, else under the near misses; representative
+    only under those whose nearest limit is a floor (`floors`, by cluster id)."""
     if ctx.evidence <= 0:
         return rows
     failing = any(r.status == "fail" for r in rows)
@@ -218,7 +224,9 @@ def _with_evidence(check: Check, ctx: Context, rows: list[ClusterRow]) -> list[C
 
     by_id = {c.cluster_id: c for c in ctx.latest.clusters}
     return [
-        replace(r, evidence=_evidence(check, ctx, by_id[r.cluster_id])) if named(r) else r
+        replace(r, evidence=_evidence(check, ctx, by_id[r.cluster_id], r.cluster_id in floors))
+        if named(r)
+        else r
         for r in rows
     ]
 
@@ -311,7 +319,21 @@ def margin_and_bound(
     limit left, negative = past it. With `confidence`, measured on the score bound the
     verdict used, so a passing check never shows a negative margin; that bound is the
     second value (None when the raw value was judged)."""
-    rooms: list[tuple[float, Bound | None]] = []
+    room, bound, _, _ = nearest_limit(check, value, counts, base, base_counts)
+    return room, bound
+
+
+def nearest_limit(
+    check: Check,
+    value: float,
+    counts: tuple[int, int] | None,
+    base: float | None,
+    base_counts: tuple[int, int] | None = None,
+) -> tuple[float | None, Bound | None, bool, bool]:
+    """`margin_and_bound`, whether that nearest limit is a floor (`min`, `max_decrease`),
+    which small values break, not large ones, and whether it limits the change (not the
+    value itself)."""
+    rooms: list[tuple[float, Bound | None, bool, bool]] = []
     confidence = check.confidence
     low_b = high_b = value
     if confidence is not None and counts is not None:
@@ -324,10 +346,10 @@ def margin_and_bound(
 
     if check.max is not None:
         room = _room(check.max - low_b, low_b, check.max)
-        rooms.append((room, bound("lower", low_b, check.max)))
+        rooms.append((room, bound("lower", low_b, check.max), False, False))
     if check.min is not None:
         room = _room(high_b - check.min, high_b, check.min)
-        rooms.append((room, bound("upper", high_b, check.min)))
+        rooms.append((room, bound("upper", high_b, check.min), True, False))
     if base is not None:
         counted = confidence is not None and counts is not None and base_counts is not None
         for limit, direction in _limits(check):
@@ -335,7 +357,7 @@ def margin_and_bound(
                 if judge_change(check, value, base, counts, base_counts).note:
                     # Failed by a rise from 0, which no limit measures: no margin, no
                     # bound (another limit's would read as the reason); it sorts worst.
-                    return None, None
+                    return None, None, False, True
                 continue  # no headroom to measure: any change from 0 is infinitely relative
             allowed = limit.allowed(base)
             change = tested_change(check, value, base, direction, counts, base_counts)
@@ -355,11 +377,13 @@ def margin_and_bound(
                 # Measured as the verdict judges it: none left at the limit up to rounding.
                 measured, scale = measure_change(value, base, limit.relative)
                 change = measured * direction
-                rooms.append((_room(limit.value - change, change, limit.value, scale), None))
+                room = _room(limit.value - change, change, limit.value, scale)
+                rooms.append((room, None, direction == -1, True))
             else:
-                rooms.append((_room(allowed - change, change, allowed), on_change))
+                room = _room(allowed - change, change, allowed)
+                rooms.append((room, on_change, direction == -1, True))
     if not rooms:
-        return None, None
+        return None, None, False, False
     return min(rooms, key=lambda room: room[0])
 
 
@@ -418,6 +442,7 @@ def _result(
     baseline_value: float | None = None,
     margin: float | None = None,
     bound: Bound | None = None,
+    value_decided: bool = False,
 ) -> CheckResult:
     if status == "fail" and check.severity == "warn":
         status = "warn"
@@ -437,6 +462,7 @@ def _result(
         margin=margin,
         bound=bound,
         limits=limits_of(check),
+        value_decided=value_decided,
     )
 
 
@@ -538,6 +564,8 @@ def _cluster_check(
         return _result(check, "skip", None, _none_selected(check, run))
     rows: list[ClusterRow] = []
     scored: list[ClusterRow] = []
+    floors: set[int] = set()
+    on_value: set[int] = set()  # whose nearest limit is the value's own (min, max)
     for cluster in selected:
         url = ctx.link(run, cluster.cluster_id)
         value = cluster_value(metric, cluster, run)
@@ -563,7 +591,11 @@ def _cluster_check(
             verdicts.append(judge_change(check, value, base_value, counts, base_counts))
         failed = any(not v.ok for v in verdicts)
         note = "; ".join(v.note for v in verdicts if v.note)
-        room, bound = margin_and_bound(check, value, counts, base_value, base_counts)
+        room, bound, floor, on_change = nearest_limit(check, value, counts, base_value, base_counts)
+        if floor:
+            floors.add(cluster.cluster_id)
+        if not on_change:
+            on_value.add(cluster.cluster_id)
         if base_value is not None:
             change = formatting.change(metric, value, base_value, bound, limits)
             note = "; ".join(p for p in (f"baseline {fmt(base_value)}, {change}", note) if p)
@@ -575,7 +607,7 @@ def _cluster_check(
     # the JSON report list them in the order to read; those not evaluated last.
     scored = sorted(scored, key=_badness, reverse=True)
     rows = scored + [r for r in rows if r.status == "not_evaluated"]
-    rows = _with_evidence(check, ctx, rows)
+    rows = _with_evidence(check, ctx, rows, floors)
     by_id = {r.cluster_id: r for r in rows}
     scored = [by_id[row.cluster_id] for row in scored]
     if not scored:
@@ -622,6 +654,7 @@ def _cluster_check(
             baseline_value=worst.baseline_value,
             margin=room,
             bound=worst.bound,
+            value_decided=relative and worst.cluster_id in on_value,
         )
     skipped = len(rows) - evaluated
     extra = f", {skipped:,} not evaluated" if skipped else ""
@@ -639,6 +672,7 @@ def _cluster_check(
         baseline_value=worst.baseline_value,
         margin=room,
         bound=worst.bound,
+        value_decided=relative and worst.cluster_id in on_value,
     )
 
 
@@ -782,6 +816,9 @@ def _baseline_values(
     base = median([v for v in values if v is not None])
     picked = median_index(values)
     if base is None or title is None or picked is None:
+        if paired_title is None and cluster.is_noise:
+            # Noise never pairs (DESIGN §2), though the baseline has its outliers too.
+            return "noise cluster: never paired across runs, no baseline to compare"
         if paired_title is None:
             return "new cluster: no baseline to compare"
         return f"its baseline cluster {quoted(paired_title)} has no {metric} value"

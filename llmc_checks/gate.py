@@ -354,13 +354,22 @@ def evaluate_gate(
             result = replace(result, status="fail", message=message)
         results.append(result)
     run_scope = [(i, c.metric) for i, c in enumerate(config.checks) if c.scope == "run"]
+    whole = (loaded.latest, *(r for runs in loaded.baselines.values() for r in runs))
     series = trends_mod.all_series(
-        (m for _, m in run_scope), loaded.history, loaded.now, config.match.title_similarity
+        (m for _, m in run_scope),
+        loaded.history,
+        loaded.now,
+        config.match.title_similarity,
+        whole,
     )
     trends = {index: series.get(metric, ()) for index, metric in run_scope}
     default = views.get(config.baseline.label)
     if default is None and any(c.needs_baseline for c in config.checks):
         default = next(iter(views.values()), None)
+    results = [
+        _naming_own_baseline(r, c, views, default, config)
+        for r, c in zip(results, config.checks, strict=True)
+    ]
     notes = tuple(v.shortfall for v in views.values() if v.shortfall and v.runs)
     return Outcome(
         path,
@@ -374,6 +383,25 @@ def evaluate_gate(
         notes=notes,
         semantics=_reported_semantics(config),
     )
+
+
+def _naming_own_baseline(
+    result: results_mod.CheckResult,
+    check: Check,
+    views: Mapping[str, BaselineView],
+    default: BaselineView | None,
+    config: Config,
+) -> results_mod.CheckResult:
+    """The result, its message naming the runs it was compared with when they are not
+    the baseline the reports' header names (a check's own `baseline:`)."""
+    if not check.needs_baseline:
+        return result
+    view = views[config.baseline_for(check).label]
+    if view is default or not view.runs:
+        return result
+    ids = ", ".join(r.run_id for r in view.runs)
+    named = f"baseline {view.label}" + ("" if view.label.endswith(f" {ids}") else f": {ids}")
+    return replace(result, message=f"{result.message}\n({named})")
 
 
 def _reported_semantics(config: Config) -> Semantics:

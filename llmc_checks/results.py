@@ -73,6 +73,9 @@ class CheckResult:
     bound: Bound | None = None
     # The limits as configured: what is shown beside them reads on its own side.
     limits: Limits = field(default_factory=Limits)
+    # A check with change limits too whose worst cluster is nearest its value's own
+    # limit (min, max): the margin is the value's, so the value is shown with the change.
+    value_decided: bool = False
 
     @property
     def passed(self) -> bool:

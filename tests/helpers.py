@@ -131,3 +131,21 @@ class Capture(httpx.HTTPTransport):
         if request.content:
             self.bodies.append(orjson.loads(request.content))
         return super().handle_request(request)
+
+
+def retitled(rows: list[Row], run_id: str) -> list[Row]:
+    """`rows` with every non-noise cluster of run `run_id` given a title and description
+    sharing no word with any other (an LLM relabelling all), each keeping its items."""
+    out = []
+    for row in rows:
+        props = row.get("properties") or {}
+        if row["event"].endswith("_clusters") and props.get("$ai_clustering_run_id") == run_id:
+            clusters = orjson.loads(orjson.dumps(props["$ai_clusters"]))
+            if isinstance(clusters, str):
+                clusters = orjson.loads(clusters)
+            for n, c in enumerate(clusters):
+                if c["cluster_id"] >= 0:
+                    c["title"], c["description"] = f"Zq{n} xv{n} wk{n}", f"Jy{n} pf{n}."
+            row = {**row, "properties": {**props, "$ai_clusters": clusters}}
+        out.append(row)
+    return out

@@ -402,3 +402,42 @@ def test_a_trace_baseline_file_in_other_semantics_is_refused_at_any_level(
     assert baseline_file.read(path, "ui")[0].run_id == latest.run_id
     with pytest.raises(baseline_file.OtherSemantics, match="in ui semantics"):
         baseline_file.read(path, "workflow")
+
+
+def test_a_check_with_its_own_baseline_names_the_runs_it_was_compared_with(
+    tmp_path: Path,
+) -> None:
+    # The header names the top-level baseline; a check that overrides it must say which
+    # runs its "baseline 13.5s" came from, or a reader looks them up in the wrong run.
+    synth = generate(_scenario(seed=5, days=5))
+    ids = [r.run_id for r in synth.runs]  # oldest first; ids[-1] is the latest
+    checks = (
+        "  - {metric: avg_cost_usd, max_increase: 1000%}\n"
+        "  - {metric: avg_cost_usd, max_increase: 1000%, baseline: {median_of: 3}}\n"
+        f"  - {{metric: title_stability, min: 1%, baseline: {{run_id: '{ids[0]}'}}}}\n"
+    )
+    outcome = _gate(tmp_path, synth, checks)
+    assert _status(outcome) == ["pass", "pass", "pass"]
+    default, median, pinned = (r.message.splitlines() for r in outcome.results)
+    assert not any(line.startswith("(baseline ") for line in default)
+    assert median[-1] == f"(baseline median of 3: {ids[-4]}, {ids[-3]}, {ids[-2]})"
+    assert pinned[-1] == f"(baseline run {ids[0]})"
+
+
+def test_the_markdown_report_names_a_failing_checks_own_baseline(tmp_path: Path) -> None:
+    from markdown_it import MarkdownIt
+
+    from llmc_checks.report import markdown
+
+    synth = generate(_scenario(seed=5, days=5))
+    ids = [r.run_id for r in synth.runs]
+    checks = (
+        "  - {metric: noise_share, max_increase: 1000%}\n"
+        "  - {metric: avg_cost_usd, max_increase: 0%, baseline: {median_of: 3}}\n"
+    )
+    outcome = _gate(tmp_path, synth, checks)
+    assert _status(outcome) == ["pass", "fail"]
+    section = markdown.render([(outcome, [0, 1])]).split("### ")[1]
+    # As it reads once rendered (GitHub's step summary): the literal text.
+    html = MarkdownIt("commonmark").enable("table").render(section)
+    assert f"(baseline median of 3: {ids[-4]}, {ids[-3]}, {ids[-2]})" in html

@@ -430,6 +430,33 @@ def test_max_increase_fails_on_the_quadrupled_cluster() -> None:
     assert new.note == "new cluster: no baseline to compare"
 
 
+def test_a_worst_cluster_failing_its_value_limit_shows_that_value_beside_its_change() -> None:
+    # max and max_increase in one check: cluster 10 ($0.04, +300%) fails max 0.035 while
+    # every change is within +1000%. The margin (-14%) is the value's, so the observed
+    # cell must show the value it was measured on, not only a change far inside its limit.
+    from llmc_checks.report.cells import observed_text
+
+    latest, baseline = relative_runs()
+    r = ev(
+        "- metric: avg_cost_usd\n  max: 0.035\n  max_increase: 1000%",
+        latest,
+        baselines=(baseline,),
+        pairings=(pair_runs(latest, baseline),),
+    )
+    assert r.status == "fail" and r.worst is not None and r.worst.cluster_id == 10
+    assert r.margin == pytest.approx((0.035 - 0.04) / 0.035, rel=1e-12)
+    assert observed_text(r) == "+$0.03 (+300%), $0.04"
+    # Decided by the change: the change alone, as before.
+    r = ev(
+        "- metric: avg_cost_usd\n  max: 1\n  max_increase: 100%",
+        latest,
+        baselines=(baseline,),
+        pairings=(pair_runs(latest, baseline),),
+    )
+    assert r.worst is not None and r.worst.cluster_id == 10
+    assert observed_text(r) == "+$0.03 (+300%)"
+
+
 def test_max_increase_absolute() -> None:
     latest, baseline = relative_runs()
     pairing = pair_runs(latest, baseline)
@@ -502,6 +529,24 @@ def test_with_two_limits_the_worst_cluster_is_the_failing_one() -> None:
     )
     assert rows(r) == {0: ("fail", 0.05), 1: ("pass", 0.01)}
     assert r.worst is not None and r.worst.cluster_id == 0
+
+
+def test_the_noise_cluster_of_a_relative_check_is_not_called_new() -> None:
+    # Noise never pairs across runs (DESIGN §2): both runs have their outliers, so the
+    # latest run's are no "new cluster"; the note says why there is nothing to compare.
+    latest, baseline = relative_runs()
+    r = ev(
+        "- metric: avg_cost_usd\n  max_increase: 50%\n  where: {noise: include}",
+        latest,
+        baselines=(baseline,),
+        pairings=(pair_runs(latest, baseline),),
+    )
+    notes = {c.cluster_id: (c.status, c.note) for c in r.clusters}
+    assert notes[-1] == (
+        "not_evaluated",
+        "noise cluster: never paired across runs, no baseline to compare",
+    )
+    assert notes[13] == ("not_evaluated", "new cluster: no baseline to compare")
 
 
 def test_a_paired_baseline_cluster_without_a_value_is_named_not_called_new() -> None:

@@ -352,6 +352,28 @@ def test_size_and_floors_show_representatives_only(tmp_path: Path) -> None:
     assert [e.value for e in _row(floor, 0).evidence] == pytest.approx([0.01, 0.20, 0.20])
 
 
+def test_a_cluster_under_the_floor_of_a_two_sided_check_shows_representatives_only(
+    tmp_path: Path,
+) -> None:
+    # Cluster 0 averages (0.01 + 0.20 + 0.20 + 0.02) / 4 = 0.1075, above the ceiling:
+    # its costliest items explain it. Cluster 1 averages 0.0015, below the floor, which
+    # small values break: the costliest items would point the wrong way.
+    result = gate(tmp_path, "  - {metric: avg_cost_usd, min: 0.01, max: 0.1}\n").results[0]
+    # Worst first: 85% under the floor, then 7.5% over the ceiling.
+    assert [(r.cluster_id, r.status) for r in result.clusters] == [(1, "fail"), (0, "fail")]
+    assert [(e.item_id, e.why) for e in _row(result, 0).evidence] == [
+        ("a1", "most expensive"),
+        ("a2", "most expensive"),
+        ("a0", "representative"),
+    ]
+    assert [(e.item_id, e.why) for e in _row(result, 1).evidence] == [
+        ("b0", "representative"),
+        ("b1", "representative"),
+    ]
+    topic_1 = result.message.split("'Topic 1'")[1].split("'Topic 0'")[0]
+    assert topic_1.count("representative") == 2 and "most expensive" not in topic_1
+
+
 @pytest.mark.parametrize("semantics", ["ui", "workflow"])
 def test_an_item_without_an_event_in_the_window_says_so(tmp_path: Path, semantics: str) -> None:
     # a4 is in cluster 0 but has no AI event: no number under either semantics.

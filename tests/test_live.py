@@ -1009,3 +1009,31 @@ def test_runs_from_before_clustering_jobs_are_no_jobs_earlier_run(tmp_path: Path
         assert got.latest.run_id == latest.run_id
         assert got.baselines == {PREVIOUS: (), MEDIAN_3: ()}
         assert [r.run_id for r in got.history] == [latest.run_id]
+
+
+def test_the_latest_trend_point_pairs_by_shared_items_live_as_offline(tmp_path: Path) -> None:
+    """The latest run and its `previous` baseline come with their item ids from both
+    sources, so the trend's last step pairs them as the gate does, live as offline."""
+    from helpers import retitled
+
+    from llmc_checks.trends import all_series
+
+    synth = generate(Scenario(seed=7, days=3, traces_per_day=40, max_samples=300))
+    rows = retitled(synth.rows, synth.latest().run_id)
+    request = replace(GATE, need_items=True, history=3)
+    now = synth.latest().window_end + timedelta(hours=1)
+    with StandIn(rows, api_key=KEY, project_id=PID) as s:
+        source, _ = make_source(s, now=now)
+        live = source.load(request)
+    path = tmp_path / "retitled.jsonl.gz"
+    write_rows(rows, path)
+    offline = SnapshotSource(path).load(request)
+    series = []
+    for got in (live, offline):
+        whole = (got.latest, *got.baselines[PREVIOUS])
+        metrics = ["title_stability", "new_cluster_share"]
+        series.append(all_series(metrics, got.history, now, 0.8, whole))
+    # Every topic kept its items: the last step is all stable, nothing new.
+    assert series[0] == series[1]
+    assert series[0]["title_stability"][-1] == 1.0
+    assert series[0]["new_cluster_share"][-1] == 0.0

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from helpers import retitled
 
 from llmc_checks.config import parse_config
 from llmc_checks.gate import Gate, Options
@@ -57,3 +58,30 @@ def test_a_run_whose_cost_overflows_has_no_point_on_the_trend_line() -> None:
     history = [one("a", (1.0, 2.0)), one("b", (1e308, 1e308)), one("c", (0.5, 0.5))]
     series = all_series(["run_cost_usd"], history, history[-1].window_end, 0.5)
     assert series == {"run_cost_usd": (3.0, None, 1.0)}
+
+
+def test_the_latest_point_of_a_cross_run_trend_is_the_value_its_check_judged(
+    tmp_path: Path,
+) -> None:
+    # The LLM retitled every cluster of the latest run in words sharing nothing with the
+    # day before, while each cluster kept its items: the same usage patterns. The gate's
+    # own pairing (shared items) judges them stable; the trend's last point compares the
+    # same two runs, so it must read the same, not a text-only guess beside the verdict.
+    synth = generate(Scenario(seed=7, days=4, traces_per_day=120))
+    rows = retitled(synth.rows, synth.latest().run_id)
+    snapshot = tmp_path / "events.jsonl"
+    write_rows(rows, snapshot)
+    text = (
+        f"version: 1\nsource: {{snapshot: {snapshot.name}}}\nbaseline: previous\n"
+        "checks:\n  - metric: title_stability\n    min: 80%\n"
+        "  - metric: new_cluster_share\n    max: 10%\n"
+    )
+    config = parse_config(text, filename="checks.yaml", base_dir=tmp_path)
+    outcome = Gate(config, tmp_path / "checks.yaml", Options()).outcome()
+    # Independent: every topic kept its items, so all of the baseline is stable and
+    # nothing of the latest run is new.
+    assert [r.observed for r in outcome.results] == [1.0, 0.0]
+    assert outcome.trends[0][-1] == 1.0
+    assert outcome.trends[1][-1] == 0.0
+    # The earlier points still compare each run with the one before it by text.
+    assert outcome.trends[0][0] is None and len(outcome.trends[0]) == 4

@@ -114,7 +114,8 @@ def observed_text(result: CheckResult) -> str:
     worst = result.worst
     if worst is not None and worst.value is not None:
         text = formatting.change(metric, worst.value, base, bound, limits)
-        if bound is not None and not bound.on_change:  # the value's own limit decided
+        if (bound is not None and not bound.on_change) or (bound is None and result.value_decided):
+            # The value's own limit decided (its margin is the value's): show the value.
             text += f", {formatting.value(metric, worst.value, bound, limits)}"
         return text
     value = formatting.value(metric, observed, bound, limits)
@@ -152,6 +153,14 @@ def message_head(result: CheckResult) -> str:
             break
         head.append(line)
     return "; ".join(head)
+
+
+def message_notes(result: CheckResult) -> list[str]:
+    """A failure message's notes after its list of clusters: the lines not indented
+    ("(baseline median of 3: ...)", the check's own baseline; a shortfall; strictness)."""
+    lines = result.message.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("  ")), len(lines))
+    return [line for line in lines[start:] if line.strip() and not line.startswith("  ")]
 
 
 def overall_status(results: Sequence[CheckResult]) -> str:

@@ -16,6 +16,7 @@ from llmc_checks.report.cells import (
     latest_pairing,
     margin_text,
     message_head,
+    message_notes,
     observed_text,
     overall_status,
     pairing_heading,
@@ -125,6 +126,7 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
         ]
         lines += [_cluster_line(r, c) for c in rows[:REPORT_CLUSTERS]]
         lines += ["", *_more(len(rows), "")] if len(rows) > REPORT_CLUSTERS else []
+        lines += [line for note in message_notes(r) for line in ("", cell(note))]
         lines += _evidence_lists(r.metric, rows[:REPORT_CLUSTERS], level)
     pairing = latest_pairing(outcome)
     if pairing is not None:
