@@ -603,7 +603,7 @@ class PostHogSource:
             texts = [row[f"p{i}"] for i in range(len(keys))]
             # Each value as the text HogQL's property access reads (what the live
             # metrics read, and what the snapshot source reads the same way).
-            yield {
+            event = {
                 "uuid": row["event_uuid"],
                 "event": row["event"],
                 "timestamp": row["timestamp"],
@@ -611,6 +611,14 @@ class PostHogSource:
                     k: v for k, v in zip(keys, texts, strict=True) if isinstance(v, str) and v
                 },
             }
+            # Every copy PostHog holds, as the live metrics counted them.
+            copies = row["copies"]
+            if not isinstance(copies, int) or isinstance(copies, bool) or copies < 1:
+                raise SourceError(
+                    f"{self._where}: query export-events: an event's copies is not a count"
+                )
+            for _ in range(copies):
+                yield event
 
     def _pages(
         self,
