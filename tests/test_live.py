@@ -1003,6 +1003,25 @@ def test_an_answer_lacking_a_column_names_the_query_and_the_column(
         assert_safe(info.value)
 
 
+@pytest.mark.parametrize("copies", ["2", 0, 1.5, True, None])
+def test_an_export_row_whose_copies_is_no_count_is_an_error(
+    _shared: StandIn, recorded: dict[str, dict[str, Any]], copies: object
+) -> None:
+    """How many rows PostHog holds under an event's uuid: a positive whole number, or
+    the recording would silently hold the wrong events."""
+    at = recorded["llmc-export-events"]["columns"].index("copies")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        payload = copy.deepcopy(recorded[json.loads(request.content)["name"]])
+        if json.loads(request.content)["name"] == "llmc-export-events":
+            payload["results"][0][at] = copies
+        return httpx.Response(200, json=payload)
+
+    source, _ = make_source(_shared, transport=httpx.MockTransport(answer))
+    with pytest.raises(SourceError, match="query export-events: an event's copies is not a count"):
+        list(source.export_rows(source.load(EVERY_COLUMN)))
+
+
 def test_an_answer_of_other_columns_names_every_missing_one() -> None:
     """A 200 with valid JSON of other columns (the review's repro): the key it echoes
     in a cell stays out, and so do the answer's own column names."""
