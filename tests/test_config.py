@@ -582,6 +582,30 @@ def test_api_key_whitespace() -> None:
 
 
 @pytest.mark.parametrize(
+    ("key", "shown"),
+    [
+        ("\u201cphx_SECRET_k3y_0123\u201d", "U+201C at character 1"),  # pasted with its quotes
+        ("phx_SECRET\u200b_k3y_0123", "U+200B at character 11"),  # a zero-width space
+        ("phx_SECRET\t_k3y_0123", "U+0009 at character 11"),
+    ],
+)
+def test_api_key_outside_printable_ascii(key: str, shown: str) -> None:
+    """An HTTP header carries only ASCII: such a key was an 'internal error:
+    UnicodeEncodeError' at the first request. Now one line at the config's key,
+    naming the character and never the key."""
+    text = (
+        "version: 1\nsource:\n  posthog:\n    project_id: 1\n    api_key: ${K}\n"
+        "checks:\n  - {metric: size, max: 3}\n"
+    )
+    message = error_of(text, {"K": key})
+    assert message.endswith(
+        f"source.posthog.api_key: holds {shown}, which no API key holds (a personal API key "
+        "is printable ASCII): was something pasted with it?"
+    ), message
+    assert "SECRET" not in message
+
+
+@pytest.mark.parametrize(
     ("written", "spec", "request_"),
     [
         ("previous", PreviousBaseline(), BaselineRequest("previous")),

@@ -394,6 +394,47 @@ def test_a_disabled_job_without_a_recent_run_says_so() -> None:
             source.load(RunRequest(level="trace", job="Nope", lookback=timedelta(days=1)))
 
 
+def test_jobs_pages_are_read_from_the_configured_host_only(shared: StandIn) -> None:
+    """A `next` link naming http (a self-hosted PostHog behind a TLS proxy builds
+    such links) or another host: the page is read from the configured https host,
+    so the key never travels in clear text or elsewhere, and the list is whole (it
+    had stopped there, and a job on a later page was "no clustering job named")."""
+    jobs_path = f"/api/projects/{PID}/llm_analytics/clustering_jobs/"
+    pages = {
+        "": {"results": JOBS[:2], "next": f"http://eu.posthog.com{jobs_path}?offset=2"},
+        "offset=2": {
+            "results": JOBS[2:4],
+            "next": f"https://elsewhere.example{jobs_path}?offset=4",
+        },
+        "offset=4": {"results": JOBS[4:], "next": None},
+    }
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.method == "POST":  # the query: the stand-in answers it
+            headers = {**shared.auth_headers, "Content-Type": "application/json"}
+            forwarded = httpx.post(shared.query_url, content=request.content, headers=headers)
+            return httpx.Response(forwarded.status_code, content=forwarded.content)
+        return httpx.Response(200, json=pages[request.url.query.decode()])
+
+    config = PostHogConfig(host="https://eu.posthog.com", project_id=PID, api_key=KEY)
+    source = PostHogSource(
+        config,
+        sleep=Sleeps(),
+        clock=lambda: NOW + timedelta(days=30),
+        transport=httpx.MockTransport(answer),
+    )
+    request = RunRequest(level="trace", job="Old experiment", lookback=timedelta(days=1))
+    with pytest.raises(NoRunFound, match="no trace-level run of job 'Old experiment'"):
+        source.load(request)  # the job is on the last page: it exists, with no recent run
+    assert seen[1:] == [
+        f"https://eu.posthog.com{jobs_path}",
+        f"https://eu.posthog.com{jobs_path}?offset=2",
+        f"https://eu.posthog.com{jobs_path}?offset=4",
+    ]
+
+
 def test_a_job_of_another_level_says_so(shared: StandIn) -> None:
     source, _ = make_source(shared)
     with pytest.raises(DataError, match=r"clusters at the generation level; run\.level is trace"):
@@ -960,6 +1001,25 @@ def test_an_answer_lacking_a_column_names_the_query_and_the_column(
         assert f"query {query}: the answer lacks 1 column the gate reads ({column}; " in message
         assert f"it has {len(columns) - 1:,} columns)" in message
         assert_safe(info.value)
+
+
+@pytest.mark.parametrize("copies", ["2", 0, 1.5, True, None])
+def test_an_export_row_whose_copies_is_no_count_is_an_error(
+    _shared: StandIn, recorded: dict[str, dict[str, Any]], copies: object
+) -> None:
+    """How many rows PostHog holds under an event's uuid: a positive whole number, or
+    the recording would silently hold the wrong events."""
+    at = recorded["llmc-export-events"]["columns"].index("copies")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        payload = copy.deepcopy(recorded[json.loads(request.content)["name"]])
+        if json.loads(request.content)["name"] == "llmc-export-events":
+            payload["results"][0][at] = copies
+        return httpx.Response(200, json=payload)
+
+    source, _ = make_source(_shared, transport=httpx.MockTransport(answer))
+    with pytest.raises(SourceError, match="query export-events: an event's copies is not a count"):
+        list(source.export_rows(source.load(EVERY_COLUMN)))
 
 
 def test_an_answer_of_other_columns_names_every_missing_one() -> None:

@@ -3,6 +3,7 @@ and holds nothing the metrics do not read."""
 
 from __future__ import annotations
 
+import copy
 import gzip
 import itertools
 import math
@@ -157,6 +158,38 @@ def test_a_live_recording_replays_to_the_same_results(
     # A recording keeps what either semantics reads (spans, events at the window end).
     other = replace(req, semantics="workflow" if semantics == "ui" else "ui")
     assert_same(live.load(other), SnapshotSource(path).load(other))
+
+
+@pytest.mark.parametrize("level", ["trace", "generation"])
+def test_an_ai_event_stored_twice_replays_as_live_counts_it(tmp_path: Path, level: str) -> None:
+    """PostHog's events table can hold one event twice (one uuid, two rows, until
+    ClickHouse merges them); the live queries, like PostHog's own page, count both. The
+    recording had kept one copy (LIMIT 1 BY uuid), so the replay's costs, latencies and
+    tokens differed from the live gate's for that event's cluster."""
+    run = SYNTH.latest(level)
+    members = {item for cluster in run.clusters for item in cluster.item_ids}
+    key = "$ai_trace_id" if level == "trace" else None
+
+    def member(row: dict[str, Any]) -> bool:
+        item = row["properties"].get(key) if key else row["uuid"]
+        window = run.window_start.isoformat() < row["timestamp"] < run.window_end.isoformat()
+        return row["event"] == "$ai_generation" and item in members and window
+
+    twice = [r for r in SYNTH.rows if member(r)][:3]
+    assert len(twice) == 3
+    rows = [*SYNTH.rows, *(copy.deepcopy(r) for r in twice)]
+    req = request(level, baselines=(PREVIOUS,))
+    with StandIn(rows, api_key=KEY) as s:
+        config = PostHogConfig(host=s.url, project_id=1, api_key=KEY)
+        live = PostHogSource(config, clock=lambda: NOW, sleep=lambda s: None)
+        for semantics in ("ui", "workflow"):
+            loaded = live.load(replace(req, semantics=semantics))
+            path = tmp_path / f"{semantics}.jsonl.gz"
+            record(live, req, loaded, path)
+            recorded = [r["uuid"] for r in read_rows(path)]
+            assert all(recorded.count(r["uuid"]) == 2 for r in twice)
+            assert_same(loaded, SnapshotSource(path).load(replace(req, semantics=semantics)))
+        live.close()
 
 
 def _without_items(loaded: Loaded) -> Loaded:

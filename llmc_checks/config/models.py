@@ -224,6 +224,13 @@ class PostHogSource(_Model):
             raise _fail("must not be empty")
         if value != value.strip():
             raise _fail("has leading or trailing whitespace")
+        # An HTTP header carries only ASCII: name the odd character, never the key.
+        odd = next(((i, c) for i, c in enumerate(value, 1) if not "!" <= c <= "~"), None)
+        if odd is not None:
+            raise _fail(
+                f"holds U+{ord(odd[1]):04X} at character {odd[0]}, which no API key holds "
+                "(a personal API key is printable ASCII): was something pasted with it?"
+            )
         return key
 
 

@@ -913,6 +913,7 @@ EXPORT_EVENT_COLUMNS = (
     "event",
     "timestamp",
     *(f"p{i}" for i in range(len(EXPORT_PROPERTIES))),
+    "copies",
 )
 
 
@@ -922,6 +923,11 @@ def export_events_query(level: Level, run_count: int) -> str:
     Only the six properties the metrics read leave PostHog, as the texts HogQL's
     property access gives (what the live metrics read). Values: run_i, runs_from,
     runs_to, events_from, events_to (the runs' windows), after_uuid.
+
+    One row per uuid with `copies`, the rows PostHog holds under it: its events table
+    keeps a duplicate until ClickHouse merges it, and the live metrics (like PostHog's
+    page) count every copy, so the replay must too. Each item's windows are gathered
+    into one row first, so the join repeats no event.
     """
     item, which = _item_events(level)
     selected = f"""
@@ -930,16 +936,23 @@ selected AS (
 ),"""
     members = """
 members AS (
-    SELECT window_start, window_end, arrayJoin(items) AS item
-    FROM clusters
+    SELECT item, groupArray(tuple(window_start, window_end)) AS windows
+    FROM (SELECT window_start, window_end, arrayJoin(items) AS item FROM clusters)
+    GROUP BY item
 )"""
     props = ",\n        ".join(
         f"properties.{key} AS p{i}" for i, key in enumerate(EXPORT_PROPERTIES)
     )
-    prop_columns = ", ".join(f"e.p{i} AS p{i}" for i in range(len(EXPORT_PROPERTIES)))
+    prop_columns = ", ".join(f"any(e.p{i}) AS p{i}" for i in range(len(EXPORT_PROPERTIES)))
+    # Inside a window of a run listing the item (ui: both ends included).
+    in_window = (
+        "notEmpty(arrayFilter(w -> e.timestamp >= tupleElement(w, 1) "
+        "AND e.timestamp <= tupleElement(w, 2), m.windows))"
+    )
     clusters = _clusters(False, source="selected")
     return f"""WITH{_runs(_scan_runs(run_count))}{selected}{clusters}{members}
-SELECT e.event_uuid AS event_uuid, e.event AS event, e.timestamp AS timestamp, {prop_columns}
+SELECT e.event_uuid AS event_uuid, any(e.event) AS event, any(e.timestamp) AS timestamp,
+    {prop_columns}, count() AS copies
 FROM (
     SELECT
         toString(uuid) AS event_uuid, event, timestamp, {item},
@@ -951,8 +964,8 @@ FROM (
         AND toString(uuid) > {{after_uuid}}
 ) AS e
 INNER JOIN members AS m ON e.item = m.item
-WHERE e.item != '' AND {_IN_WINDOW["ui"]}
+WHERE e.item != '' AND {in_window}
+GROUP BY e.event_uuid
 ORDER BY event_uuid ASC
-LIMIT 1 BY event_uuid
 LIMIT {EXPORT_EVENT_PAGE}
 """

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -354,7 +354,7 @@ class PostHogSource:
             return self._jobs
         jobs: list[Row] = []
         url: str | None = self._api.jobs_url
-        origin = urlsplit(self._api.jobs_url).netloc
+        base = urlsplit(self._api.jobs_url)
         try:
             for _ in range(JOBS_MAX_PAGES):
                 if url is None:
@@ -365,8 +365,14 @@ class PostHogSource:
                     raise SourceError("the jobs list has no results")
                 jobs.extend(j for j in results if isinstance(j, dict))
                 nxt = page.get("next")
-                # Follow only links to the same host: the key must not travel elsewhere.
-                url = nxt if isinstance(nxt, str) and urlsplit(nxt).netloc == origin else None
+                # The next page, read from the configured scheme and host whatever the
+                # link names (a PostHog behind a TLS proxy links to http): the key must
+                # travel nowhere else, nor in clear text.
+                link = urlsplit(nxt) if isinstance(nxt, str) and nxt else None
+                url = None
+                if link is not None:
+                    path = link.path or base.path
+                    url = urlunsplit((base.scheme, base.netloc, path, link.query, ""))
         except SourceError as exc:
             self._jobs_problem = str(exc).removeprefix(f"{self._where}: ")
             return None
@@ -597,7 +603,7 @@ class PostHogSource:
             texts = [row[f"p{i}"] for i in range(len(keys))]
             # Each value as the text HogQL's property access reads (what the live
             # metrics read, and what the snapshot source reads the same way).
-            yield {
+            event = {
                 "uuid": row["event_uuid"],
                 "event": row["event"],
                 "timestamp": row["timestamp"],
@@ -605,6 +611,14 @@ class PostHogSource:
                     k: v for k, v in zip(keys, texts, strict=True) if isinstance(v, str) and v
                 },
             }
+            # Every copy PostHog holds, as the live metrics counted them.
+            copies = row["copies"]
+            if not isinstance(copies, int) or isinstance(copies, bool) or copies < 1:
+                raise SourceError(
+                    f"{self._where}: query export-events: an event's copies is not a count"
+                )
+            for _ in range(copies):
+                yield event
 
     def _pages(
         self,
