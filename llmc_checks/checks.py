@@ -413,13 +413,23 @@ def _share(room: float, limit: float) -> float:
 def evaluate(check: Check, ctx: Context) -> CheckResult:
     """One check against the latest run (and, for relative checks, its baselines)."""
     try:
-        if check.needs_baseline and not ctx.baselines:
+        if check.needs_baseline and not ctx.baselines and not _judged_alone(check, ctx):
             return _no_baseline(check, ctx)
         if check.scope == "cluster":
             return _cluster_check(check, ctx, ctx.baselines, ctx.pairings)
         return _run_check(check, ctx, ctx.baselines, ctx.pairings)
     except NoData as exc:
         return _result(check, "error", None, str(exc))
+
+
+def _judged_alone(check: Check, ctx: Context) -> bool:
+    """Whether a check without a baseline still has a limit of its own to judge: its
+    `min`/`max` hold whether or not the change can be measured (a first run that costs
+    too much must fail), unless a missing baseline is to be an error."""
+    if ctx.missing_baseline_is_error or ctx.require_baseline:
+        return False
+    own_limits = check.min is not None or check.max is not None
+    return own_limits and not check.metric_info.baseline_only
 
 
 def _no_baseline(check: Check, ctx: Context) -> CheckResult:
@@ -493,7 +503,10 @@ def _run_check(
     verdicts = [judge_bounds(value, check.min, check.max, counts, check.confidence)]
     base_value: float | None = None
     base_counts: tuple[int, int] | None = None
-    if check.max_increase is not None or check.max_decrease is not None:
+    if not baselines and check.needs_baseline:
+        # Judged by its own min/max alone (_judged_alone): say the change was not.
+        verdicts.append(_Verdict(True, f"{ctx.no_baseline_reason}; the change is not judged"))
+    elif check.max_increase is not None or check.max_decrease is not None:
         base_values = [run_value(metric, b, ctx.now) for b in baselines]
         known = [v for v in base_values if v is not None]
         base_value = median(known)
@@ -583,18 +596,27 @@ def _cluster_check(
         base_title: str | None = None
         base_counts = None
         if relative:
-            matched = _baseline_values(metric, cluster, pairings, baselines, check.confidence)
-            if isinstance(matched, str):
+            matched = (
+                _baseline_values(metric, cluster, pairings, baselines, check.confidence)
+                if baselines
+                else ctx.no_baseline_reason
+            )
+            if isinstance(matched, str) and check.min is None and check.max is None:
                 rows.append(_row(cluster, url, value, "not_evaluated", matched))
                 continue
-            base_value, base_title, base_counts = matched
-            verdicts.append(judge_change(check, value, base_value, counts, base_counts))
+            if isinstance(matched, str):
+                # No baseline for this cluster (new, noise, none at all): its own
+                # min/max still judge it; the change is not judged, and the note says so.
+                verdicts.append(_Verdict(True, f"{matched}; the change is not judged"))
+            else:
+                base_value, base_title, base_counts = matched
+                verdicts.append(judge_change(check, value, base_value, counts, base_counts))
         failed = any(not v.ok for v in verdicts)
         note = "; ".join(v.note for v in verdicts if v.note)
         room, bound, floor, on_change = nearest_limit(check, value, counts, base_value, base_counts)
         if floor:
             floors.add(cluster.cluster_id)
-        if not on_change:
+        if room is not None and not on_change:
             on_value.add(cluster.cluster_id)
         if base_value is not None:
             change = formatting.change(metric, value, base_value, bound, limits)

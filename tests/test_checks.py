@@ -438,7 +438,8 @@ def test_a_worst_cluster_failing_its_value_limit_shows_that_value_beside_its_cha
 
     latest, baseline = relative_runs()
     r = ev(
-        "- metric: avg_cost_usd\n  max: 0.035\n  max_increase: 1000%",
+        "- metric: avg_cost_usd\n  max: 0.035\n  max_increase: 1000%\n"
+        "  where: {title: '^(?!Brand new)'}",  # the new cluster fails max by more
         latest,
         baselines=(baseline,),
         pairings=(pair_runs(latest, baseline),),
@@ -479,6 +480,88 @@ def test_relative_check_without_baseline_is_skipped_or_required() -> None:
     required = ev(body, latest, require_baseline=True)
     assert required.status == "error"
     assert required.message == "no baseline run (--llmc-require-baseline)"
+
+
+def test_a_cluster_without_a_baseline_is_still_judged_by_its_own_min_and_max() -> None:
+    # max 0.05 with max_increase 1000%: the brand-new cluster ($0.90) has no baseline to
+    # measure a change against, but its value is past max, which holds regardless.
+    latest, baseline = relative_runs()
+    body = "- metric: avg_cost_usd\n  max: 0.05\n  max_increase: 1000%"
+    r = ev(body, latest, baselines=(baseline,), pairings=(pair_runs(latest, baseline),))
+    assert r.status == "fail" and r.worst is not None and r.worst.cluster_id == 13
+    new = next(c for c in r.clusters if c.cluster_id == 13)
+    assert (new.status, new.value, new.baseline_value) == ("fail", 0.9, None)
+    assert new.note == "new cluster: no baseline to compare; the change is not judged"
+    assert r.margin == pytest.approx((0.05 - 0.9) / 0.05, rel=1e-12)
+    assert r.observed == 0.9  # no change to show: the value that failed
+    # Without a value limit there is nothing to judge it by: not evaluated, as before.
+    r = ev(
+        "- metric: avg_cost_usd\n  max_increase: 1000%",
+        latest,
+        baselines=(baseline,),
+        pairings=(pair_runs(latest, baseline),),
+    )
+    assert rows(r)[13] == ("not_evaluated", 0.9)
+    # The noise cluster a `where` includes never pairs: judged by max alone too.
+    r = ev(
+        "- metric: avg_cost_usd\n  max: 1\n  max_increase: 1000%\n  where: {noise: only}",
+        latest,
+        baselines=(baseline,),
+        pairings=(pair_runs(latest, baseline),),
+    )
+    assert rows(r) == {-1: ("fail", 5.0)}
+
+
+def test_a_first_run_is_judged_by_a_checks_own_min_and_max() -> None:
+    # No baseline run at all: a check with a value limit besides its change limit judges
+    # the value (a first run that costs too much fails); --llmc-require-baseline still
+    # makes the missing baseline an error, and a check with change limits only skips.
+    latest, _ = relative_runs()
+    cluster = ev("- metric: avg_cost_usd\n  max: 0.05\n  max_increase: 20%", latest)
+    assert cluster.status == "fail"
+    assert {c.cluster_id: c.status for c in cluster.clusters} == {
+        10: "pass",
+        11: "pass",
+        12: "pass",
+        13: "fail",
+    }
+    assert all(c.note == "no baseline run; the change is not judged" for c in cluster.clusters)
+    run_scope = ev("- metric: items_analyzed\n  min: 200\n  max_decrease: 10%", latest)
+    assert run_scope.status == "fail"
+    assert "no baseline run; the change is not judged" in run_scope.message
+    passing = ev("- metric: items_analyzed\n  min: 100\n  max_decrease: 10%", latest)
+    assert passing.status == "pass" and passing.baseline_value is None
+    required = ev(
+        "- metric: avg_cost_usd\n  max: 0.05\n  max_increase: 20%", latest, require_baseline=True
+    )
+    assert (required.status, required.message) == (
+        "error",
+        "no baseline run (--llmc-require-baseline)",
+    )
+    # Metrics that only exist against a baseline have nothing to judge without one.
+    stability = ev("- metric: title_stability\n  min: 80%", latest)
+    assert (stability.status, stability.message) == ("skip", "no baseline run")
+
+
+def test_a_cluster_with_no_limit_measurable_shows_its_change_alone() -> None:
+    # max_increase 50% on clusters that cost $0 then and now: no margin can be measured
+    # (a change from 0 has no relative size), and no value limit decided anything.
+    from llmc_checks.report.cells import observed_text
+
+    latest = run([cl(10, 30, "Refund requests", item_count=30, avg_cost_usd=0.0)], run_id="now")
+    base = run(
+        [cl(3, 28, "Refund requests", item_count=28, avg_cost_usd=0.0)],
+        run_id="then",
+        end=END - timedelta(days=1),
+    )
+    r = ev(
+        "- metric: avg_cost_usd\n  max_increase: 50%",
+        latest,
+        baselines=(base,),
+        pairings=(pair_runs(latest, base),),
+    )
+    assert r.status == "pass" and not r.value_decided
+    assert observed_text(r) == "$0"  # not '$0, $0'
 
 
 def test_context_title_threshold_defaults_to_the_tuned_value() -> None:
