@@ -35,7 +35,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from itertools import pairwise
 from typing import Literal
 
-from llmc_checks import formatting
+from llmc_checks import formatting, safe_text
 from llmc_checks._text import STOPWORDS
 from llmc_checks.checks import cluster_value, pairing_value, run_value
 from llmc_checks.matching import DEFAULT_TITLE_THRESHOLD, Pairing, pair_runs
@@ -402,7 +402,12 @@ def title_regex(titles: Sequence[str], others: Sequence[str]) -> str | None:
 
 def _escape(title: str) -> str:
     # re.escape also escapes spaces, which reads badly in a YAML file and needs no escape.
-    return re.escape(title).replace("\\ ", " ")
+    # A control or invisible character, which a config's title may not hold (the loader
+    # refuses it), is written as the regex escape \uXXXX, which matches it.
+    return "".join(
+        f"\\u{ord(ch):04x}" if safe_text.unsafe_character(ch) else re.escape(ch).replace("\\ ", " ")
+        for ch in title
+    )
 
 
 def _content_words(title: str) -> set[str]:

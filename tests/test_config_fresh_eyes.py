@@ -3,6 +3,7 @@ each is refused with one line saying where and what, never accepted quietly."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -247,6 +248,25 @@ def test_a_dollar_not_before_a_name_stays(written: str, value: str) -> None:
     assert parse_config(text, env={}).run.job == value
 
 
+def test_a_whole_value_naming_a_variable_without_braces_is_refused_anywhere() -> None:
+    text = HEAD + "run:\n  job: $LLMC_JOB\n" + CHECK
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, env={"LLMC_JOB": "Default - traces"})
+    assert "run.job: a $ before a name is not read from the environment" in str(info.value)
+
+
+def test_a_dollar_before_a_word_in_a_name_or_title_is_text() -> None:
+    # Outside `source`, '$USD' inside a longer value is text a user wrote: a check name,
+    # or a title regex matching a literal dollar ('\$USD').
+    text = HEAD + (
+        "checks:\n  - metric: size\n    max: 5\n    name: cost in $USD\n"
+        "    where: {title: '(?i)price \\$usd|refund'}\n"
+    )
+    (check,) = parse_config(text, env={"USD": "x"}).checks
+    assert check.name == "cost in $USD"
+    assert check.where is not None and check.where.title == "(?i)price \\$usd|refund"
+
+
 @pytest.mark.parametrize(
     ("line", "col"), [("    max:\t5", 9), ("    max: 5\t# five", 11), ("    max: 5\t", 11)]
 )
@@ -345,3 +365,47 @@ def test_a_title_regex_holding_a_control_character_is_refused() -> None:
     single = HEAD + "checks:\n  - {metric: size, max: 3, where: {title: '(?i)\\brefund'}}\n"
     where = parse_config(single, env={}).checks[0].where
     assert where is not None and where.title == "(?i)\\brefund"
+
+
+def test_a_verbose_title_regex_may_span_lines() -> None:
+    # In (?x) mode line breaks and tabs are layout: a block scalar is how one writes it.
+    text = HEAD + (
+        "checks:\n  - metric: size\n    max: 3\n    where:\n      title: |-\n"
+        "        (?ix) refund    # money back\n        \t| chargeback\n"
+    )
+    where = parse_config(text, env={}).checks[0].where
+    assert where is not None and where.title is not None
+    assert re.search(where.title, "Chargeback disputes")
+    assert not re.search(where.title, "SQL query generation")
+    # A backspace is no layout, verbose or not.
+    text = HEAD + 'checks:\n  - {metric: size, max: 3, where: {title: "(?x)\\brefund"}}\n'
+    assert "holds a control character (U+0008)" in error_of(text)
+
+
+# -- x- keys are never read, whatever YAML 1.1 would make of their numbers ----------------
+
+
+def test_x_keys_may_hold_numbers_yaml_reads_otherwise() -> None:
+    text = HEAD + "x-notes: {at: 12:30, mode: 0755}\n" + CHECK
+    assert parse_config(text, env={}).checks[0].metric == "error_rate"
+    # The same spelling where it is read is still refused.
+    assert "invalid YAML" in error_of(HEAD + "checks:\n  - metric: size\n    max: 0755\n")
+
+
+# -- init writes a title holding an invisible character as an escape the loader takes ------
+
+
+@pytest.mark.parametrize("title", ["Refund\u200brequests", "Refund\trequests"])
+def test_init_writes_a_title_regex_the_loader_reads_and_that_matches(title: str) -> None:
+    from llmc_checks.propose import title_regex
+    from llmc_checks.starter import _quoted
+
+    pattern = title_regex([title], ["Refund requests", "Refund USD requests"])
+    text = HEAD + (
+        "checks:\n  - metric: avg_cost_usd\n    max: 1\n"
+        f"    where:\n      title: {_quoted(pattern)}\n"
+    )
+    where = parse_config(text, env={}).checks[0].where
+    assert where is not None and where.title is not None
+    assert re.search(where.title, title)
+    assert not re.search(where.title, "Refund requests")

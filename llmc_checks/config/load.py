@@ -104,9 +104,11 @@ def _duplicate_names(
     ]
 
 
-# ${VAR}, ${VAR:-default}, $$ (a literal $); $NAME is refused (docker compose reads it as a
-# variable, so a user may expect it to be one); any other lone $ stays as written.
+# ${VAR}, ${VAR:-default}, $$ (a literal $); $NAME is refused where it can only have been
+# meant as a variable (docker compose reads it as one): anywhere under `source`, or as a
+# whole value. Elsewhere a $ before a word is text ('cost in $USD', a regex's '\$USD').
 _REF = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<body>[^}]*)\}|(?P<open>\{)|(?P<bare>[A-Za-z_]))?")
+_BARE_VALUE = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
 _REF_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
 # Values of variables named like these are redacted from every message.
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
@@ -133,8 +135,9 @@ class _Interpolator:
         if isinstance(value, list):
             return [self._walk(v, (*path, i)) for i, v in enumerate(value)]
         if isinstance(value, str) and "$" in value:
+            bare_refused = path[:1] == ("source",) or _BARE_VALUE.fullmatch(value) is not None
             try:
-                return _REF.sub(lambda m: self._resolve(m, path), value)
+                return _REF.sub(lambda m: self._resolve(m, path, bare_refused), value)
             except _Unresolved as exc:
                 self.failed.append((path, exc.message))
                 pos = self._doc.values.get(path)
@@ -142,11 +145,13 @@ class _Interpolator:
                 return value
         return value
 
-    def _resolve(self, m: re.Match[str], path: DocPath) -> str:
+    def _resolve(self, m: re.Match[str], path: DocPath, bare_refused: bool) -> str:
         if m["dollar"]:
             return "$"
         if m["open"]:
             self._error(path, "unterminated '${' (write $$ for a literal $)")
+        if m["bare"] and not bare_refused:
+            return m[0]
         if m["bare"]:
             # The name is not echoed: the value may be a literal API key.
             self._error(

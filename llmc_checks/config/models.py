@@ -161,6 +161,8 @@ class _Model(BaseModel):
 
 
 MAX_TIMEOUT_S = 3600
+# A regex whose leading flags include x (verbose): whitespace in it is layout.
+_VERBOSE = re.compile(r"\(\?[aiLmsux]*x")
 
 
 class PostHogSource(_Model):
@@ -508,7 +510,11 @@ class Where(_Model):
                 "must not be empty (an empty regular expression matches every title); "
                 "leave title out to check every cluster"
             )
-        unsafe = None if title is None else safe_text.unsafe_character(title)
+        # In a verbose regex ((?x), e.g. written as a block scalar) line breaks and tabs
+        # are layout, not part of the pattern.
+        layout = title is not None and _VERBOSE.match(title) is not None
+        judged = re.sub(r"[\t\n\r\f\v]", " ", title) if title is not None and layout else title
+        unsafe = None if judged is None else safe_text.unsafe_character(judged)
         if unsafe is not None:
             # No cluster title holds one; it comes from YAML's double-quoted escapes.
             raise _fail(
