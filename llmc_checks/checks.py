@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from llmc_checks import formatting, metrics
 from llmc_checks.metrics_catalog import BASELINE_ONLY_METRICS, DEFAULT_TITLE_THRESHOLD
@@ -308,6 +308,17 @@ def judge_change(
     return _Verdict(True)
 
 
+class Nearest(NamedTuple):
+    """The limit a value is nearest (or furthest past): its margin and bound as
+    `margin_and_bound` gives them, whether it is a floor (`min`, `max_decrease`: small
+    values break it, not large ones) and whether it limits the change, not the value."""
+
+    room: float | None
+    bound: Bound | None
+    floor: bool = False
+    on_change: bool = False
+
+
 def margin_and_bound(
     check: Check,
     value: float,
@@ -319,8 +330,8 @@ def margin_and_bound(
     limit left, negative = past it. With `confidence`, measured on the score bound the
     verdict used, so a passing check never shows a negative margin; that bound is the
     second value (None when the raw value was judged)."""
-    room, bound, _, _ = nearest_limit(check, value, counts, base, base_counts)
-    return room, bound
+    nearest = nearest_limit(check, value, counts, base, base_counts)
+    return nearest.room, nearest.bound
 
 
 def nearest_limit(
@@ -329,11 +340,8 @@ def nearest_limit(
     counts: tuple[int, int] | None,
     base: float | None,
     base_counts: tuple[int, int] | None = None,
-) -> tuple[float | None, Bound | None, bool, bool]:
-    """`margin_and_bound`, whether that nearest limit is a floor (`min`, `max_decrease`),
-    which small values break, not large ones, and whether it limits the change (not the
-    value itself)."""
-    rooms: list[tuple[float, Bound | None, bool, bool]] = []
+) -> Nearest:
+    rooms: list[tuple[float, Nearest]] = []  # each limit's room, to take the least
     confidence = check.confidence
     low_b = high_b = value
     if confidence is not None and counts is not None:
@@ -346,10 +354,10 @@ def nearest_limit(
 
     if check.max is not None:
         room = _room(check.max - low_b, low_b, check.max)
-        rooms.append((room, bound("lower", low_b, check.max), False, False))
+        rooms.append((room, Nearest(room, bound("lower", low_b, check.max))))
     if check.min is not None:
         room = _room(high_b - check.min, high_b, check.min)
-        rooms.append((room, bound("upper", high_b, check.min), True, False))
+        rooms.append((room, Nearest(room, bound("upper", high_b, check.min), floor=True)))
     if base is not None:
         counted = confidence is not None and counts is not None and base_counts is not None
         for limit, direction in _limits(check):
@@ -357,7 +365,7 @@ def nearest_limit(
                 if judge_change(check, value, base, counts, base_counts).note:
                     # Failed by a rise from 0, which no limit measures: no margin, no
                     # bound (another limit's would read as the reason); it sorts worst.
-                    return None, None, False, True
+                    return Nearest(None, None, on_change=True)
                 continue  # no headroom to measure: any change from 0 is infinitely relative
             allowed = limit.allowed(base)
             change = tested_change(check, value, base, direction, counts, base_counts)
@@ -378,13 +386,13 @@ def nearest_limit(
                 measured, scale = measure_change(value, base, limit.relative)
                 change = measured * direction
                 room = _room(limit.value - change, change, limit.value, scale)
-                rooms.append((room, None, direction == -1, True))
+                rooms.append((room, Nearest(room, None, direction == -1, on_change=True)))
             else:
                 room = _room(allowed - change, change, allowed)
-                rooms.append((room, on_change, direction == -1, True))
+                rooms.append((room, Nearest(room, on_change, direction == -1, on_change=True)))
     if not rooms:
-        return None, None, False, False
-    return min(rooms, key=lambda room: room[0])
+        return Nearest(None, None)
+    return min(rooms, key=lambda room: room[0])[1]
 
 
 def limits_of(check: Check) -> Limits:
@@ -613,10 +621,11 @@ def _cluster_check(
                 verdicts.append(judge_change(check, value, base_value, counts, base_counts))
         failed = any(not v.ok for v in verdicts)
         note = "; ".join(v.note for v in verdicts if v.note)
-        room, bound, floor, on_change = nearest_limit(check, value, counts, base_value, base_counts)
-        if floor:
+        nearest = nearest_limit(check, value, counts, base_value, base_counts)
+        room, bound = nearest.room, nearest.bound
+        if nearest.floor:
             floors.add(cluster.cluster_id)
-        if room is not None and not on_change:
+        if room is not None and not nearest.on_change:
             on_value.add(cluster.cluster_id)
         if base_value is not None:
             change = formatting.change(metric, value, base_value, bound, limits)
