@@ -409,3 +409,28 @@ def test_init_writes_a_title_regex_the_loader_reads_and_that_matches(title: str)
     assert where is not None and where.title is not None
     assert re.search(where.title, title)
     assert not re.search(where.title, "Refund requests")
+
+
+# -- a variable set but empty (a GitHub secret that does not exist) is named ----------------
+
+
+def test_a_value_read_empty_from_the_environment_names_the_variable() -> None:
+    text = (
+        "version: 1\nsource:\n  posthog:\n    project_id: ${POSTHOG_PROJECT_ID}\n"
+        "    api_key: ${POSTHOG_PERSONAL_API_KEY}\n" + CHECK
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, env={"POSTHOG_PROJECT_ID": "", "POSTHOG_PERSONAL_API_KEY": ""})
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("checks.yaml:4:17: source.posthog.project_id: ")
+    assert lines[0].endswith(
+        "(read from environment variable POSTHOG_PROJECT_ID, which is set but empty)"
+    )
+    assert lines[1].startswith("checks.yaml:5:14: source.posthog.api_key: must not be empty")
+    assert lines[1].endswith(
+        "(read from environment variable POSTHOG_PERSONAL_API_KEY, which is set but empty)"
+    )
+    # Set, the same file loads; a default covers an empty variable as in the shell.
+    env = {"POSTHOG_PROJECT_ID": "1", "POSTHOG_PERSONAL_API_KEY": "phx_abc"}
+    assert parse_config(text, env=env).source.posthog is not None

@@ -73,7 +73,8 @@ def parse_config(
         config = Config.model_validate(data)
     except ValidationError as exc:
         skip = [path for path, _ in interpolator.failed]
-        problems += config_errors(exc, doc, filename, secrets, Config, skip)
+        found = config_errors(exc, doc, filename, secrets, Config, skip)
+        problems += [_naming_empty_variables(e, interpolator.empty) for e in found]
         problems += _duplicate_names(data, doc, filename, secrets)
     if problems or config is None:
         raise combine(filename, problems) from None
@@ -82,6 +83,20 @@ def parse_config(
     for i, check in enumerate(config.checks):
         check._location = doc.values.get(("checks", i))
     return config
+
+
+def _naming_empty_variables(error: ConfigError, empty: Mapping[DocPath, list[str]]) -> ConfigError:
+    """`error`, saying which environment variables its value came from empty, when it did."""
+    names = next((n for path, n in empty.items() if _fmt_path(path) == error.path), None)
+    if not names or error.line is None or error.col is None:
+        return error
+    variables = ", ".join(dict.fromkeys(names))
+    return ConfigError(
+        error.file,
+        Pos(error.line, error.col),
+        error.path,
+        f"{error.message} (read from environment variable {variables}, which is set but empty)",
+    )
 
 
 def _duplicate_names(
@@ -125,6 +140,9 @@ class _Interpolator:
         # Every reference that failed, so all are reported at once with the other problems.
         self.problems: list[ConfigError] = []
         self.failed: list[tuple[DocPath, str]] = []
+        # The variables each value read that were set but empty (a GitHub secret that does
+        # not exist reads as ""): a value found wanting there names them.
+        self.empty: dict[DocPath, list[str]] = {}
 
     def tree(self, data: Any) -> Any:
         return self._walk(data, ())
@@ -173,6 +191,8 @@ class _Interpolator:
             return default
         if value is None:
             self._error(path, f"environment variable {name} is not set")
+        if not value:
+            self.empty.setdefault(path, []).append(name)
         if _SECRET_NAME.search(name):
             self._secrets.add(value)
         return value
