@@ -662,6 +662,12 @@ def _cluster_check(
     )
     failing = [r for r in rows if r.status == "fail"]
     evaluated = len(scored)
+    # Judged by min/max alone (_judged_alone): the message says the change was not.
+    unjudged = (
+        f"({ctx.no_baseline_reason}; the change is not judged)"
+        if relative and not baselines
+        else ""
+    )
     if failing:
         verb = "fails" if len(failing) == 1 else "fail"
         lines = [
@@ -675,6 +681,7 @@ def _cluster_check(
             ]
         if len(failing) > MESSAGE_CLUSTERS:
             lines.append(f"  … and {len(failing) - MESSAGE_CLUSTERS:,} more")
+        lines += [unjudged] if unjudged else []
         return _result(
             check,
             "fail",
@@ -692,7 +699,7 @@ def _cluster_check(
     msg = (
         f"{counted(evaluated, 'cluster')} evaluated{extra}; worst: {quoted(worst.title)} "
         f"{formatting.value(metric, worst.value, worst.bound, limits)}"
-    )
+    ) + (f" {unjudged}" if unjudged else "")
     return _result(
         check,
         "pass",

@@ -526,6 +526,10 @@ def test_a_first_run_is_judged_by_a_checks_own_min_and_max() -> None:
         13: "fail",
     }
     assert all(c.note == "no baseline run; the change is not judged" for c in cluster.clusters)
+    assert cluster.message.splitlines()[-1] == "(no baseline run; the change is not judged)"
+    passing_cluster = ev("- metric: avg_cost_usd\n  max: 1\n  max_increase: 20%", latest)
+    assert passing_cluster.status == "pass"
+    assert passing_cluster.message.endswith("(no baseline run; the change is not judged)")
     run_scope = ev("- metric: items_analyzed\n  min: 200\n  max_decrease: 10%", latest)
     assert run_scope.status == "fail"
     assert "no baseline run; the change is not judged" in run_scope.message

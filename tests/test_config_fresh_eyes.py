@@ -255,6 +255,14 @@ def test_a_whole_value_naming_a_variable_without_braces_is_refused_anywhere() ->
     assert "run.job: a $ before a name is not read from the environment" in str(info.value)
 
 
+def test_a_variable_without_braces_in_a_baseline_file_path_is_refused() -> None:
+    # 'baselines/$GITHUB_REF_NAME.json' would be one file of that very name for every branch.
+    text = HEAD + "baseline: {file: 'baselines/$GITHUB_REF_NAME.json'}\n" + CHECK
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, env={"GITHUB_REF_NAME": "main"})
+    assert "baseline.file: a $ before a name is not read from the environment" in str(info.value)
+
+
 def test_a_dollar_before_a_word_in_a_name_or_title_is_text() -> None:
     # Outside `source`, '$USD' inside a longer value is text a user wrote: a check name,
     # or a title regex matching a literal dollar ('\$USD').
@@ -377,6 +385,14 @@ def test_a_verbose_title_regex_may_span_lines() -> None:
     assert where is not None and where.title is not None
     assert re.search(where.title, "Chargeback disputes")
     assert not re.search(where.title, "SQL query generation")
+    # Flags in groups of their own, the x among them, read alike.
+    text = HEAD + (
+        "checks:\n  - metric: size\n    max: 3\n    where:\n      title: |-\n"
+        "        (?i)(?x) refund\n        | chargeback\n"
+    )
+    where = parse_config(text, env={}).checks[0].where
+    assert where is not None and where.title is not None
+    assert re.search(where.title, "Chargeback disputes")
     # A backspace is no layout, verbose or not.
     text = HEAD + 'checks:\n  - {metric: size, max: 3, where: {title: "(?x)\\brefund"}}\n'
     assert "holds a control character (U+0008)" in error_of(text)

@@ -189,6 +189,22 @@ def test_terminal_shows_the_baseline_and_a_gate_error() -> None:
     assert f"{len(results())} error" in text.splitlines()
 
 
+def test_a_gate_without_baseline_runs_says_why_and_that_changes_are_not_judged() -> None:
+    # Checks with their own min/max are judged without a baseline: the header (terminal and
+    # Markdown) says once that their change limits were not.
+    reason = "no baseline yet: base.json does not exist (write it with --llmc-update-baseline)"
+    outcome = make_outcome(baseline=BaselineView("file base.json", (), missing_reason=reason))
+    expected = f"baseline file base.json: {reason}; change limits are not judged"
+    assert report.terminal(outcome, ALL).splitlines()[1] == expected
+    markdown = markdown_report.render([(outcome, ALL)])
+    shown = markdown_report.cell(f"{reason}; change limits are not judged")  # escaped as cells are
+    assert f"Baseline (file base.json): {shown}." in markdown
+    # With its runs, the header names them and says nothing of the kind.
+    base = make_run("1_trace_20261114_001503_job")
+    with_runs = report.terminal(make_outcome(baseline=BaselineView("previous", (base,))), ALL)
+    assert "not judged" not in with_runs
+
+
 # ---------------------------------------------------------------------------
 # JSON
 

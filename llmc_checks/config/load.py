@@ -120,8 +120,9 @@ def _duplicate_names(
 
 
 # ${VAR}, ${VAR:-default}, $$ (a literal $); $NAME is refused where it can only have been
-# meant as a variable (docker compose reads it as one): anywhere under `source`, or as a
-# whole value. Elsewhere a $ before a word is text ('cost in $USD', a regex's '\$USD').
+# meant as a variable (docker compose reads it as one): anywhere under `source`, in a
+# baseline file's path, or as a whole value. Elsewhere a $ before a word is text ('cost in
+# $USD', a regex's '\$USD').
 _REF = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<body>[^}]*)\}|(?P<open>\{)|(?P<bare>[A-Za-z_]))?")
 _BARE_VALUE = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
 _REF_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
@@ -153,7 +154,11 @@ class _Interpolator:
         if isinstance(value, list):
             return [self._walk(v, (*path, i)) for i, v in enumerate(value)]
         if isinstance(value, str) and "$" in value:
-            bare_refused = path[:1] == ("source",) or _BARE_VALUE.fullmatch(value) is not None
+            bare_refused = (
+                path[:1] == ("source",)
+                or path[-1:] == ("file",)  # a baseline file's path
+                or _BARE_VALUE.fullmatch(value) is not None
+            )
             try:
                 return _REF.sub(lambda m: self._resolve(m, path, bare_refused), value)
             except _Unresolved as exc:

@@ -162,7 +162,7 @@ class _Model(BaseModel):
 
 MAX_TIMEOUT_S = 3600
 # A regex whose leading flags include x (verbose): whitespace in it is layout.
-_VERBOSE = re.compile(r"\(\?[aiLmsux]*x")
+_VERBOSE = re.compile(r"(?:\(\?[aiLmsux]+\))*\(\?[aiLmsux]*x")
 
 
 class PostHogSource(_Model):

@@ -59,6 +59,16 @@ def semantics_text(semantics: str, level: str | None = None) -> str:
     return _SEMANTICS_TEXT.get(semantics, f"{semantics} semantics")
 
 
+def missing_baseline_text(outcome: Outcome) -> str | None:
+    """Why the gate has no baseline runs, when it has none: its checks' own min/max were
+    judged without them, and their change limits were not (the header says so once)."""
+    view = outcome.baseline
+    if view is None or view.runs:
+        return None
+    reason = view.missing_reason or "none"
+    return f"{reason}; change limits are not judged"
+
+
 def margin_text(result: CheckResult) -> str:
     """Headroom to the limit: "+23%" left, "-12%" past it; empty without a verdict."""
     if result.status in ("error", "skip"):

@@ -17,6 +17,7 @@ from llmc_checks.report.cells import (
     margin_text,
     message_head,
     message_notes,
+    missing_baseline_text,
     observed_text,
     overall_status,
     pairing_heading,
@@ -83,6 +84,9 @@ def _gate(outcome: Outcome, indexes: Sequence[int]) -> str:
     if outcome.baseline is not None and outcome.baseline.runs:
         ids = ", ".join(safe_text.code(r.run_id) for r in outcome.baseline.runs)
         lines.append(f"Baseline ({cell(outcome.baseline.label)}): {ids}.")
+    missing = missing_baseline_text(outcome)
+    if outcome.baseline is not None and missing is not None:
+        lines.append(f"Baseline ({cell(outcome.baseline.label)}): {cell(missing)}.")
     if outcome.error is not None:
         lines += ["", f"> **Error:** {cell(outcome.error)}"]
     lines += [

@@ -11,6 +11,7 @@ from llmc_checks.report.cells import (
     cut,
     latest_pairing,
     margin_text,
+    missing_baseline_text,
     observed_text,
     pairing_heading,
     pairing_rows,
@@ -123,6 +124,9 @@ def _header(outcome: Outcome) -> list[str]:
     if outcome.baseline is not None and outcome.baseline.runs:
         ids = ", ".join(r.run_id for r in outcome.baseline.runs)
         lines.append(plain(f"baseline {outcome.baseline.label}: {ids}"))
+    missing = missing_baseline_text(outcome)
+    if outcome.baseline is not None and missing is not None:
+        lines.append(plain(f"baseline {outcome.baseline.label}: {missing}"))
     return lines
 
 
