@@ -440,6 +440,11 @@ def _judged_alone(check: Check, ctx: Context) -> bool:
     return own_limits and not check.metric_info.baseline_only
 
 
+def _change_not_judged(reason: str) -> str:
+    """The note of a check judged by its own min/max alone: why there is no baseline."""
+    return f"{reason}; the change is not judged"
+
+
 def _no_baseline(check: Check, ctx: Context) -> CheckResult:
     if ctx.missing_baseline_is_error:
         return _result(check, "error", None, ctx.no_baseline_reason)
@@ -513,7 +518,7 @@ def _run_check(
     base_counts: tuple[int, int] | None = None
     if not baselines and check.needs_baseline:
         # Judged by its own min/max alone (_judged_alone): say the change was not.
-        verdicts.append(_Verdict(True, f"{ctx.no_baseline_reason}; the change is not judged"))
+        verdicts.append(_Verdict(True, _change_not_judged(ctx.no_baseline_reason)))
     elif check.max_increase is not None or check.max_decrease is not None:
         base_values = [run_value(metric, b, ctx.now) for b in baselines]
         known = [v for v in base_values if v is not None]
@@ -615,7 +620,7 @@ def _cluster_check(
             if isinstance(matched, str):
                 # No baseline for this cluster (new, noise, none at all): its own
                 # min/max still judge it; the change is not judged, and the note says so.
-                verdicts.append(_Verdict(True, f"{matched}; the change is not judged"))
+                verdicts.append(_Verdict(True, _change_not_judged(matched)))
             else:
                 base_value, base_title, base_counts = matched
                 verdicts.append(judge_change(check, value, base_value, counts, base_counts))
@@ -664,9 +669,7 @@ def _cluster_check(
     evaluated = len(scored)
     # Judged by min/max alone (_judged_alone): the message says the change was not.
     unjudged = (
-        f"({ctx.no_baseline_reason}; the change is not judged)"
-        if relative and not baselines
-        else ""
+        f"({_change_not_judged(ctx.no_baseline_reason)})" if relative and not baselines else ""
     )
     if failing:
         verb = "fails" if len(failing) == 1 else "fail"

@@ -74,7 +74,7 @@ def parse_config(
     except ValidationError as exc:
         skip = [path for path, _ in interpolator.failed]
         found = config_errors(exc, doc, filename, secrets, Config, skip)
-        problems += [_naming_empty_variables(e, interpolator.empty) for e in found]
+        problems += [_naming_empty_variables(e, interpolator.empty.get(e.path)) for e in found]
         problems += _duplicate_names(data, doc, filename, secrets)
     if problems or config is None:
         raise combine(filename, problems) from None
@@ -85,9 +85,8 @@ def parse_config(
     return config
 
 
-def _naming_empty_variables(error: ConfigError, empty: Mapping[DocPath, list[str]]) -> ConfigError:
-    """`error`, saying which environment variables its value came from empty, when it did."""
-    names = next((n for path, n in empty.items() if _fmt_path(path) == error.path), None)
+def _naming_empty_variables(error: ConfigError, names: list[str] | None) -> ConfigError:
+    """`error`, naming the environment variables its value read empty (`names`), if any."""
     if not names or error.line is None or error.col is None:
         return error
     variables = ", ".join(dict.fromkeys(names))
@@ -143,7 +142,8 @@ class _Interpolator:
         self.failed: list[tuple[DocPath, str]] = []
         # The variables each value read that were set but empty (a GitHub secret that does
         # not exist reads as ""): a value found wanting there names them.
-        self.empty: dict[DocPath, list[str]] = {}
+        # Keyed by the path as errors name it ("source.posthog.api_key").
+        self.empty: dict[str, list[str]] = {}
 
     def tree(self, data: Any) -> Any:
         return self._walk(data, ())
@@ -197,7 +197,7 @@ class _Interpolator:
         if value is None:
             self._error(path, f"environment variable {name} is not set")
         if not value:
-            self.empty.setdefault(path, []).append(name)
+            self.empty.setdefault(_fmt_path(path), []).append(name)
         if _SECRET_NAME.search(name):
             self._secrets.add(value)
         return value
